@@ -1,0 +1,32 @@
+# fieldmap: `make demo` sets up .venv and runs the demo; `make test` sets up .venv and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKSPACE ?= .fieldmap
+QUESTION ?= What do X-ray observations reveal about galaxy clusters?
+
+.PHONY: install demo test ui dashboard bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/fieldmap run --workspace $(WORKSPACE) --corpus examples/astro-ph-1000.jsonl
+	$(BIN)/fieldmap ask --workspace $(WORKSPACE) "$(QUESTION)"
+	@echo "dashboard:"
+	@$(BIN)/fieldmap dashboard --workspace $(WORKSPACE)
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install
+	FIELDMAP_WORKSPACE=$(WORKSPACE) $(BIN)/dagster dev -m pipelines.definitions
+
+clean:
+	rm -rf $(WORKSPACE) .pytest_cache

@@ -1,0 +1,38 @@
+"""The corpus stage over a workspace: ingest, chunk and structure whatever is not done yet."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from corpus.chunking import chunk_document
+from corpus.loaders import load_corpus
+from corpus.store import SyncReport, documents_without, load_sentences, sync_documents, write_chunks, write_structures
+from corpus.structurize import structurize
+from fieldmap.progress import Progress, batches, silent
+from fieldmap.settings import Settings
+
+BATCH = 100
+
+
+def ingest(con: duckdb.DuckDBPyConnection, paths: list[str]) -> SyncReport:
+    loaded = load_corpus(paths)
+    return sync_documents(con, loaded.documents, loaded.bad, [str(Path(p)) for p in paths])
+
+
+def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent) -> int:
+    """Chunk every document that has no chunks; returns how many documents were chunked."""
+    pending = documents_without(con, "chunks")
+    for done, batch in enumerate(batches(pending, BATCH)):
+        write_chunks(con, [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in batch])
+        progress("chunk", min((done + 1) * BATCH, len(pending)), len(pending))
+    return len(pending)
+
+
+def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent) -> int:
+    """Structure every document that has none; returns how many were structured."""
+    pending = documents_without(con, "structures")
+    for done, batch in enumerate(batches(pending, BATCH)):
+        write_structures(con, [structurize(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch])
+        progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
+    return len(pending)

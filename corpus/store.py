@@ -1,0 +1,88 @@
+"""Corpus rows in DuckDB: documents (with change detection), sentences, chunks, structures."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import duckdb
+
+from corpus.models import BadDocument, Chunk, Document, Sentence, Structure
+from fieldmap.store import delete_document_rows, insert_rows, transaction
+
+
+@dataclass
+class SyncReport:
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[BadDocument] = field(default_factory=list)
+
+
+def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], bad: list[BadDocument], sources: list[str]) -> SyncReport:
+    """Store new documents, replace changed ones (all their derived rows go), and remove documents
+    that vanished from a source read in full this time (a source with bad records keeps its rows)."""
+    report = SyncReport(skipped=list(bad))
+    stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
+    stored_sources = dict(con.execute("SELECT doc_id, source FROM documents").fetchall())
+    incoming = []
+    for doc in documents:
+        previous = stored.get(doc.doc_id)
+        if previous == doc.content_hash:
+            report.unchanged += 1
+            continue
+        (report.changed if previous else report.new).append(doc.doc_id)
+        incoming.append(doc)
+    loaded_ids = {d.doc_id for d in documents}
+    sources_with_bad = {b.source for b in bad}
+    clean_sources = {s for s in sources if s not in sources_with_bad}
+    report.removed = [d for d, s in stored_sources.items() if s in clean_sources and d not in loaded_ids]
+    with transaction(con):
+        delete_document_rows(con, report.changed + report.removed)
+        insert_rows(
+            con,
+            "documents",
+            ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata"],
+            [
+                (d.doc_id, d.title, d.text, d.source, d.date, d.date.year if d.date else None, d.content_hash, json.dumps(d.metadata, default=str))
+                for d in incoming
+            ],
+        )
+        con.execute("DELETE FROM skipped")
+        insert_rows(con, "skipped", ["source", "line", "doc_id", "reason"], [(b.source, b.line, b.doc_id, b.reason) for b in bad])
+    return report
+
+
+def documents_without(con: duckdb.DuckDBPyConnection, table: str) -> list[Document]:
+    """Documents that have no row yet in `table` (chunks or structures): the work still to do."""
+    rows = con.execute(
+        f"SELECT doc_id, title, text, source, date FROM documents d WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.doc_id = d.doc_id) ORDER BY doc_id"
+    ).fetchall()
+    return [Document(doc_id, title, text, source, date) for doc_id, title, text, source, date in rows]
+
+
+def write_chunks(con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence], list[Chunk]]]) -> None:
+    with transaction(con):
+        insert_rows(con, "sentences", ["doc_id", "sent_index", "start_char", "end_char"], [(s.doc_id, s.index, s.start, s.end) for sents, _ in batch for s in sents])
+        insert_rows(
+            con,
+            "chunks",
+            ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
+            [(c.chunk_id, c.doc_id, c.index, c.text, c.start, c.end, c.sent_start, c.sent_end, c.own_sent_start) for _, chunks in batch for c in chunks],
+        )
+
+
+def load_sentences(con: duckdb.DuckDBPyConnection, doc_id: str, text: str) -> list[Sentence]:
+    rows = con.execute("SELECT sent_index, start_char, end_char FROM sentences WHERE doc_id = ? ORDER BY sent_index", [doc_id]).fetchall()
+    return [Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in rows]
+
+
+def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure]) -> None:
+    with transaction(con):
+        insert_rows(con, "structures", ["doc_id", "scope", "method"], [(s.doc_id, s.scope, s.method) for s in structures])
+        insert_rows(
+            con,
+            "aspects",
+            ["doc_id", "aspect_index", "parent_index", "title", "sent_start", "sent_end"],
+            [(s.doc_id, i, a.parent, a.title, a.sent_start, a.sent_end) for s in structures for i, a in enumerate(s.aspects)],
+        )

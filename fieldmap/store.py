@@ -1,0 +1,93 @@
+"""The DuckDB file: connections, the DDL, transactions, whole-document deletes and counts.
+
+Stage-specific reads and writes live beside their stage (corpus/store.py, kg/store.py); this is
+only what every stage shares.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+# every table that holds rows of a document, in the order they are cleared
+DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "aspects", "structures", "chunks", "sentences", "documents")
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with the tables created (writable connections only)."""
+    path = Path(path)
+    if read_only:
+        if not path.exists():
+            raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute(resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8"))
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a crash inside leaves the database as it was before."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def delete_document_rows(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> None:
+    """Remove every row of these documents; entities left with no mention go too."""
+    if not doc_ids:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE _gone AS SELECT unnest(?::VARCHAR[]) AS doc_id", [doc_ids])
+    for table in DOCUMENT_TABLES:
+        con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM _gone)")
+    con.execute("DELETE FROM entities WHERE entity_id NOT IN (SELECT DISTINCT entity_id FROM mentions)")
+    con.execute("DELETE FROM synonyms WHERE entity_a NOT IN (SELECT entity_id FROM entities) OR entity_b NOT IN (SELECT entity_id FROM entities)")
+    con.execute("DROP TABLE _gone")
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+COUNTED = {
+    "documents": "SELECT count(*) FROM documents",
+    "chunks": "SELECT count(*) FROM chunks",
+    "structures": "SELECT count(*) FROM structures",
+    "entities": "SELECT count(*) FROM entities",
+    "mentions": "SELECT count(*) FROM mentions",
+    "triplets": "SELECT count(*) FROM triplets",
+    "extraction_failures": "SELECT count(*) FROM extractions WHERE status = 'failed'",
+    "skipped": "SELECT count(*) FROM skipped",
+}
+
+
+def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {name: con.execute(sql).fetchall()[0][0] for name, sql in COUNTED.items()}
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[tuple], on_conflict: str = "") -> None:
+    """Bulk insert through Arrow (executemany is row-at-a-time and slow in DuckDB)."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    batch = pa.table({name: [row[i] for row in rows] for i, name in enumerate(columns)})
+    con.register("_incoming", batch)
+    try:
+        names = ", ".join(columns)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming {on_conflict}")
+    finally:
+        con.unregister("_incoming")

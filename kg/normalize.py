@@ -1,0 +1,26 @@
+"""Entity names normalised for exact merging: case, whitespace, determiners, plural heads."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+LEADING = {
+    "a", "an", "the", "this", "that", "these", "those", "our", "its", "their", "his", "her", "my", "your",
+    "some", "any", "each", "every", "such", "both", "all", "several", "many", "various", "new", "other",
+}
+EDGE_PUNCT = " \t\n\"'`.,;:!?()[]{}<>-–—*_~"
+
+
+def normalize_name(text: str, head_lemma: str | None = None) -> str:
+    """Lowercase, single-spaced, no leading determiners or edge punctuation; the last word replaced
+    by its lemma when one is given (so "galaxies" and "galaxy" merge)."""
+    words = " ".join(text.lower().split()).strip(EDGE_PUNCT).split(" ")
+    while len(words) > 1 and words[0] in LEADING:
+        words = words[1:]
+    if head_lemma and words and re.fullmatch(r"[a-z]+", words[-1]) and head_lemma.isalpha():
+        words[-1] = head_lemma.lower()
+    return " ".join(words).strip(EDGE_PUNCT)
+
+
+def entity_id(norm_name: str) -> str:
+    return "e:" + hashlib.sha1(norm_name.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,51 @@
+"""The kg stage over a workspace: extract pending chunks, keep entities tidy, build the graph."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from fieldmap.progress import Progress, batches, silent
+from kg.extract import SpacyExtractor
+from kg.graph import KnowledgeGraph, build_graph
+from kg.store import FailedChunk, pending_chunks, refresh_entities, write_extractions
+
+BATCH = 64
+
+
+@dataclass
+class ExtractReport:
+    chunks: int
+    failed: int
+    mentions: int
+    triplets: int
+
+
+def extract_pending(con: duckdb.DuckDBPyConnection, extractor: SpacyExtractor, progress: Progress = silent) -> ExtractReport:
+    """Extract every chunk not yet extracted, one transaction per batch (a crash loses one batch at most).
+
+    A chunk that raises is logged as failed with its reason; the others go on."""
+    pending = pending_chunks(con)
+    report = ExtractReport(len(pending), 0, 0, 0)
+    for done, batch in enumerate(batches(pending, BATCH)):
+        try:
+            extractions, failures = extractor.extract(batch), []
+        except Exception:  # noqa: BLE001 - isolate the failing chunk(s), keep the rest of the batch
+            extractions, failures = [], []
+            for chunk in batch:
+                try:
+                    extractions += extractor.extract([chunk])
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(FailedChunk(chunk.chunk_id, chunk.doc_id, f"{type(exc).__name__}: {exc}"))
+        write_extractions(con, extractions, failures, extractor.method)
+        report.failed += len(failures)
+        report.mentions += sum(len(e.mentions) for e in extractions)
+        report.triplets += sum(len(e.relations) for e in extractions)
+        progress("extract", min((done + 1) * BATCH, len(pending)), len(pending))
+    if pending:
+        refresh_entities(con)
+    return report
+
+
+def rebuild_graph(con: duckdb.DuckDBPyConnection) -> KnowledgeGraph:
+    return build_graph(con)

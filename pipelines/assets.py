@@ -1,0 +1,104 @@
+"""The pipeline's assets: each reads from the workspace, calls a stage, writes, returns counts."""
+
+import time
+
+import dagster as dg
+
+from corpus.steps import chunk_pending, ingest, structure_pending
+from dashboards import build_dashboard
+from fieldmap.embedders import get_embedder
+from fieldmap.nlp import english
+from kg.extract import SpacyExtractor
+from kg.graph import build_graph
+from kg.steps import extract_pending
+from pipelines.resources import FieldmapResource
+from rag.index import VectorStore
+from rag.steps import sync_chunk_vectors, sync_entity_vectors
+from schemas import load_schema
+
+EXTRACTOR_VERSION = "spacy-1"
+
+
+def _progress(progress, context):
+    if hasattr(progress, "context"):
+        progress.context = context
+    return progress
+
+
+@dg.asset(group_name="corpus", description="Documents read from the corpus: new ones stored, changed ones replaced, bad records listed.")
+def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    with fieldmap.writer() as con:
+        report = ingest(con, settings.corpus)
+    for bad in report.skipped:
+        context.log.warning(f"skipped {bad}")
+    return dg.MaterializeResult(
+        metadata={"new": len(report.new), "changed": len(report.changed), "unchanged": report.unchanged,
+                  "removed": len(report.removed), "skipped": len(report.skipped),
+                  "skipped_reasons": dg.MetadataValue.md("\n".join(f"- {b}" for b in report.skipped[:50]) or "none")}
+    )
+
+
+@dg.asset(group_name="corpus", deps=[documents], description="Sentence-aware chunks with stable ids.")
+def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    with fieldmap.writer() as con:
+        chunked = chunk_pending(con, settings, _progress(progress, context))
+        total = con.execute("SELECT count(*) FROM chunks").fetchall()[0][0]
+    return dg.MaterializeResult(metadata={"documents_chunked": chunked, "chunks_total": total})
+
+
+@dg.asset(group_name="corpus", deps=[chunks], description="StruXGPT-style structure per document: scope and aspects over verbatim sentences.")
+def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
+    with fieldmap.writer() as con:
+        done = structure_pending(con, _progress(progress, context))
+    return dg.MaterializeResult(metadata={"documents_structured": done})
+
+
+@dg.asset(group_name="kg", deps=[chunks], code_version=EXTRACTOR_VERSION,
+          description="Schema-typed entities, mentions and triplets in DuckDB, each traceable to document, chunk and sentence.")
+def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    schema = load_schema(settings.schema_name)
+    extractor = SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity)
+    started = time.perf_counter()
+    with fieldmap.writer() as con:
+        report = extract_pending(con, extractor, _progress(progress, context))
+    return dg.MaterializeResult(
+        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "mentions_added": report.mentions,
+                  "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
+                  "seconds": round(time.perf_counter() - started, 2)}
+    )
+
+
+@dg.asset(group_name="rag", deps=[chunks, triplets], description="LanceDB vectors of chunks (with the native full-text index) and entities.")
+def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    store = VectorStore(settings.lancedb_uri, get_embedder(settings))
+    with fieldmap.writer() as con:
+        chunk_counts = sync_chunk_vectors(con, store, _progress(progress, context))
+        entity_counts = sync_entity_vectors(con, store, _progress(progress, context))
+    return dg.MaterializeResult(
+        metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total,
+                  "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total, "embedder": store.embedder.name}
+    )
+
+
+@dg.asset(group_name="kg", deps=[triplets, vector_index], description="The igraph knowledge graph: passage and entity nodes; mention, relation and synonym edges.")
+def graph(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    with fieldmap.writer() as con:
+        knowledge_graph = build_graph(con)
+    knowledge_graph.save(settings.graph_path)
+    return dg.MaterializeResult(metadata={**knowledge_graph.stats(), "path": str(settings.graph_path)})
+
+
+@dg.asset(group_name="dashboards", deps=[triplets, structures], description="The self-contained HTML trend dashboard.")
+def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    with fieldmap.writer() as con:
+        path = build_dashboard(con, settings.dashboard_dir)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "url": dg.MetadataValue.url(path.resolve().as_uri())})
+
+
+ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, dashboard]

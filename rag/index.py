@@ -1,0 +1,140 @@
+"""LanceDB tables of vectors: chunks (with LanceDB's native full-text index), entities and facts.
+
+The embedder's name and dimension are written beside the tables; opening them with another
+embedder raises EmbedderMismatch instead of returning nonsense scores.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from fieldmap.embedders import Embedder
+
+META_FILE = "fieldmap-index.json"
+
+
+class EmbedderMismatch(RuntimeError):
+    pass
+
+
+def _quote(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+class VectorStore:
+    """The LanceDB directory of a workspace, bound to one embedder."""
+
+    def __init__(self, uri: str, embedder: Embedder):
+        self.uri = uri
+        self.embedder = embedder
+        self.db = lancedb.connect(uri)
+        self._check_meta()
+
+    def _check_meta(self) -> None:
+        meta_path = Path(self.uri) / META_FILE
+        wanted = {"embedder": self.embedder.name, "dim": self.embedder.dim}
+        if meta_path.exists():
+            stored = json.loads(meta_path.read_text())
+            if stored != wanted:
+                raise EmbedderMismatch(
+                    f"the index at {self.uri} was built with embedder {stored['embedder']} ({stored['dim']}-d), "
+                    f"but this run uses {wanted['embedder']} ({wanted['dim']}-d); set FIELDMAP_EMBEDDER={stored['embedder']} "
+                    f"or delete {self.uri} to rebuild the index"
+                )
+        else:
+            meta_path.parent.mkdir(parents=True, exist_ok=True)
+            meta_path.write_text(json.dumps(wanted))
+
+    def table(self, name: str) -> "VectorTable":
+        return VectorTable(self, name)
+
+
+class VectorTable:
+    """Rows of (id, doc_id, text, vector) plus any extra string columns; ids are unique."""
+
+    def __init__(self, store: VectorStore, name: str):
+        self.store = store
+        self.name = name
+        self._matrix: tuple[list[str], np.ndarray] | None = None
+
+    def _open(self):
+        if self.name in self.store.db.list_tables().tables:
+            return self.store.db.open_table(self.name)
+        return None
+
+    def ids(self) -> set[str]:
+        table = self._open()
+        if table is None:
+            return set()
+        return set(table.to_arrow().column("id").to_pylist())
+
+    def count(self) -> int:
+        table = self._open()
+        return 0 if table is None else table.count_rows()
+
+    def add(self, rows: list[dict], vectors: np.ndarray) -> None:
+        if not rows:
+            return
+        columns = {key: [row[key] for row in rows] for key in rows[0]}
+        flat = pa.array(np.asarray(vectors, dtype=np.float32).reshape(-1))
+        data = pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(flat, self.store.embedder.dim)})
+        table = self._open()
+        if table is None:
+            self.store.db.create_table(self.name, data=data)
+        else:
+            table.add(data)
+        self._matrix = None
+
+    def delete_ids(self, ids: list[str]) -> None:
+        table = self._open()
+        for start in range(0, len(ids), 500):
+            table.delete(f"id IN ({_quote(ids[start:start + 500])})")
+        self._matrix = None
+
+    def delete_docs(self, doc_ids: list[str]) -> None:
+        table = self._open()
+        if table is None or not doc_ids:
+            return
+        for start in range(0, len(doc_ids), 500):
+            table.delete(f"doc_id IN ({_quote(doc_ids[start:start + 500])})")
+        self._matrix = None
+
+    def build_fulltext(self) -> None:
+        table = self._open()
+        if table is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table.create_fts_index("text", replace=True)
+
+    def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top-k ids by cosine similarity (brute force inside LanceDB)."""
+        table = self._open()
+        if table is None:
+            return []
+        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").select(["id"]).limit(k).to_list()
+        return [(row["id"], 1.0 - float(row["_distance"])) for row in rows]
+
+    def fulltext(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k ids by BM25 over LanceDB's native inverted index."""
+        table = self._open()
+        if table is None or not query.strip():
+            return []
+        rows = table.search(query, query_type="fts").select(["id"]).limit(k).to_list()
+        return [(row["id"], float(row["_score"])) for row in rows]
+
+    def matrix(self) -> tuple[list[str], np.ndarray]:
+        """All ids and vectors, cached until the table changes (for whole-corpus scoring)."""
+        if self._matrix is None:
+            table = self._open()
+            if table is None:
+                self._matrix = ([], np.zeros((0, self.store.embedder.dim), dtype=np.float32))
+            else:
+                arrow = table.to_arrow().select(["id", "vector"])
+                vectors = arrow.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.store.embedder.dim)
+                self._matrix = (arrow.column("id").to_pylist(), vectors.astype(np.float32))
+        return self._matrix

@@ -1,0 +1,54 @@
+"""`fieldmap` end to end through its console script, as a user runs it."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES
+
+FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(FIELDMAP + list(args), cwd=cwd, capture_output=True, text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+
+
+def test_run_then_ask_status_and_dashboard(tmp_path: Path):
+    corpus = tmp_path / "corpus.jsonl"
+    shutil.copy(FIXTURES / "arxiv-20.jsonl", corpus)
+    with open(corpus, "ab") as handle:
+        handle.write(b'{"id": "broken", "text": \n')  # a malformed line must be listed, not fatal
+    workspace = tmp_path / "ws"
+
+    run = _run("run", "--workspace", str(workspace), "--corpus", str(corpus), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "corpus.jsonl:21" in run.stderr and "malformed JSON" in run.stderr
+
+    ask = _run("ask", "--workspace", str(workspace), "--json", "Can storage rings detect a relic gravitational-wave background?", cwd=tmp_path)
+    assert ask.returncode == 0, ask.stderr
+    answer = json.loads(ask.stdout)
+    assert set(answer) >= {"question", "answer", "citations", "passages"}
+    assert answer["passages"][0]["doc_id"] == "http://arxiv.org/abs/gr-qc/0210091v7"
+    assert set(answer["passages"][0]) >= {"doc_id", "chunk_id", "title", "score", "text"}
+    assert answer["citations"] and set(answer["citations"][0]) >= {"doc_id", "chunk_id", "title"}
+    assert {c["chunk_id"] for c in answer["citations"]} <= {p["chunk_id"] for p in answer["passages"]}
+
+    status = _run("status", "--workspace", str(workspace), "--json", cwd=tmp_path)
+    counts = json.loads(status.stdout)
+    assert counts["documents"] == 20 and counts["skipped"] == 1
+    assert counts["vectors"] == counts["chunks"] > 0
+    assert all(counts[k] > 0 for k in ("entities", "mentions", "triplets"))
+
+    dashboard = _run("dashboard", "--workspace", str(workspace), cwd=tmp_path)
+    assert dashboard.returncode == 0, dashboard.stderr
+    assert Path(dashboard.stdout.strip()).is_file()
+
+    human = _run("ask", "--workspace", str(workspace), "What are binary pulsars?", cwd=tmp_path)
+    assert human.returncode == 0 and human.stdout.startswith("Q: What are binary pulsars?") and "[1]" in human.stdout
+
+
+def test_asking_an_empty_workspace_is_a_clear_error(tmp_path: Path):
+    result = _run("ask", "--workspace", str(tmp_path / "nothing"), "anything?", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "run `fieldmap run` first" in result.stderr
