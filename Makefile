@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKSPACE ?= .fieldmap
 QUESTION ?= What do X-ray observations reveal about galaxy clusters?
 
-.PHONY: install demo test ui dashboard bench clean
+.PHONY: install browser demo test ui dashboard bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: install
 	@echo "dashboard:"
 	@$(BIN)/fieldmap dashboard --workspace $(WORKSPACE)
 
-test: install
+# the dashboard's browser tests drive Debian's headless Chromium
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
 	$(BIN)/python -m pytest
 
 ui: install

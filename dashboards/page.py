@@ -1,0 +1,200 @@
+"""The dashboard page's static parts: CSS, the filter script, and HTML fragments.
+
+Everything user-supplied goes through `escape` (HTML text and attributes) or `script_json` (JSON
+inside a <script> element), so no name or title can close an element or start a script.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Iterable, Sequence
+
+from dashboards.trends import ConceptRow
+
+CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 0; color: #222; background: #f6f7f9; }
+header { background: #1f3b57; color: #fff; padding: 14px 24px; }
+header h1 { margin: 0 0 4px 0; font-size: 22px; }
+header p { margin: 0; opacity: .85; font-size: 14px; }
+main { padding: 16px 24px; }
+.fm-filters { background: #fff; border: 1px solid #dde; border-radius: 6px; padding: 10px 14px; margin-bottom: 14px;
+  display: flex; flex-wrap: wrap; gap: 18px; align-items: center; font-size: 14px; position: sticky; top: 0; z-index: 5; }
+.fm-filters label { margin-right: 10px; white-space: nowrap; }
+.fm-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 3px; }
+.fm-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 14px; }
+.fm-card { background: #fff; border: 1px solid #dde; border-radius: 6px; padding: 6px; min-width: 0; }
+.fm-wide { grid-column: 1 / -1; }
+.fm-note { font-size: 13px; color: #555; margin: 4px 8px; }
+.fm-empty { background: #fff; border: 1px dashed #aab; border-radius: 6px; padding: 40px; text-align: center; font-size: 18px; }
+#fm-table-wrap { max-height: 560px; overflow: auto; }
+table.fm-table { border-collapse: collapse; width: 100%; font-size: 13px; }
+.fm-table th, .fm-table td { border-bottom: 1px solid #eee; padding: 4px 8px; text-align: left; vertical-align: top; }
+.fm-table th { position: sticky; top: 0; background: #eef1f5; cursor: pointer; }
+.fm-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#fm-search { padding: 5px 8px; width: 280px; font-size: 14px; }
+"""
+
+SCRIPT = r"""
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("fm-data").textContent);
+  var periodIndex = {};
+  DATA.periods.forEach(function (p, i) { periodIndex[p] = i; });
+  var state = { types: {}, from: 0, to: DATA.periods.length - 1, query: "" };
+  DATA.types.forEach(function (t) { state.types[t] = true; });
+  var POINT_KEYS = ["x", "y", "text", "customdata", "hovertext"];
+
+  function clone(o) { return JSON.parse(JSON.stringify(o)); }
+  function typeShown(t) { return state.types[t] === true; }
+  function periodShown(p) {
+    var i = periodIndex[p];
+    return i === undefined || (i >= state.from && i <= state.to);
+  }
+  // keep the points i of a trace for which keep(i) is true, in every per-point array
+  function keepPoints(trace, keep) {
+    var n = Array.isArray(trace.x) ? trace.x.length : 0, idx = [];
+    for (var i = 0; i < n; i++) { if (keep(i)) { idx.push(i); } }
+    function pick(a) { return idx.map(function (j) { return a[j]; }); }
+    POINT_KEYS.forEach(function (k) { if (Array.isArray(trace[k]) && trace[k].length === n) { trace[k] = pick(trace[k]); } });
+    if (trace.marker) {
+      ["size", "color"].forEach(function (k) {
+        if (Array.isArray(trace.marker[k]) && trace.marker[k].length === n) { trace.marker[k] = pick(trace.marker[k]); }
+      });
+    }
+  }
+  function filteredData(fig) {
+    var time = fig.layout && fig.layout.meta && fig.layout.meta.time, out = [];
+    fig.data.forEach(function (src) {
+      var meta = src.meta || {};
+      if (meta.type !== undefined && !typeShown(meta.type)) { return; }
+      var trace = clone(src);
+      if (meta.edges) {
+        var segs = meta.edges.map(function (e) { return typeShown(e[0]) && typeShown(e[1]); });
+        keepPoints(trace, function (i) { return segs[Math.floor(i / 3)]; });
+      }
+      if (time) { var xs = trace.x.slice(); keepPoints(trace, function (i) { return periodShown(xs[i]); }); }
+      out.push(trace);
+    });
+    return out;
+  }
+  function draw(first) {
+    DATA.figures.forEach(function (f) {
+      var el = document.getElementById("fig-" + f.name);
+      if (!el) { return; }
+      var call = first ? Plotly.newPlot : Plotly.react;
+      call(el, filteredData(f.figure), clone(f.figure.layout), { responsive: true, displaylogo: false });
+    });
+  }
+  function filterTable() {
+    var q = state.query, shown = 0, rows = document.querySelectorAll("#fm-concepts tbody tr");
+    rows.forEach(function (tr) {
+      var ok = typeShown(tr.getAttribute("data-type")) && (q === "" || tr.getAttribute("data-name").indexOf(q) !== -1);
+      tr.style.display = ok ? "" : "none";
+      if (ok) { shown++; }
+    });
+    var c = document.getElementById("fm-count");
+    if (c) { c.textContent = shown + " of " + rows.length + " concepts"; }
+  }
+  function sortTable(col, numeric) {
+    var body = document.querySelector("#fm-concepts tbody");
+    var th = document.querySelectorAll("#fm-concepts th")[col];
+    var dir = th.getAttribute("data-dir") === "desc" ? 1 : -1;
+    th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[col].getAttribute("data-v"), y = b.cells[col].getAttribute("data-v");
+      if (numeric) { x = x === "" ? -Infinity : parseFloat(x); y = y === "" ? -Infinity : parseFloat(y); }
+      return x < y ? -dir : x > y ? dir : 0;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  function readFilters() {
+    document.querySelectorAll("input.fm-type").forEach(function (cb) { state.types[cb.getAttribute("data-type")] = cb.checked; });
+    var from = document.getElementById("fm-from"), to = document.getElementById("fm-to");
+    if (from && to) {
+      state.from = Math.min(from.selectedIndex, to.selectedIndex);
+      state.to = Math.max(from.selectedIndex, to.selectedIndex);
+    }
+  }
+  function update() { readFilters(); draw(false); filterTable(); }
+  function setAll(on) { document.querySelectorAll("input.fm-type").forEach(function (cb) { cb.checked = on; }); update(); }
+
+  document.querySelectorAll("input.fm-type").forEach(function (cb) { cb.addEventListener("change", update); });
+  ["fm-from", "fm-to"].forEach(function (id) { var s = document.getElementById(id); if (s) { s.addEventListener("change", update); } });
+  var all = document.getElementById("fm-all"), none = document.getElementById("fm-none");
+  if (all) { all.addEventListener("click", function () { setAll(true); }); }
+  if (none) { none.addEventListener("click", function () { setAll(false); }); }
+  var search = document.getElementById("fm-search");
+  if (search) { search.addEventListener("input", function () { state.query = search.value.trim().toLowerCase(); filterTable(); }); }
+  document.querySelectorAll("#fm-concepts th").forEach(function (th, i) {
+    th.addEventListener("click", function () { sortTable(i, th.getAttribute("data-numeric") === "1"); });
+  });
+  draw(true);
+  filterTable();
+})();
+"""
+
+
+def escape(text: object) -> str:
+    """HTML-escaped text, safe in element content and quoted attributes."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def script_json(data: Any | str) -> str:
+    """JSON (an object, or text that already is JSON) safe inside a <script> element: <, >, & and
+    the JS line separators become \\u escapes, so no string can close the element."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for raw, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, esc)
+    return text
+
+
+def type_filters(colors: dict[str, str]) -> str:
+    """One checkbox per type (with its colour), plus all/none buttons."""
+    boxes = "".join(
+        f'<label><input type="checkbox" class="fm-type" data-type="{escape(t)}" checked>'
+        f'<span class="fm-swatch" style="background:{escape(c)}"></span>{escape(t)}</label>'
+        for t, c in colors.items()
+    )
+    return (f'<div><strong>Types</strong> {boxes}<button type="button" id="fm-all">all</button> '
+            f'<button type="button" id="fm-none">none</button></div>')
+
+
+def period_filters(periods: Sequence[str]) -> str:
+    """From/to selects over the periods (the whole range selected)."""
+    if not periods:
+        return ""
+
+    def select(name: str, chosen: int) -> str:
+        opts = "".join(f'<option{" selected" if i == chosen else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
+        return f'<select id="fm-{name}" aria-label="{name}">{opts}</select>'
+
+    return f'<div><strong>Periods</strong> {select("from", 0)} to {select("to", len(periods) - 1)}</div>'
+
+
+def concept_table(rows: Iterable[ConceptRow]) -> str:
+    """The searchable, sortable concept table (rows carry data-type and a lowercased data-name)."""
+    head = [("concept", 0), ("type", 0), ("documents", 1), ("mentions", 1), ("first seen", 0), ("first document", 0),
+            ("growth", 1)]
+    ths = "".join(f'<th data-numeric="{n}">{escape(h)}</th>' for h, n in head)
+    body = []
+    for r in rows:
+        score = "" if r.score is None else f"{r.score:+.2f}"
+        cells = [(r.name, r.name.lower(), ""), (r.type, r.type, ""), (r.documents, r.documents, "num"),
+                 (r.mentions, r.mentions, "num"), (r.first_period or "", r.first_period or "", ""),
+                 (r.first_title or "", r.first_title or "", ""), (score, "" if r.score is None else f"{r.score:.6f}", "num")]
+        tds = "".join(f'<td class="{cls}" data-v="{escape(v)}">{escape(shown)}</td>' for shown, v, cls in cells)
+        body.append(f'<tr data-type="{escape(r.type)}" data-name="{escape(r.name.lower())}">{tds}</tr>')
+    return (f'<table class="fm-table" id="fm-concepts"><thead><tr>{ths}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def document(title: str, subtitle: str, body: str, head_scripts: str = "", tail_scripts: str = "") -> str:
+    """A complete HTML5 document."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n{head_scripts}</head>\n<body>\n"
+        f"<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></header>\n<main>\n{body}\n</main>\n"
+        f"{tail_scripts}</body>\n</html>\n"
+    )
