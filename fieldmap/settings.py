@@ -22,6 +22,9 @@ class Settings(BaseModel):
     corpus: list[str] = Field(default_factory=lambda: ["examples/astro-ph-1000.jsonl"])
     schema_name: str = "science"  # a built-in name or a path to a YAML/JSON schema file
 
+    inbox: Path | None = None  # a folder watched by the Dagster sensor; it is also read as part of the corpus
+    schedule_cron: str = "0 3 * * *"
+
     # chunking
     chunk_size: int = 200  # words
     chunk_overlap: int = 1  # sentences shared with the previous chunk
@@ -37,11 +40,16 @@ class Settings(BaseModel):
     # retrieval (HippoRAG 2 defaults from the paper)
     top_k: int = 5
     ppr_damping: float = 0.5
-    passage_node_weight: float = 0.05
+    passage_node_weight: float = 0.3  # paper: 0.05; offline facts are weaker, so dense seeds weigh more (BENCHMARKS.md)
     linking_top_k: int = 5
+    recognition: str = "overlap"  # offline recognition memory: none | threshold | overlap
+    fact_threshold: float = 0.5
+    query_entity_weight: float = 1.0
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
     rrf_k: int = 60
+    context_tokens: int = 3000  # answer context budget
+    answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
 
     # LLM (OpenAI-compatible)
     openai_api_key: SecretStr | None = None
@@ -50,6 +58,18 @@ class Settings(BaseModel):
     llm_concurrency: int = 4
     llm_timeout: float = 60.0
     llm_max_retries: int = 4
+    llm_backoff_base: float = 1.0  # seconds before the first retry; doubles each time
+    llm_backoff_max: float = 60.0  # longest wait between retries, Retry-After included
+    llm_max_tokens: int = 1024  # completion budget per call
+    llm_temperature: float = 0.0
+    llm_examples: int = 3  # few-shot examples from the schema's <name>_examples.jsonl (fewer for small contexts)
+    llm_prices: dict[str, list[float]] = Field(default_factory=dict)  # model -> [USD per 1M prompt, per 1M completion tokens]
+
+    @property
+    def corpus_paths(self) -> list[str]:
+        """The corpus, with the inbox folder when one is configured."""
+        extra = [str(self.inbox)] if self.inbox is not None and str(self.inbox) not in self.corpus else []
+        return list(self.corpus) + extra
 
     @property
     def duckdb_path(self) -> Path:

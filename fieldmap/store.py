@@ -13,7 +13,7 @@ from typing import Iterator
 import duckdb
 
 # every table that holds rows of a document, in the order they are cleared
-DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "aspects", "structures", "chunks", "sentences", "documents")
+DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "documents")
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -49,6 +49,7 @@ def delete_document_rows(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> 
     for table in DOCUMENT_TABLES:
         con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM _gone)")
     con.execute("DELETE FROM entities WHERE entity_id NOT IN (SELECT DISTINCT entity_id FROM mentions)")
+    con.execute("DELETE FROM synonym_scanned WHERE entity_id NOT IN (SELECT entity_id FROM entities)")
     con.execute("DELETE FROM synonyms WHERE entity_a NOT IN (SELECT entity_id FROM entities) OR entity_b NOT IN (SELECT entity_id FROM entities)")
     con.execute("DROP TABLE _gone")
 

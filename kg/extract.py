@@ -1,25 +1,105 @@
 """Offline, schema-typed extraction with spaCy: entity mentions from noun chunks and named
-entities, relations from the dependency parse (subject-verb-object and noun-preposition-noun)."""
+entities, relations from the dependency parse (subject-verb-object and noun-preposition-noun).
+
+A candidate mention is a noun chunk trimmed to the concept it names: determiners, numbers,
+adverbs, comparatives and the writer's qualifiers ("significant", "possible", "new", "observed")
+come off the front, so "the highest magnetic field strength" is the mention "magnetic field
+strength". Named entities add only what no noun chunk covers. A parenthesised acronym after a
+mention ("supernova remnant (SNR)") makes the acronym an alias: its mentions in that document get
+the long form's normalised name, so they merge with it and share its type. Mentions the typer
+cannot place with confidence are dropped, with the relations that used them."""
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from fieldmap.embedders import Embedder
 from kg.normalize import normalize_name
 from kg.typing import Typer
 from schemas import Schema
 
-SKIP_NER = {"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME"}
-GENERIC = {
-    "paper", "work", "result", "study", "studies", "analysis", "case", "cases", "way", "order", "number", "part",
-    "fact", "terms", "term", "respect", "addition", "contrast", "example", "use", "presence", "basis", "lack",
-    "kind", "type", "types", "level", "levels", "range", "set", "lot", "end", "time", "times", "one", "ones",
-    "question", "issue", "problem", "point", "points", "aspect", "evidence", "detail", "details", "discussion",
+# Entity labels never worth a mention unless the schema types them (dates, people: citations in science text)
+SKIP_NER = {"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "TIME", "DATE", "PERSON"}
+# Nouns of scholarly discourse, not concepts of a field: a mention headed by one is dropped whatever modifies it
+DISCOURSE = {
+    "paper", "work", "result", "finding", "case", "way", "order", "fact", "respect", "addition", "contrast",
+    "example", "presence", "absence", "basis", "lack", "kind", "sort", "lot", "end", "issue",
+    "point", "aspect", "evidence", "detail", "discussion", "possibility", "need", "sign", "attempt", "effort",
+    "conclusion", "implication", "consequence", "purpose", "aim", "idea", "view", "sense", "hand", "reason",
+    "attention", "interest", "emphasis", "introduction", "article", "section", "author", "future", "past",
+    "date", "part", "property", "value", "range", "question", "variety", "majority", "amount", "one", "ones", "others", "manner", "help",
+    "advantage", "disadvantage", "importance", "knowledge", "understanding", "insight", "step",
+    "use", "account", "context", "role", "nature", "answer", "support", "agreement", "comparison",
+    "explanation", "interpretation", "goal", "opportunity", "subject", "focus", "summary",
+    "overview", "review", "claim", "argument", "assumption", "choice", "consideration", "expectation", "hint",
+    "indication", "motivation", "outcome", "progress", "prospect", "proposal", "suggestion", "situation",
+    "difficulty", "challenge", "limitation", "requirement", "regard", "instance",
+    "half", "latter", "former", "rest", "remainder", "plenty", "couple", 
+    "et", "al", "al.", "etc", "i.e.", "e.g.", "thing", "something", "anything", "everything", "none",
 }
+# Words that name a concept only with a modifier: "the model", "this method", "our data" refer back
+BARE = {
+    "model", "method", "approach", "technique", "analysis", "data", "observation", "simulation", "theory",
+    "framework", "scheme", "procedure", "study", "system", "property", "parameter", "value",
+    "quantity", "effect", "process", "component", "region", "problem", "number", "range", "set", "level",
+    "factor", "form", "state", "condition", "measurement", "estimate", "limit", "constraint", "type",
+    "types", "class", "group", "time", "times", "scale", "order", "object", "source", "function", "result",
+    "results", "test", "fit", "code", "calculation", "computation", "prediction", "phase", "stage",
+    "regime", "change", "increase", "decrease", "difference", "variation", "measure", "signal", "feature",
+    "structure", "behavior", "behaviour", "mechanism", "scenario", "solution", "equation", "relation",
+    "relationship", "dependence", "correlation", "contribution", "information", "application", "tool",
+    "line", "lines", "event", "events", "candidate", "member", "population", "survey", "map",
+    "image", "instrument", "experiment", "detection", "search", "evolution", "distribution", 
+    "version", "extension", "implementation", "development", "generation", "formation",
+    "estimation", "determination", "investigation", "description", "treatment", "derivation", "expression",
+    "formula", "formulation", "variable", "element", "body", "material", "medium", "unit", "term", "terms",
+    "magnitude", "whole", "sample",
+}
+# Units and time words are what numbers are measured in, not concepts
+UNITS = {
+    "cm", "mm", "km", "m", "pc", "kpc", "mpc", "gpc", "au", "ly", "arcsec", "arcmin", "deg", "degree", "degrees",
+    "mas", "hz", "khz", "mhz", "ghz", "thz", "ev", "kev", "mev", "gev", "tev", "pev", "erg", "ergs", "j", "w",
+    "jy", "mjy", "ujy", "k", "mk", "g", "kg", "yr", "yrs", "gyr", "myr", "kyr", "s", "sec", "ms", "d", "h", "hr",
+    "year", "years", "day", "days", "hour", "hours", "minute", "minutes", "second", "seconds", "week", "weeks",
+    "month", "months", "decade", "decades", "century", "centuries", "msun", "m_sun", "lsun", "l_sun", "msol",
+    "rsun", "sigma", "percent", "%", "dex", "mag", "mags", "foe", "micron", "microns", "um", "nm",
+    "angstrom", "times", "order", "orders", "cent", "unit", "units", 
+}
+# Leading words that say how the writer sees a concept, not which concept it is ("significant
+# correlation" is a correlation); hyphenated compounds ("high-resolution") are never split
+QUALIFIERS = {
+    "new", "novel", "recent", "previous", "present", "current", "further", "additional", "other", "various",
+    "several", "many", "few", "multiple", "numerous", "different", "similar", "same", "certain", "particular",
+    "specific", "general", "main", "major", "important", "significant", "possible", "potential", "likely",
+    "plausible", "apparent", "observed", "measured", "detected", "derived", "inferred", "estimated",
+    "expected", "predicted", "proposed", "resulting", "corresponding", "existing", "available", "typical",
+    "entire", "full", "overall", "good", "simple", "detailed",
+    "extensive", "careful", "accurate", "precise", "robust", "reliable", "generic", "appropriate", "relevant",
+    "interesting", "surprising", "unexpected", "remarkable", "notable", "clear", "obvious", "independent",
+    "last", 
+    "considerable", "substantial", "sufficient", "slight", "moderate", "approximate", "explicit", "implicit",
+    "comprehensive", "thorough", "preliminary", "so-called", "aforementioned", "following", "above", "usual",
+    "known", "given", "key", "actual", "excellent", "powerful", "viable",
+    "alternative", "remaining", "increasing", "decreasing", "underlying", "associated", "respective",
+    "individual", "distinct", "maximal", "realistic", 
+    "basic", "awkward", "rigorous", "convenient", "nice", "much", "such", "own", 
+    "only", "considered", "studied",
+    "discussed", "presented", "reported", "obtained", "found", "used", "adopted", "required", "needed", "necessary", "valid",
+}
+# Size, degree and order come off only before a single noun ("high resolution", "first results"); before
+# more they usually belong to a term ("large scale structure", "low mass stars", "second order perturbations")
+DIMENSIONAL = {"large", "small", "high", "low", "huge", "tiny", "great", "wide", "broad", "first", "second", "third", "final"}
 SUBJECTS = {"nsubj", "nsubjpass", "csubj"}
 OBJECTS = {"dobj", "attr", "oprd", "dative"}
 LINK_PREPS = {"of", "in", "for", "from", "with", "on", "by", "at", "to", "into", "within", "between", "around", "near"}
+LEADING_POS = {"DET", "PRON", "PUNCT", "ADP", "CCONJ", "SCONJ", "SYM", "PART", "AUX", "INTJ", "SPACE"}
+LEADING_TAGS = {"RB", "RBR", "RBS", "JJR", "JJS", "WRB", "WDT", "WP", "PDT", "LS"}
+MATH = set("$\\{}=^<>~|±×√∝≈≃≤≥")
+BRACKETS = {"(": ")", "[": "]"}
+DESIGNATION_TAIL = re.compile(r"[+\-−][0-9][0-9.]*")
+MEASURE = re.compile(r"[0-9][0-9.]*-?([a-z]+)")
+ACRONYM = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-+./]*[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -73,47 +153,95 @@ class SpacyExtractor:
         self.embedder = embedder
         self.typer = Typer(schema, embedder, min_similarity)
         self.max_words = max_words
+        self.typed_labels = {label for t in schema.entity_types for label in t.ner_labels}
 
     def extract(self, chunks: list[ChunkText]) -> list[Extraction]:
-        extractions = []
-        for chunk, parsed in zip(chunks, self.nlp.pipe([c.text for c in chunks], batch_size=64)):
-            extractions.append(self._extract_one(chunk, parsed))
-        self._type_mentions([m for e in extractions for m in e.mentions])
-        return extractions
+        parsed = list(self.nlp.pipe([c.text for c in chunks], batch_size=64))
+        aliases: dict[str, dict[str, str]] = {}  # per document: acronym -> long form's normalised name
+        lone: set[int] = set()  # id() of mentions that are one common noun
+        extractions = [self._extract_one(chunk, doc, aliases.setdefault(chunk.doc_id, {}), lone) for chunk, doc in zip(chunks, parsed)]
+        for extraction in extractions:  # an acronym defined later in the document still counts
+            doc_aliases = aliases[extraction.doc_id]
+            for mention in extraction.mentions:
+                mention.norm_name = doc_aliases.get(mention.norm_name, mention.norm_name)
+        mentions = [m for e in extractions for m in e.mentions]
+        not_lone = {m.norm_name for m in mentions if id(m) not in lone}
+        self._type_mentions(mentions, {m.norm_name for m in mentions} - not_lone)
+        return [_without_untyped(e) for e in extractions]
 
-    def _extract_one(self, chunk: ChunkText, parsed) -> Extraction:
+    def _extract_one(self, chunk: ChunkText, parsed, aliases: dict[str, str], lone: set[int]) -> Extraction:
         extraction = Extraction(chunk.chunk_id, chunk.doc_id)
         by_root: dict[int, int] = {}
+        covered: set[int] = set()  # token indices inside noun-chunk mentions
+        ends: dict[int, Mention] = {}  # last token index -> mention, for acronym definitions
         spans = [(span, "noun_chunk", None) for span in parsed.noun_chunks]
-        spans += [(ent, "ner", ent.label_) for ent in parsed.ents if ent.label_ not in SKIP_NER]
+        spans += [(ent, "ner", ent.label_) for ent in parsed.ents if ent.label_ in self.typed_labels or ent.label_ not in SKIP_NER]
         seen: set[tuple[int, int]] = set()
+        entity_ends = {ent[-1].i: ent.label_ for ent in parsed.ents if ent.label_ in self.typed_labels}
+        skipped = {(ent[0].i, ent[-1].i): True for ent in parsed.ents
+                   if ent.label_ in SKIP_NER and ent.label_ not in self.typed_labels and not ent.text[:1].islower()}
         for span, origin, label in spans:
-            mention = self._mention(chunk, span, origin, label)
+            tokens = self._concept_tokens(span)
+            if tokens is None or (origin == "ner" and label not in self.typed_labels and any(t.i in covered for t in tokens)):
+                continue  # an entity label the schema does not type adds only what no noun chunk covers
+            if origin == "noun_chunk":  # the label of a named entity the chunk ends with ("psychologist Carl Rogers")
+                label = entity_ends.get(tokens[-1].i)
+                if skipped.get((tokens[0].i, tokens[-1].i)):
+                    continue  # exactly a date or a person the schema does not type
+            mention = self._mention(chunk, tokens, origin, label)
             if mention is None or (mention.start, mention.end) in seen:
                 continue
             seen.add((mention.start, mention.end))
-            by_root.setdefault(span.root.i, len(extraction.mentions))
+            if origin == "noun_chunk":
+                covered.update(t.i for t in tokens)
+            root = span.root.i if tokens[0].i <= span.root.i <= tokens[-1].i else tokens[-1].i
+            by_root.setdefault(root, len(extraction.mentions))
+            ends[tokens[-1].i] = mention
+            if len(tokens) == 1 and tokens[0].pos_ == "NOUN" and label is None:
+                lone.add(id(mention))
             extraction.mentions.append(mention)
+        _collect_aliases(parsed, ends, aliases)
         extraction.relations = self._relations(parsed, by_root, extraction.mentions)
         return extraction
 
-    def _mention(self, chunk: ChunkText, span, origin: str, label: str | None) -> Mention | None:
-        tokens = list(span)
-        while tokens and (tokens[0].pos_ in ("DET", "PRON", "PUNCT", "NUM", "ADP", "CCONJ") or tokens[0].lower_ in ("our", "new")):
+    def _concept_tokens(self, span) -> list | None:
+        """The span's tokens trimmed to the concept it names, or None when nothing nameable is left."""
+        if span.root.pos_ == "PRON":
+            return None
+        tokens = _bracket_segment(list(span), span.root)
+        commas = [n for n, t in enumerate(tokens[:-1]) if t.text == "," and t.i < span.root.i]
+        if commas:  # "a slightly evolved, late G type star": a list of qualifiers ends at the last comma
+            tokens = tokens[commas[-1] + 1 :]
+        while tokens and _leading_noise(tokens):
             tokens = tokens[1:]
-        while tokens and tokens[-1].pos_ in ("PUNCT", "PART"):
+        if any(t.lower_ == "et" for t in tokens) and any(t.lower_ in ("al", "al.") for t in tokens):
+            return None  # "Burke et al.": a citation
+        while tokens and tokens[-1].pos_ in ("PUNCT", "PART", "SPACE"):
             tokens = tokens[:-1]
-        if not tokens or span.root.pos_ == "PRON" or len(tokens) > self.max_words:
+        if not tokens or len(tokens) > self.max_words:
             return None
+        doc = span.doc
+        while tokens[-1].i + 1 < len(doc) and not tokens[-1].whitespace_ and any(c.isdigit() for c in tokens[-1].text) \
+                and DESIGNATION_TAIL.fullmatch(doc[tokens[-1].i + 1].text):
+            tokens = tokens + [doc[tokens[-1].i + 1]]  # the tokeniser splits "G1.9+0.3" into "G1.9" "+0.3"
+        return tokens
+
+    def _mention(self, chunk: ChunkText, tokens: list, origin: str, label: str | None) -> Mention | None:
         text = chunk.text[tokens[0].idx : tokens[-1].idx + len(tokens[-1])]
-        if any(c in text for c in "$\\{}=") or not any(c.isalpha() for c in text):
+        if any(c in MATH for c in text) or not any(c.isalpha() for c in text) or "et al" in text:
             return None
-        if all(t.is_stop or not t.is_alpha for t in tokens):
+        if all(t.is_stop or not any(c.isalpha() for c in t.text) for t in tokens):
             return None
         head = tokens[-1]
         norm = normalize_name(text, head.lemma_ if head.tag_ in ("NNS", "NNPS") else None)
-        if len(norm) < 2 or norm in GENERIC:
+        last = norm.rsplit(" ", 1)[-1]
+        if len(norm) < 2:
             return None
+        if label not in self.typed_labels:  # a typed entity ("January 1960") is not filtered as a common noun phrase
+            if norm in BARE or last in DISCOURSE or last in UNITS or _is_measure(last):
+                return None
+            if head.like_num and not (len(tokens) > 1 and tokens[-2].text.isupper()):
+                return None  # "year 5", "model 2"; but "NGC 4258" is a name
         start = chunk.offset + tokens[0].idx
         sent = chunk.first_sentence + max(bisect.bisect_right(chunk.sentence_starts, start) - 1, 0)
         return Mention(text, start, start + len(text), sent, norm, origin, label)
@@ -162,15 +290,113 @@ class SpacyExtractor:
                         add(token, prep.lower_, prep.lower_, pobj)
         return relations
 
-    def _type_mentions(self, mentions: list[Mention]) -> None:
-        """Rules first; the rest by similarity. Every name is embedded once here, because the
-        entity index needs the vectors anyway (the memoising embedder hands them on)."""
+    def _type_mentions(self, mentions: list[Mention], lone_words: set[str]) -> None:
+        """Rules first; the rest by similarity, except lone common words (`lone_words`): with no rule
+        for them they are everyday language ("peak", "sum", "accuracy") and stay untyped, as do
+        names below the typer's similarity floor; untyped mentions are dropped later. Every kept name
+        is embedded once here, because the entity index needs the vectors anyway (the memoising
+        embedder hands them on)."""
+        labels = {m.norm_name: m.ner_label for m in mentions if m.ner_label}
         names = list(dict.fromkeys(m.norm_name for m in mentions))
-        vectors = self.embedder.passages(names) if self.embedder is not None and names else None
-        by_similarity = dict(zip(names, self.typer.by_similarity(names, vectors)))
+        by_rules = {name: self.typer.by_rules(name, labels.get(name)) for name in names}
+        embedded = [name for name in names if by_rules[name] is not None or name not in lone_words]
+        vectors = self.embedder.passages(embedded) if self.embedder is not None and embedded else None
+        untyped = [(row, name) for row, name in enumerate(embedded) if by_rules[name] is None]
+        guesses = self.typer.by_similarity([name for _, name in untyped], vectors[[row for row, _ in untyped]] if vectors is not None and untyped else None)
+        by_similarity = {name: guess for (_, name), guess in zip(untyped, guesses)}
         for mention in mentions:
-            guess = self.typer.by_rules(mention.norm_name, mention.ner_label) or by_similarity[mention.norm_name]
-            mention.type, mention.type_score = guess.type, guess.score
+            guess = by_rules[mention.norm_name] or by_similarity.get(mention.norm_name)
+            mention.type, mention.type_score = (guess.type, guess.score) if guess is not None else ("", 0.0)
+
+
+def _leading_noise(tokens: list) -> bool:
+    """Whether the first token is a determiner, number, adverb, comparative or qualifier to trim."""
+    first = tokens[0]
+    if len(tokens) > 1 and (tokens[1].tag_ == "HYPH" or tokens[1].text == "-") and not first.whitespace_:
+        return False  # "high-resolution", "non-Gaussian": a compound, not a qualifier
+    if first.pos_ in LEADING_POS or (first.pos_ == "NUM" and first.like_num) or not any(c.isalpha() for c in first.text):
+        return True  # but "2MASS" is a name, not a number
+    if first.tag_ in LEADING_TAGS or first.lower_ in QUALIFIERS or (first.lower_ in DIMENSIONAL and len(tokens) == 2):
+        # capitalised words belong to names ("Very Large Array"), unless only the sentence start made them so
+        return first.is_lower or (first.is_sent_start and (len(tokens) == 1 or tokens[1].is_lower))
+    return False
+
+
+def _is_measure(word: str) -> bool:
+    """A number with its unit written as one word: "6-cm", "20cm", "10GeV"."""
+    match = MEASURE.fullmatch(word)
+    return match is not None and match.group(1) in UNITS
+
+
+def _bracket_segment(tokens: list, root) -> list:
+    """A span cut by an unbalanced bracket or quote ("(ATCA) radio-continuum observation", "SNR) G1.9",
+    'gravity" black holes') keeps the run that holds its root; a balanced "(ATCA)" inside a name stays."""
+    quotes = [n for n, t in enumerate(tokens) if t.text in ('"', "“", "”", "''", "``")]
+    if len(quotes) % 2:
+        cut = quotes[0]
+        tokens = tokens[cut + 1 :] if tokens[cut].i < root.i else tokens[:cut]
+    depth, balanced = 0, True
+    for token in tokens:
+        if token.text in BRACKETS:
+            depth += 1
+        elif token.text in BRACKETS.values():
+            depth -= 1
+            balanced = balanced and depth >= 0
+    if balanced and depth == 0 and tokens and tokens[0].text not in BRACKETS:
+        return tokens
+    runs, current = [], []
+    for token in tokens:
+        if token.text in BRACKETS or token.text in BRACKETS.values():
+            runs.append(current)
+            current = []
+        else:
+            current.append(token)
+    runs.append(current)
+    runs = [run for run in runs if run]
+    return next((run for run in runs if run[0].i <= root.i <= run[-1].i), runs[-1] if runs else [])
+
+
+def _collect_aliases(parsed, ends: dict, aliases: dict[str, str]) -> None:
+    """"long form (ACR)": ACR (and its plural) becomes an alias of the mention just before the bracket,
+    when the acronym's letters appear in order in the long form and its first letter starts a word."""
+    for token in parsed[:-2]:
+        if token.text != "(" or parsed[token.i + 2].text != ")":
+            continue
+        acronym = parsed[token.i + 1].text
+        long_form = ends.get(token.i - 1)
+        if long_form is None or not ACRONYM.fullmatch(acronym) or sum(c.isupper() for c in acronym) < 2:
+            continue
+        if _abbreviates(acronym, long_form.text):
+            key = acronym.lower()
+            aliases.setdefault(key, long_form.norm_name)
+            aliases.setdefault(key + "s", long_form.norm_name)
+
+
+def _abbreviates(acronym: str, long_form: str) -> bool:
+    letters = [c.lower() for c in acronym if c.isalnum()]
+    words = re.split(r"[\s\-/]+", long_form.lower())
+    if not letters or not any(w.startswith(letters[0]) for w in words):
+        return False
+    text = " ".join(words[next(i for i, w in enumerate(words) if w.startswith(letters[0])) :])
+    position = 0
+    for letter in letters:
+        position = text.find(letter, position)
+        if position < 0:
+            return False
+        position += 1
+    return True
+
+
+def _without_untyped(extraction: Extraction) -> Extraction:
+    """The extraction without the mentions the typer left untyped, relations re-indexed (and none
+    left between an acronym and its long form, which now share a name)."""
+    mentions = extraction.mentions
+    kept = {old: new for new, old in enumerate(i for i, m in enumerate(mentions) if m.type)}
+    relations = [
+        replace(r, subject=kept[r.subject], object=kept[r.object]) for r in extraction.relations
+        if r.subject in kept and r.object in kept and mentions[r.subject].norm_name != mentions[r.object].norm_name
+    ]
+    return Extraction(extraction.chunk_id, extraction.doc_id, [m for m in mentions if m.type], relations)
 
 
 def _with_conjuncts(token) -> list:

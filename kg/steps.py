@@ -29,7 +29,10 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor: SpacyExtractor, p
     report = ExtractReport(len(pending), 0, 0, 0)
     for done, batch in enumerate(batches(pending, BATCH)):
         try:
-            extractions, failures = extractor.extract(batch), []
+            if hasattr(extractor, "extract_with_failures"):  # an LLM extractor reports its failed chunks itself
+                extractions, failures = extractor.extract_with_failures(batch)
+            else:
+                extractions, failures = extractor.extract(batch), []
         except Exception:  # noqa: BLE001 - isolate the failing chunk(s), keep the rest of the batch
             extractions, failures = [], []
             for chunk in batch:

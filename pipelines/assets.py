@@ -1,22 +1,31 @@
 """The pipeline's assets: each reads from the workspace, calls a stage, writes, returns counts."""
 
+import json
 import time
 
 import dagster as dg
 
+from corpus.llm_structurize import LLMStructurizer, structures_code_version
 from corpus.steps import chunk_pending, ingest, structure_pending
 from dashboards import build_dashboard
 from fieldmap.embedders import get_embedder
+from fieldmap.llm import llm_client
 from fieldmap.nlp import english
+from fieldmap.settings import Settings
+from fieldmap.store import set_meta
 from kg.extract import SpacyExtractor
 from kg.graph import build_graph
+from kg.llm_extract import LLMExtractor, load_examples, triplets_code_version
 from kg.steps import extract_pending
 from pipelines.resources import FieldmapResource
 from rag.index import VectorStore
-from rag.steps import sync_chunk_vectors, sync_entity_vectors
+from rag.memory import update_memory
+from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
 from schemas import load_schema
 
 EXTRACTOR_VERSION = "spacy-1"
+# code versions follow the LLM that FIELDMAP_*/OPENAI_* and fieldmap.toml configure, as the resource's settings do
+_CONFIGURED = Settings.load()
 
 
 def _progress(progress, context):
@@ -29,12 +38,13 @@ def _progress(progress, context):
 def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     with fieldmap.writer() as con:
-        report = ingest(con, settings.corpus)
+        report = ingest(con, settings.corpus_paths)
+        set_meta(con, "corpus", json.dumps(settings.corpus))  # later commands default to it
     for bad in report.skipped:
         context.log.warning(f"skipped {bad}")
     return dg.MaterializeResult(
         metadata={"new": len(report.new), "changed": len(report.changed), "unchanged": report.unchanged,
-                  "removed": len(report.removed), "skipped": len(report.skipped),
+                  "removed": len(report.removed), "skipped": len(report.skipped), "tombstoned": report.tombstoned,
                   "skipped_reasons": dg.MetadataValue.md("\n".join(f"- {b}" for b in report.skipped[:50]) or "none")}
     )
 
@@ -48,26 +58,30 @@ def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
     return dg.MaterializeResult(metadata={"documents_chunked": chunked, "chunks_total": total})
 
 
-@dg.asset(group_name="corpus", deps=[chunks], description="StruXGPT-style structure per document: scope and aspects over verbatim sentences.")
+@dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_CONFIGURED),
+          description="StruXGPT-style structure per document: scope and aspects over verbatim sentences (by the LLM when one is configured).")
 def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
-    with fieldmap.writer() as con:
-        done = structure_pending(con, _progress(progress, context))
-    return dg.MaterializeResult(metadata={"documents_structured": done})
+    settings = fieldmap.settings()
+    with fieldmap.writer() as con, llm_client(settings, con, "structures") as client:
+        structurizer = LLMStructurizer(client) if client else None
+        done = structure_pending(con, _progress(progress, context), structurizer)
+    return dg.MaterializeResult(metadata={"documents_structured": done, **(structurizer.metadata() if structurizer else {})})
 
 
-@dg.asset(group_name="kg", deps=[chunks], code_version=EXTRACTOR_VERSION,
-          description="Schema-typed entities, mentions and triplets in DuckDB, each traceable to document, chunk and sentence.")
+@dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_CONFIGURED, EXTRACTOR_VERSION),
+          description="Schema-typed entities, mentions and triplets in DuckDB (by the LLM when one is configured, else spaCy), each traceable to document, chunk and sentence.")
 def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     schema = load_schema(settings.schema_name)
-    extractor = SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity)
     started = time.perf_counter()
-    with fieldmap.writer() as con:
+    with fieldmap.writer() as con, llm_client(settings, con, "triplets") as client:
+        extractor = (LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client
+                     else SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity))
         report = extract_pending(con, extractor, _progress(progress, context))
     return dg.MaterializeResult(
         metadata={"chunks_extracted": report.chunks, "failed": report.failed, "mentions_added": report.mentions,
                   "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
-                  "seconds": round(time.perf_counter() - started, 2)}
+                  "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
     )
 
 
@@ -78,19 +92,26 @@ def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, 
     with fieldmap.writer() as con:
         chunk_counts = sync_chunk_vectors(con, store, _progress(progress, context))
         entity_counts = sync_entity_vectors(con, store, _progress(progress, context))
+        fact_counts = sync_fact_vectors(con, store, _progress(progress, context))
     return dg.MaterializeResult(
         metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total,
-                  "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total, "embedder": store.embedder.name}
+                  "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total,
+                  "fact_vectors_added": fact_counts.added, "fact_vectors": fact_counts.total, "embedder": store.embedder.name}
     )
 
 
-@dg.asset(group_name="kg", deps=[triplets, vector_index], description="The igraph knowledge graph: passage and entity nodes; mention, relation and synonym edges.")
+@dg.asset(group_name="kg", deps=[triplets, vector_index], description="The igraph knowledge graph: passage and entity nodes; mention, relation and synonym edges (new entities only are scanned for synonyms).")
 def graph(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
     settings = fieldmap.settings()
+    store = VectorStore(settings.lancedb_uri, get_embedder(settings))
     with fieldmap.writer() as con:
+        synonyms = sync_synonyms(con, store, settings.synonym_top_k, settings.synonym_threshold)
         knowledge_graph = build_graph(con)
     knowledge_graph.save(settings.graph_path)
-    return dg.MaterializeResult(metadata={**knowledge_graph.stats(), "path": str(settings.graph_path)})
+    return dg.MaterializeResult(
+        metadata={**knowledge_graph.stats(), "synonym_threshold": round(synonyms.threshold, 4), "entities_scanned_for_synonyms": synonyms.scanned,
+                  "synonym_edges_added": synonyms.edges_added, "path": str(settings.graph_path)}
+    )
 
 
 @dg.asset(group_name="dashboards", deps=[triplets, structures], description="The self-contained HTML trend dashboard.")
@@ -101,4 +122,17 @@ def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "url": dg.MetadataValue.url(path.resolve().as_uri())})
 
 
-ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, dashboard]
+@dg.asset(group_name="rag", deps=[structures, triplets, vector_index],
+          description="MemoRAG's global memory: a gist per document (LLM summary, or offline scope, aspects and top entities) and topic clusters of gists.")
+def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
+    settings = fieldmap.settings()
+    store = VectorStore(settings.lancedb_uri, get_embedder(settings))
+    with fieldmap.writer() as con, llm_client(settings, con, "memory") as client:
+        report = update_memory(con, store, client, progress=_progress(progress, context))
+    usage = client.usage.as_metadata() if client is not None else {}
+    return dg.MaterializeResult(
+        metadata={"gists_added": report.gists_added, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}
+    )
+
+
+ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, memory, dashboard]

@@ -36,6 +36,16 @@ class FieldmapResource(dg.ConfigurableResource):
             con.close()
 
 
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for checks that only read (the same database instance as the writer in-process)."""
+        con = connect(self.settings().duckdb_path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 class LogProgress:
     """Progress to the Dagster log, at most every 10% of a step."""
 

@@ -6,17 +6,21 @@ import dagster as dg
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
 from pipelines.assets import ALL_ASSETS
+from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
+from pipelines.checks import ALL_CHECKS
 from pipelines.resources import FieldmapResource
 
 
-def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str, str] | None = None, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str, str] | None = None, log_level: str = "WARNING",
+                 instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     resource = FieldmapResource(
         workspace=str(settings.workspace), corpus=list(settings.corpus), embedder=settings.embedder, schema_name=settings.schema_name
     )
     return dg.materialize(
-        ALL_ASSETS,
-        resources={"fieldmap": resource, "progress": progress}, tags=tags or {}, raise_on_error=False,
+        [*ALL_ASSETS, *ALL_CHECKS],
+        resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})}, raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        instance=instance,
     )
 
 
@@ -26,4 +30,14 @@ def asset_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         found[materialization.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return found
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    """Each asset check's name and whether it passed."""
+    found = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            found[evaluation.check_name] = evaluation.passed
     return found

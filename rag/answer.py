@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import re
+
 import numpy as np
+from pydantic import BaseModel
 
 from fieldmap.embedders import Embedder
 from fieldmap.nlp import sentence_splitter
@@ -33,15 +36,19 @@ class Answer:
     passages: list[Passage]
     mode: str = "hybrid"
     clues: list[str] = field(default_factory=list)
+    draft: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # e.g. a citation that points to no retrieved passage
+    method: str = "extractive"  # extractive | llm:<model> | memory:<model>
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def extractive_answer(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = 2) -> tuple[str, list[Citation]]:
-    """The max_sentences sentences most similar to the question, each followed by [n], n being the
-    1-based number of its passage; citations list the passages cited, in that order."""
+    """The max_sentences sentences most similar to the question, each followed by [n]: the n-th
+    passage (1-based) it was taken from; citations list the passages cited."""
     candidates: list[tuple[int, str]] = []
     for number, passage in enumerate(passages):
         for sentence in sentence_splitter()(passage.text).sents:
@@ -59,6 +66,52 @@ def extractive_answer(question: str, passages: list[Passage], embedder: Embedder
         number, text = candidates[index]
         if number not in cited:
             cited.append(number)
-        parts.append(f"{text} [{cited.index(number) + 1}]")
+        parts.append(f"{text} [{number + 1}]")
     citations = [Citation(passages[n].doc_id, passages[n].chunk_id, passages[n].title) for n in cited]
     return " ".join(parts), citations
+
+
+class AnswerReply(BaseModel):
+    answer: str
+    citations: list[int] = []
+
+
+class MemoryReply(BaseModel):
+    can_answer: bool
+    answer: str = ""
+
+
+CITATION = re.compile(r"\[(\d+)\]")
+
+
+def llm_answer(client, question: str, passages: list[Passage], draft: str = "", order: list[int] | None = None) -> tuple[str, list[Citation], list[str], str | None]:
+    """The LLM's answer over numbered passages: (answer, citations, flags, failure). Every [n] is
+    checked against the passages given; one that points nowhere is flagged, not silently kept.
+    Passage n is labelled [n] whatever `order` it is shown in."""
+    from fieldmap.prompts import load_prompt
+
+    prompt = load_prompt("rag", "answer")
+    order = order if order is not None else list(range(len(passages)))
+    numbered = "\n\n".join(f"[{i + 1}] {passages[i].title}\n{passages[i].text}" for i in order)
+    hint = f"A draft answer from memory (may be wrong): {draft}" if draft else ""
+    messages = [{"role": "system", "content": prompt.render("system")},
+                {"role": "user", "content": prompt.render("user", passages=numbered, question=question, draft=hint)}]
+    result = client.complete(messages, AnswerReply, 'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.')
+    if result.value is None:
+        return "", [], [f"LLM answer failed: {result.failure}"], result.failure
+    numbers = list(dict.fromkeys([*map(int, CITATION.findall(result.value.answer)), *result.value.citations]))
+    flags = [f"citation [{n}] points to no retrieved passage" for n in numbers if not 1 <= n <= len(passages)]
+    citations = [Citation(passages[n - 1].doc_id, passages[n - 1].chunk_id, passages[n - 1].title) for n in numbers if 1 <= n <= len(passages)]
+    return result.value.answer, citations, flags, None
+
+
+def memory_answer(client, question: str, memory: str) -> str | None:
+    """The LLM's answer from memory alone, when it says it can (Adapt-LLM); else None."""
+    from fieldmap.prompts import load_prompt
+
+    prompt = load_prompt("rag", "answer")
+    messages = [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("memory_only", memory=memory, question=question)}]
+    result = client.complete(messages, MemoryReply, 'Your reply was invalid: $error. Reply again as {"can_answer": true|false, "answer": "..."}.')
+    if result.value is not None and result.value.can_answer and result.value.answer.strip():
+        return result.value.answer
+    return None

@@ -1,19 +1,25 @@
-"""A workspace opened for questions: read-only DuckDB, the LanceDB tables, the graph, the retrievers."""
+"""A workspace opened for questions: read-only DuckDB, the LanceDB tables, the graph, the retrievers.
+
+In every answer, [n] refers to the n-th passage of `Answer.passages`.
+"""
 from __future__ import annotations
 
 import time
 
 from fieldmap.embedders import get_embedder
+from fieldmap.llm import llm_client
 from fieldmap.nlp import english
 from fieldmap.settings import Settings
 from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
-from rag.answer import Answer, Passage, extractive_answer
+from rag.answer import Answer, Passage, extractive_answer, llm_answer, memory_answer
+from rag.hipporag import HippoParams, HippoRAGRetriever
 from rag.index import VectorStore
 from rag.linking import EntityLinker
-from rag.retrievers import DenseRetriever, FullTextRetriever, GraphRetriever, HybridRetriever, Retriever
+from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
+from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever, Retriever
 
-MODES = ("hybrid", "graph", "dense", "bm25")
+MODES = ("memorag", "hipporag", "hybrid", "dense", "bm25")
 
 
 class QueryEngine:
@@ -24,13 +30,22 @@ class QueryEngine:
         self.store = VectorStore(settings.lancedb_uri, self.embedder)
         self.chunks = self.store.table("chunks")
         self._retrievers: dict[str, Retriever] = {}
+        self._linker: EntityLinker | None = None
 
     def close(self) -> None:
         self.con.close()
 
+    @property
+    def linker(self) -> EntityLinker:
+        if self._linker is None:
+            norm_to_entity = dict(self.con.execute("SELECT norm_name, entity_id FROM entities").fetchall())
+            self._linker = EntityLinker(norm_to_entity, self.store.table("entities"), english(), self.settings.linking_top_k)
+        return self._linker
+
     def retriever(self, mode: str) -> Retriever:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        mode = "hipporag" if mode == "memorag" else mode  # memorag retrieves through hipporag
         if mode not in self._retrievers:
             self._retrievers[mode] = self._build(mode)
         return self._retrievers[mode]
@@ -41,14 +56,12 @@ class QueryEngine:
             return dense
         if mode == "bm25":
             return FullTextRetriever(self.chunks)
-        norm_to_entity = dict(self.con.execute("SELECT norm_name, entity_id FROM entities").fetchall())
-        linker = EntityLinker(norm_to_entity, self.store.table("entities"), english(), self.settings.linking_top_k)
-        graph = GraphRetriever(
-            KnowledgeGraph.load(self.settings.graph_path), linker, dense, self.settings.passage_node_weight, self.settings.ppr_damping
-        )
-        if mode == "graph":
+        s = self.settings
+        params = HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight)
+        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, params)
+        if mode == "hipporag":
             return graph
-        return HybridRetriever([dense, FullTextRetriever(self.chunks), graph], self.settings.rrf_k)
+        return HybridRetriever([dense, FullTextRetriever(self.chunks), graph], s.rrf_k)
 
     def passages(self, chunk_scores: list[tuple[str, float]]) -> list[Passage]:
         if not chunk_scores:
@@ -60,14 +73,49 @@ class QueryEngine:
         by_id = {r[0]: r for r in rows}
         return [Passage(by_id[cid][1], cid, by_id[cid][2], score, by_id[cid][3]) for cid, score in chunk_scores if cid in by_id]
 
-    def ask(self, question: str, mode: str = "hybrid", k: int | None = None) -> Answer:
+    def clues(self, question: str, client=None) -> Clues:
+        writer = ClueWriter(self.con, self.linker, self.store.table("gists"))
+        query_vector = self.embedder.queries([question])[0]
+        return writer.with_llm(client, question, query_vector) if client is not None else writer.offline(question, query_vector)
+
+    def ask(self, question: str, mode: str = "memorag", k: int | None = None) -> Answer:
         if not question.strip():
             raise ValueError("the question is empty")
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         k = k or self.settings.top_k
+        timings: dict[str, float] = {}
         started = time.perf_counter()
-        hits = self.retriever(mode).retrieve(question, k)
-        retrieved = time.perf_counter()
-        passages = self.passages([(h.chunk_id, h.score) for h in hits])
-        text, citations = extractive_answer(question, passages, self.embedder)
-        timings = {"retrieve": (retrieved - started) * 1000, "answer": (time.perf_counter() - retrieved) * 1000}
-        return Answer(question, text, citations, passages, mode=mode, timings_ms=timings)
+        with llm_client(self.settings, None, "answer") as client:
+            clues = Clues([question])
+            if mode == "memorag":
+                if client is not None and self.settings.answer_from_memory:
+                    memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(self.embedder.queries([question])[0], 12)
+                    direct = memory_answer(client, question, memory)
+                    if direct is not None:
+                        return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)})
+                clues = self.clues(question, client)
+                timings["clues"] = _ms(started)
+                hits = retrieve_with_clues(self.retriever(mode), clues, k)
+            else:
+                hits = self.retriever(mode).retrieve(question, k)
+            timings["retrieve"] = _ms(started) - sum(timings.values())
+            ranked = self.passages([(h.chunk_id, h.score) for h in hits])
+            ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
+            # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
+            order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
+            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft)
+            if client is not None:
+                answer.answer, answer.citations, answer.flags, failure = llm_answer(client, question, ranked, clues.draft, order)
+                answer.method = client.method
+                answer.tokens = {"prompt": client.usage.prompt_tokens, "completion": client.usage.completion_tokens}
+                if failure is None:
+                    answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
+                    return answer
+            answer.answer, answer.citations = extractive_answer(question, ranked, self.embedder)
+            answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
+            return answer
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -104,19 +104,20 @@ class VectorTable:
             table.delete(f"doc_id IN ({_quote(doc_ids[start:start + 500])})")
         self._matrix = None
 
-    def build_fulltext(self) -> None:
+    def build_fulltext(self, column: str = "text") -> None:
+        """(Re)build LanceDB's native inverted index on one column (it indexes one column only)."""
         table = self._open()
         if table is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                table.create_fts_index("text", replace=True)
+                table.create_fts_index(column, replace=True)
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top-k ids by cosine similarity (brute force inside LanceDB)."""
         table = self._open()
         if table is None:
             return []
-        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").select(["id"]).limit(k).to_list()
+        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").select(["id", "_distance"]).limit(k).to_list()
         return [(row["id"], 1.0 - float(row["_distance"])) for row in rows]
 
     def fulltext(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -124,8 +125,13 @@ class VectorTable:
         table = self._open()
         if table is None or not query.strip():
             return []
-        rows = table.search(query, query_type="fts").select(["id"]).limit(k).to_list()
+        rows = table.search(query, query_type="fts").select(["id", "_score"]).limit(k).to_list()
         return [(row["id"], float(row["_score"])) for row in rows]
+
+    def column(self, name: str) -> list:
+        """One column of every row, in the order of matrix()."""
+        table = self._open()
+        return [] if table is None else table.to_arrow().column(name).to_pylist()
 
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """All ids and vectors, cached until the table changes (for whole-corpus scoring)."""

@@ -7,9 +7,7 @@ from typing import Protocol
 import numpy as np
 
 from fieldmap.embedders import Embedder
-from kg.graph import KnowledgeGraph, personalized_pagerank
 from rag.index import VectorTable
-from rag.linking import EntityLinker
 
 
 @dataclass(frozen=True)
@@ -53,46 +51,6 @@ class FullTextRetriever:
 def _fts_safe(query: str) -> str:
     """Plain words only: the full-text parser treats quotes, colons and operators as syntax."""
     return " ".join("".join(c if c.isalnum() else " " for c in query).split())
-
-
-class GraphRetriever:
-    """Personalized PageRank over the knowledge graph: entity seeds from the query, plus every
-    passage seeded with a small weight times its normalised dense score (HippoRAG 2)."""
-
-    name = "graph"
-
-    def __init__(self, kg: KnowledgeGraph, linker: EntityLinker, dense: DenseRetriever, passage_weight: float = 0.05, damping: float = 0.5):
-        self.kg = kg
-        self.linker = linker
-        self.dense = dense
-        self.passage_weight = passage_weight
-        self.damping = damping
-        self._entity_vertex = kg.entity_vertex()
-        self._passage_vertex = kg.passage_vertex()
-        # how many passages each entity occurs in: a seed's weight is divided by it
-        mention_edges = [edge.tuple for edge in kg.graph.es.select(kind_eq="mention")] if kg.graph.ecount() else []
-        counts = np.bincount(np.asarray(mention_edges, dtype=int).reshape(-1), minlength=kg.graph.vcount())
-        self._entity_passages = np.maximum(counts, 1).astype(float)
-
-    def retrieve(self, query: str, k: int) -> list[Hit]:
-        query_vector = self.dense.embedder.queries([query])[0]
-        reset = np.zeros(self.kg.graph.vcount())
-        for entity_id, score in self.linker.link(query, query_vector).items():
-            vertex = self._entity_vertex.get(entity_id)
-            if vertex is not None:
-                reset[vertex] += score / self._entity_passages[vertex]
-        if not reset.any():
-            return self.dense.retrieve(query, k)  # nothing to seed the graph with
-        ids, dense_scores = self.dense.scores(query_vector)
-        if len(ids):
-            normalised = (dense_scores - dense_scores.min()) / max(float(np.ptp(dense_scores)), 1e-9)
-            for cid, score in zip(ids, normalised):
-                vertex = self._passage_vertex.get(cid)
-                if vertex is not None:
-                    reset[vertex] += self.passage_weight * score
-        mass = personalized_pagerank(self.kg, reset, self.damping)[: self.kg.n_passages]
-        top = np.argsort(-mass)[:k]
-        return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
 
 
 class HybridRetriever:

@@ -107,3 +107,44 @@ CREATE TABLE IF NOT EXISTS synonyms (
     similarity DOUBLE NOT NULL,
     PRIMARY KEY (entity_a, entity_b)
 );
+CREATE TABLE IF NOT EXISTS synonym_scanned (
+    entity_id VARCHAR PRIMARY KEY    -- entities whose synonym neighbours have been computed
+);
+-- LLM responses by request (model + messages + parameters), so no request is paid for twice
+CREATE TABLE IF NOT EXISTS llm_cache (
+    cache_key VARCHAR PRIMARY KEY,   -- sha256 of model, messages, parameters and output schema
+    model VARCHAR NOT NULL,
+    content VARCHAR NOT NULL,        -- the message content as the server sent it
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created_at TIMESTAMP DEFAULT current_timestamp
+);
+-- one row per LLM request made or answered from the cache
+CREATE TABLE IF NOT EXISTS llm_calls (
+    step VARCHAR NOT NULL,           -- the asset or stage that asked: structures | triplets
+    model VARCHAR NOT NULL,
+    cache_key VARCHAR NOT NULL,
+    prompt_tokens INTEGER NOT NULL,  -- 0 when answered from the cache
+    completion_tokens INTEGER NOT NULL,
+    cost DOUBLE NOT NULL,            -- estimated USD, 0 for unknown and local models
+    cached BOOLEAN NOT NULL,
+    status VARCHAR NOT NULL,         -- ok | invalid (output failed validation) | error (no answer)
+    reason VARCHAR,                  -- <kind>: <detail> for invalid and error
+    final BOOLEAN NOT NULL,          -- false for an invalid answer that a repair request followed
+    attempts INTEGER NOT NULL,       -- HTTP requests sent, retries included
+    seconds DOUBLE NOT NULL,
+    called_at TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS tombstones (
+    doc_id VARCHAR PRIMARY KEY,      -- deleted with `fieldmap delete`; ingest skips it from then on
+    deleted_at TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS gists (
+    doc_id VARCHAR PRIMARY KEY,      -- MemoRAG's memory: one gist per document
+    gist VARCHAR NOT NULL,
+    method VARCHAR NOT NULL          -- offline | llm:<model>
+);
+CREATE TABLE IF NOT EXISTS gist_clusters (
+    doc_id VARCHAR PRIMARY KEY,      -- the corpus memory: gists grouped by topic
+    cluster INTEGER NOT NULL
+);

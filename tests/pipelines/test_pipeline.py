@@ -6,7 +6,7 @@ from pipelines.definitions import defs
 from pipelines.run import asset_metadata, run_pipeline
 from tests.conftest import FIXTURES, make_settings
 
-ASSETS = ["documents", "chunks", "structures", "triplets", "vector_index", "graph", "dashboard"]
+ASSETS = ["documents", "chunks", "structures", "triplets", "vector_index", "graph", "memory", "dashboard"]
 
 
 def _counts(settings):

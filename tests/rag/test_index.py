@@ -27,7 +27,7 @@ def test_dense_fulltext_and_deletes(tmp_path):
     texts = ["black hole accretion disk", "galaxy cluster x-ray gas", "radio telescope array survey"]
     rows = [{"id": f"c{i}", "doc_id": f"d{i}", "title": "", "text": t} for i, t in enumerate(texts)]
     table.add(rows, embedder.passages(texts))
-    table.build_fulltext()
+    table.build_fulltext("text")
     assert table.count() == 3 and table.ids() == {"c0", "c1", "c2"}
     assert table.dense(embedder.queries(["radio telescope array"])[0], 1)[0][0] == "c2"
     assert [cid for cid, _ in table.fulltext("cluster", 5)] == ["c1"]

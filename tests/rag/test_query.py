@@ -1,4 +1,6 @@
 """Retrieval and answers over the session's 20-document workspace (real models and stores)."""
+import re
+
 import pytest
 
 from rag.engine import MODES, QueryEngine
@@ -22,18 +24,32 @@ def test_every_mode_finds_the_paper_the_question_is_about(engine, mode):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_answer_cites_retrieved_passages_and_quotes_them(engine):
-    answer = engine.ask(QUESTION, mode="hybrid", k=5)
-    assert answer.answer and "[1]" in answer.answer
-    retrieved = {p.chunk_id for p in answer.passages}
-    assert answer.citations and all(c.chunk_id in retrieved for c in answer.citations)
-    texts = " ".join(p.text for p in answer.passages)
-    for sentence in answer.answer.split(" [")[0:1]:
-        assert sentence in texts
+@pytest.mark.parametrize("mode", MODES)
+def test_every_citation_resolves_to_a_stored_passage_and_every_marker_to_a_passage(engine, mode):
+    for question in (QUESTION, "What are binary pulsars?", "How do black holes accrete?"):
+        answer = engine.ask(question, mode=mode, k=5)
+        assert answer.answer and answer.citations
+        markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)]
+        assert markers and all(1 <= n <= len(answer.passages) for n in markers)
+        assert {answer.passages[n - 1].chunk_id for n in markers} == {c.chunk_id for c in answer.citations}
+        for citation in answer.citations:
+            stored = engine.con.execute(
+                "SELECT d.title FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id = ? AND c.doc_id = ?", [citation.chunk_id, citation.doc_id]
+            ).fetchall()
+            assert stored == [(citation.title,)]
+        texts = " ".join(p.text for p in answer.passages)
+        assert answer.answer.split(" [")[0] in texts  # the extractive answer quotes its passages
+
+
+def test_memorag_keeps_the_question_and_adds_clues_of_more_than_three_words(engine):
+    answer = engine.ask(QUESTION, mode="memorag")
+    assert answer.clues and all(len(c.split()) > 3 for c in answer.clues)
+    assert QUESTION not in answer.clues  # the question itself is kept, but not listed as a clue
+    assert "clues" in answer.timings_ms and "retrieve" in answer.timings_ms
 
 
 def test_graph_mode_falls_back_to_dense_when_no_entity_links(engine):
-    graph, dense = engine.retriever("graph"), engine.retriever("dense")
+    graph, dense = engine.retriever("hipporag"), engine.retriever("dense")
     question = "zzzz qqqq"
     assert graph.linker.link(question, engine.embedder.queries([question])[0]) == {}
     assert [h.chunk_id for h in graph.retrieve(question, 3)] == [h.chunk_id for h in dense.retrieve(question, 3)]

@@ -1,0 +1,319 @@
+"""The one LLM client: chat completions with structured output over any OpenAI-compatible server
+(OpenAI, vLLM, Ollama, the llama.cpp server) through the `openai` package.
+
+Every answer is validated by a pydantic model. An invalid answer gets exactly one repair request
+(the validation error sent back); if that fails too, the result is a failure with its reason,
+never an empty value. Requests are retried with exponential backoff, honouring Retry-After, on
+429, 5xx, timeouts and broken responses. Answers are cached in DuckDB (`llm_cache`), so a re-run
+or a resumed run pays for nothing twice, and every request is logged with its tokens and cost
+(`llm_calls`). The API key never leaves the openai client: reasons and logs are redacted.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+
+import duckdb
+import openai
+from pydantic import BaseModel, ValidationError
+
+from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_get, cost_of, price_for, record, request_key
+from fieldmap.settings import Settings
+
+log = logging.getLogger("fieldmap.llm")
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+R = TypeVar("R")
+
+# a server that cannot do json_schema says so with one of these (llama.cpp's server: 500)
+JSON_SCHEMA_REJECTED = {400, 404, 422, 500, 501}
+MAX_FORMAT_PROBES = 3  # json_object probes per client while both formats fail alike (a server that is down)
+KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{4,}|Bearer\s+\S+)")
+MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class LLMResult(Generic[M]):
+    """A validated value, or the reason there is none (`<kind>: <detail>`)."""
+
+    value: M | None
+    failure: str | None = None
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class _Reply:
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _NoReply:
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One request's outcome: the content (if any), the validated value or the reason."""
+
+    content: str | None
+    value: BaseModel | None
+    reason: str | None
+
+
+class LLMClient:
+    """Structured chat for one pipeline step. `con` is the caller's DuckDB writer: the client writes
+    cache and call rows through it, serialised by a lock, so the caller must not use `con`
+    while a `map` over this client is running."""
+
+    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str):
+        self.model = settings.llm_model
+        self.step = step
+        self.usage = LLMUsage()
+        self._settings = settings
+        self._secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        self._openai = openai.OpenAI(
+            api_key=self._secret or "no-key", base_url=settings.openai_base_url, timeout=settings.llm_timeout, max_retries=0
+        )
+        self._price = price_for(self.model, settings.llm_prices)
+        self._con = con
+        self._db_lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._key_locks_guard = threading.Lock()
+        self._format: str | None = None  # json_schema | json_object, once the server has told us
+        self._format_probes = 0
+
+    @property
+    def method(self) -> str:
+        return f"llm:{self.model}"
+
+    def complete(self, messages: list[dict], response_model: type[M], repair: str, context: dict | None = None) -> LLMResult[M]:
+        """Ask, validate with `response_model` (`context` goes to its validators), repair once.
+
+        `repair` is the follow-up message for an invalid answer; `$error` in it is replaced by the
+        validation error."""
+        first = self._request(messages, response_model, context, repair_follows=True)
+        if first.value is not None:
+            return LLMResult(first.value)
+        if first.content is None:  # no answer at all (after retries): nothing to repair
+            return LLMResult(None, first.reason)
+        follow_up = [*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": repair.replace("$error", first.reason or "")}]
+        second = self._request(follow_up, response_model, context, repair_follows=False)
+        if second.value is not None:
+            return LLMResult(second.value, repaired=True)
+        return LLMResult(None, second.reason)
+
+    def map(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """`work` over `items`, at most settings.llm_concurrency at a time, results in order."""
+        items = list(items)
+        workers = max(1, min(self._settings.llm_concurrency, len(items)))
+        if workers == 1:
+            return [work(item) for item in items]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm")
+        try:
+            return list(pool.map(work, items))
+        finally:  # on an error or Ctrl-C, start nothing new; let running requests record themselves
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._openai.close()
+
+    # one request: cache, send, validate, record
+
+    def _request(self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool) -> _Answer:
+        schema = response_model.model_json_schema()
+        key = request_key_for(self._settings, messages, response_model)
+        with self._key_lock(key):  # the same request in two threads is paid for once
+            started = time.perf_counter()
+            cached = self._cache_get(key)
+            reply = _Reply(cached.content, 0, 0, 0) if cached else self._send(messages, response_model.__name__, schema)
+            tokens = (0, 0)
+            if isinstance(reply, _NoReply):
+                answer = _Answer(None, None, reply.reason)
+            else:
+                value, error = _validate(reply.content, response_model, context)
+                answer = _Answer(reply.content, value, None if value is not None else f"invalid_output: {error}")
+                tokens = (reply.prompt_tokens, reply.completion_tokens)
+            status = "ok" if answer.value is not None else ("error" if answer.content is None else "invalid")
+            call = CallRecord(
+                self.step, self.model, key, tokens[0], tokens[1], cost_of(self._price, *tokens), cached is not None, status,
+                answer.reason, final=not (status == "invalid" and repair_follows), attempts=reply.attempts,
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            fresh = CachedReply(reply.content, *tokens) if isinstance(reply, _Reply) and cached is None else None
+            self._record(call, fresh)
+        return answer
+
+    def _send(self, messages: list[dict], name: str, schema: dict) -> _Reply | _NoReply:
+        """The answer's content and usage, or the reason there is none, after retries."""
+        settings = self._settings
+        reason = "error: no attempt made"
+        for attempt in range(1, settings.llm_max_retries + 2):
+            wait: float | None = None
+            try:
+                content, prompt_tokens, completion_tokens = _read(self._post(messages, name, schema))
+                return _Reply(content, prompt_tokens, completion_tokens, attempt)
+            except openai.RateLimitError as exc:
+                reason, wait = f"rate_limit: HTTP 429 {self._redact(_error_detail(exc))}", _retry_after(exc.response)
+            except openai.APITimeoutError:
+                reason = f"timeout: no answer within {settings.llm_timeout:g}s"
+            except openai.APIConnectionError as exc:
+                reason = f"connection: {self._redact(_cause(exc))}"
+            except openai.APIStatusError as exc:
+                if exc.status_code < 500 and exc.status_code not in (408, 409):
+                    return _NoReply(f"http_{exc.status_code}: {self._redact(_error_detail(exc))}", attempt)
+                kind = "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
+                reason, wait = f"{kind}: HTTP {exc.status_code} {self._redact(_error_detail(exc))}", _retry_after(exc.response)
+            except (json.JSONDecodeError, openai.APIResponseValidationError, _BadResponse) as exc:
+                reason = f"bad_response: {self._redact(str(exc))}"
+            if attempt <= settings.llm_max_retries:
+                backoff = settings.llm_backoff_base * 2 ** (attempt - 1)
+                delay = min(wait if wait is not None else backoff, settings.llm_backoff_max)
+                log.info("%s: retry %d in %.2fs after %s", self.step, attempt, delay, reason)
+                time.sleep(delay)
+        return _NoReply(f"{reason} (after {settings.llm_max_retries + 1} attempts)", settings.llm_max_retries + 1)
+
+    def _post(self, messages: list[dict], name: str, schema: dict) -> Any:
+        """One HTTP request. json_schema first; when a server rejects it, the same request goes
+        again with json_object (plus the schema, which llama.cpp turns into a grammar), and if that
+        gets past the error, json_object is remembered for this client."""
+        common = {"model": self.model, "messages": messages, "temperature": self._settings.llm_temperature, "max_tokens": self._settings.llm_max_tokens}
+        as_object = {"type": "json_object", "schema": schema}
+        if self._format == "json_object":
+            return self._openai.chat.completions.create(**common, response_format=as_object)
+        as_schema = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+        try:
+            response = self._openai.chat.completions.create(**common, response_format=as_schema)
+        except openai.APIStatusError as exc:
+            if self._format == "json_schema" or exc.status_code not in JSON_SCHEMA_REJECTED or self._format_probes >= MAX_FORMAT_PROBES:
+                raise
+            self._format_probes += 1
+            try:
+                response = self._openai.chat.completions.create(**common, response_format=as_object)
+            except openai.APIStatusError as probe:
+                if probe.status_code != exc.status_code:  # json_object got past what stopped json_schema
+                    self._format = "json_object"
+                raise
+            self._format = "json_object"
+            log.info("%s: the server rejected json_schema (HTTP %d); using json_object with a schema", self.step, exc.status_code)
+            return response
+        self._format = "json_schema"
+        return response
+
+    # bookkeeping
+
+    def _cache_get(self, key: str) -> CachedReply | None:
+        if self._con is None:
+            return None
+        with self._db_lock:
+            return cache_get(self._con, key)
+
+    def _record(self, call: CallRecord, fresh: CachedReply | None) -> None:
+        with self._db_lock:
+            self.usage.add(call)
+            if self._con is not None:
+                record(self._con, call, fresh)
+        level = logging.INFO if call.status == "ok" or not call.final else logging.WARNING
+        log.log(level, "%s %s: %s%s, %d+%d tokens, %d attempts%s", self.step, self.model, call.status, " (cached)" if call.cached else "",
+                call.prompt_tokens, call.completion_tokens, call.attempts, f": {call.reason}" if call.reason else "")
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._key_locks_guard:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def _redact(self, text: str) -> str:
+        """No key, bearer token or key-like string survives into a reason or a log line."""
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return KEY_LIKE.sub("***", text)[:MAX_REASON]
+
+
+def request_key_for(settings: Settings, messages: list[dict], response_model: type[BaseModel]) -> str:
+    """The cache key of a request as LLMClient sends it (the dry run looks answers up by it)."""
+    parameters = {"schema": response_model.model_json_schema(), "temperature": settings.llm_temperature, "max_tokens": settings.llm_max_tokens}
+    return request_key(settings.llm_model, messages, parameters)
+
+
+class _BadResponse(Exception):
+    pass
+
+
+def _read(response: Any) -> tuple[str, int, int]:
+    """Content and token counts of a chat completion; _BadResponse when it is not one."""
+    choices = getattr(response, "choices", None)
+    message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
+    if message is None:
+        raise _BadResponse(f"not a chat completion: {str(response)[:80]!r}")
+    usage = getattr(response, "usage", None)
+    return getattr(message, "content", None) or "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+
+
+def _validate(content: str, response_model: type[BaseModel], context: dict | None) -> tuple[BaseModel | None, str | None]:
+    text = content.strip()
+    if text.startswith("```"):  # a fenced answer from a server without structured output
+        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
+    if not text:
+        return None, "the answer is empty"
+    try:
+        return response_model.model_validate_json(text, context=context), None
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]]
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        return None, ("; ".join(problems) + more)[:MAX_REASON]
+
+
+def _error_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    error = body.get("error", body) if isinstance(body, dict) else body
+    message = error.get("message") if isinstance(error, dict) else error
+    if message:
+        return str(message).strip().splitlines()[0]
+    return exc.response.reason_phrase or ""
+
+
+def _cause(exc: openai.APIConnectionError) -> str:
+    cause = exc.__cause__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the server asked us to wait (retry-after-ms, or Retry-After in seconds or as a date)."""
+    headers = getattr(response, "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms"):
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+@contextmanager
+def llm_client(settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str) -> Iterator[LLMClient | None]:
+    """A client for `step` when an LLM is configured (settings.llm_enabled), else None; closed after."""
+    if not settings.llm_enabled:
+        yield None
+        return
+    client = LLMClient(settings, con, step)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,119 @@
+"""Retrieval evaluation on a QA set with gold supporting passages (MuSiQue format): Recall@k of
+every method over one index, in one run, with query latency."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag.engine import QueryEngine
+
+METHOD_MODES = {"bm25": "bm25", "dense": "dense", "hybrid": "hybrid", "hipporag": "hipporag"}
+
+
+def load_questions(path: Path) -> list[dict]:
+    questions = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            record = json.loads(line)
+            if not record.get("question") or not isinstance(record.get("supporting_ids"), list):
+                raise ValueError(f"{path}:{line_no}: a question needs 'question' and 'supporting_ids'")
+            questions.append(record)
+    return questions
+
+
+def recall_at(ranked_doc_ids: list[str], gold: list[str], k: int) -> float:
+    """Share of the gold passages among the first k distinct retrieved documents."""
+    top = list(dict.fromkeys(ranked_doc_ids))[:k]
+    return len(set(top) & set(gold)) / len(set(gold)) if gold else 0.0
+
+
+def evaluate_retrieval(engine: QueryEngine, questions: list[dict], methods: list[str], ks: list[int]) -> dict:
+    chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
+    depth = max(ks) * 3  # chunks of one document collapse into one
+    results = {}
+    for method in methods:
+        if method not in METHOD_MODES:
+            raise ValueError(f"unknown method {method!r}: use {', '.join(METHOD_MODES)}")
+        retriever = engine.retriever(METHOD_MODES[method])
+        retriever.retrieve(questions[0]["question"], depth)  # warm caches before timing
+        recalls = {k: [] for k in ks}
+        latencies = []
+        for question in questions:
+            started = time.perf_counter()
+            hits = retriever.retrieve(question["question"], depth)
+            latencies.append((time.perf_counter() - started) * 1000)
+            ranked = [chunk_doc[h.chunk_id] for h in hits]
+            for k in ks:
+                recalls[k].append(recall_at(ranked, question["supporting_ids"], k))
+        results[method] = {f"recall@{k}": float(np.mean(recalls[k])) for k in ks}
+        results[method] |= {"p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95))}
+    return results
+
+
+def run_retrieval_eval(corpus: Path, questions_path: Path, methods: list[str], ks: list[int], settings, progress=None) -> dict:
+    """Index the corpus into settings.workspace (incrementally), then evaluate every method in one run."""
+    from fieldmap.progress import silent
+    from pipelines.run import run_pipeline
+
+    questions = load_questions(questions_path)
+    started = time.perf_counter()
+    result = run_pipeline(settings.model_copy(update={"corpus": [str(corpus)]}), progress or silent)
+    if not result.success:
+        raise RuntimeError(f"indexing {corpus} failed; see the Dagster log above")
+    index_seconds = time.perf_counter() - started
+    engine = QueryEngine(settings)
+    try:
+        scores = evaluate_retrieval(engine, questions, methods, ks)
+    finally:
+        engine.close()
+    return {"methods": scores, "index_seconds": index_seconds, "embedder": settings.embedder, "questions": len(questions), "corpus": str(corpus)}
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    import re
+    import string
+
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def exact_match(prediction: str, answers: list[str]) -> float:
+    return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: list[str]) -> float:
+    from collections import Counter
+
+    best = 0.0
+    predicted = normalize_answer(prediction).split()
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        common = sum((Counter(predicted) & Counter(gold)).values())
+        if common:
+            precision, recall = common / len(predicted), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: int = 5) -> dict:
+    """EM and token F1 of the answers (citation markers removed), Recall@k of the passages used."""
+    import re
+
+    chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
+    ems, f1s, recalls, latencies = [], [], [], []
+    for question in questions:
+        started = time.perf_counter()
+        answer = engine.ask(question["question"], mode=mode, k=k)
+        latencies.append((time.perf_counter() - started) * 1000)
+        text = re.sub(r"\s*\[\d+\]", "", answer.answer)
+        ems.append(exact_match(text, question.get("answers", [])))
+        f1s.append(token_f1(text, question.get("answers", [])))
+        recalls.append(recall_at([chunk_doc[p.chunk_id] for p in answer.passages], question["supporting_ids"], k))
+    return {
+        "mode": mode, "em": float(np.mean(ems)), "f1": float(np.mean(f1s)), f"recall@{k}": float(np.mean(recalls)),
+        "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)), "questions": len(questions),
+    }

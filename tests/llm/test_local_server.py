@@ -1,0 +1,118 @@
+"""`fieldmap run` end to end against a real local model: the llama.cpp server with SmolLM2-135M.
+
+The model is weak, so each document and chunk may come out either way; what must hold is that
+every one is either done by the LLM and schema-conforming, or listed with the reason it failed,
+that tokens are counted, and that a second pass over the same requests pays for none of them.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from fieldmap.store import connect, delete_document_rows
+from schemas import load_schema
+from tests.conftest import FIXTURES
+from tests.llm.conftest import LOCAL_LLM
+
+pytestmark = pytest.mark.llm
+FIELDMAP = str(Path(sys.executable).parent / "fieldmap")
+MODEL = LOCAL_LLM["llm_model"]
+
+
+def _fieldmap(*args: str, cwd: Path, base_url: str) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "OPENAI_BASE_URL": base_url}
+    env.update({f"FIELDMAP_{name.upper()}": str(value) for name, value in LOCAL_LLM.items()})
+    return subprocess.run([FIELDMAP, *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+
+
+@pytest.fixture(scope="module")
+def local_run(llama_server, tmp_path_factory):
+    """Three abstracts through `fieldmap run` with the LLM configured (after a dry run)."""
+    root = tmp_path_factory.mktemp("llm-run")
+    shutil.copy(FIXTURES / "llm-3.jsonl", root / "corpus.jsonl")
+    args = ("--workspace", str(root / "ws"), "--corpus", str(root / "corpus.jsonl"))
+    dry = _fieldmap("run", *args, "--dry-run", cwd=root, base_url=llama_server)
+    started = time.monotonic()
+    run = _fieldmap("run", *args, cwd=root, base_url=llama_server)
+    seconds = time.monotonic() - started
+    status = _fieldmap("status", "--workspace", str(root / "ws"), "--json", cwd=root, base_url=llama_server)
+    return {"root": root, "args": args, "dry": dry, "run": run, "seconds": seconds, "status": status}
+
+
+def test_dry_run_estimates_before_anything_is_spent(local_run):
+    dry = local_run["dry"]
+    assert dry.returncode == 0, dry.stderr
+    assert f"dry run with {MODEL}" in dry.stdout
+    assert "structures: 3 pending, 0 cached, 3 calls" in dry.stdout and "triplets: 3 pending, 0 cached, 3 calls" in dry.stdout
+
+
+def test_every_document_and_chunk_is_done_by_the_llm_or_listed_with_its_reason(local_run):
+    run = local_run["run"]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "llm_calls=" in run.stderr  # the assets' metadata as `fieldmap run` prints it
+    con = connect(local_run["root"] / "ws" / "fieldmap.duckdb", read_only=True)
+    schema = load_schema("science")
+    failures = {step: n for step, n in con.execute("SELECT step, count(*) FROM llm_calls WHERE status <> 'ok' AND final GROUP BY step").fetchall()}
+
+    methods = dict(con.execute("SELECT doc_id, method FROM structures").fetchall())
+    assert len(methods) == 3 and set(methods.values()) <= {f"llm:{MODEL}", "offline"}
+    assert failures.get("structures", 0) == sum(m == "offline" for m in methods.values())  # each fallback has its reason
+    for doc_id, n_sentences in con.execute("SELECT doc_id, count(*) FROM sentences GROUP BY doc_id").fetchall():
+        tops = con.execute("SELECT sent_start, sent_end FROM aspects WHERE doc_id = ? AND parent_index IS NULL ORDER BY sent_start", [doc_id]).fetchall()
+        assert tops[0][0] == 0 and tops[-1][1] == n_sentences and all(a[1] == b[0] for a, b in zip(tops, tops[1:]))
+
+    outcomes = con.execute("SELECT chunk_id, status, reason, method FROM extractions").fetchall()
+    assert len(outcomes) == con.execute("SELECT count(*) FROM chunks").fetchall()[0][0]
+    assert all(method == f"llm:{MODEL}" for _, _, _, method in outcomes)
+    failed = [(chunk, reason) for chunk, status, reason, _ in outcomes if status == "failed"]
+    assert all(reason and ":" in reason for _, reason in failed)
+    assert failures.get("triplets", 0) == len(failed)
+    for text, start, end, doc_text, mention_type, origin in con.execute(
+        "SELECT m.text, m.start_char, m.end_char, d.text, m.type, m.origin FROM mentions m JOIN documents d USING (doc_id)"
+    ).fetchall():
+        assert doc_text[start:end] == text and mention_type in schema.type_names and origin == "llm"
+    relations = {r.name for r in schema.relation_types}
+    assert all(r in relations for (r,) in con.execute("SELECT DISTINCT relation FROM triplets").fetchall())
+    ok_chunks = [chunk for chunk, status, _, _ in outcomes if status == "ok"]
+    if ok_chunks:  # an ok chunk is never an empty one
+        with_mentions = {c for (c,) in con.execute("SELECT DISTINCT chunk_id FROM mentions").fetchall()}
+        assert set(ok_chunks) <= with_mentions
+    con.close()
+
+
+def test_status_shows_calls_tokens_and_failures_by_reason(local_run):
+    status = json.loads(local_run["status"].stdout)
+    assert status["llm_calls"] >= 6 and status["llm_cache_hits"] == 0
+    assert status["llm_prompt_tokens"] > 1000 and status["llm_completion_tokens"] > 50
+    assert status["llm_cost_usd"] == 0.0  # a local model
+    assert all(key.split(": ")[0] in ("structures", "triplets") for key in status["llm_failures"])
+    con = duckdb.connect(str(local_run["root"] / "ws" / "fieldmap.duckdb"), read_only=True)
+    paid = con.execute("SELECT count(*) FROM llm_calls WHERE NOT cached AND status <> 'error' AND prompt_tokens = 0").fetchall()[0][0]
+    con.close()
+    assert paid == 0  # every answered request has its token counts
+
+
+def test_the_same_requests_again_are_answered_from_the_cache(local_run, llama_server):
+    """Every document replaced by itself (as after `--corpus` edits): all rows go, every request
+    is asked again, and the cache answers each one that had an answer."""
+    root, first = local_run["root"], json.loads(local_run["status"].stdout)
+    con = connect(root / "ws" / "fieldmap.duckdb")
+    doc_ids = [d for (d,) in con.execute("SELECT doc_id FROM documents").fetchall()]
+    mentions_before = con.execute("SELECT count(*) FROM mentions").fetchall()[0][0]
+    unanswered = con.execute("SELECT count(*) FROM llm_calls WHERE status = 'error'").fetchall()[0][0]  # nothing to cache
+    delete_document_rows(con, doc_ids)
+    con.close()
+    again = _fieldmap("run", *local_run["args"], cwd=root, base_url=llama_server)
+    assert again.returncode == 0, again.stderr[-3000:]
+    status = json.loads(_fieldmap("status", "--workspace", str(root / "ws"), "--json", cwd=root, base_url=llama_server).stdout)
+    assert status["llm_calls"] == first["llm_calls"] + unanswered  # nothing answered before was asked again
+    assert status["llm_cache_hits"] == first["llm_calls"] - unanswered
+    assert status["llm_prompt_tokens"] == first["llm_prompt_tokens"] or unanswered
+    assert status["mentions"] == mentions_before
