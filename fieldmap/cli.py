@@ -118,6 +118,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete documents by their source ids everywhere, then bring vectors, graph and dashboard in step."""
+    from corpus.store import delete_documents
+    from fieldmap.store import connect
+    from pipelines.run import run_pipeline
+
+    settings = _settings(args)
+    corpus = _workspace_corpus(settings)
+    if corpus is None:
+        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    con = connect(settings.duckdb_path)
+    try:
+        deleted = delete_documents(con, args.ids)
+    finally:
+        con.close()
+    for doc_id in args.ids:
+        out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted)'}: {doc_id}", markup=False, highlight=False)
+    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    return 0 if result.success else 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from fieldmap.llm_cache import llm_status
     from fieldmap.store import connect, counts

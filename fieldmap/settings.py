@@ -22,6 +22,7 @@ class Settings(BaseModel):
     corpus: list[str] = Field(default_factory=lambda: ["examples/astro-ph-1000.jsonl"])
     schema_name: str = "science"  # a built-in name or a path to a YAML/JSON schema file
 
+    lance_uri: str | None = None  # LanceDB somewhere other than <workspace>/lancedb, e.g. s3://bucket/prefix (docs/deployment.md)
     inbox: Path | None = None  # a folder watched by the Dagster sensor; it is also read as part of the corpus
     schedule_cron: str = "0 3 * * *"
 
@@ -49,6 +50,8 @@ class Settings(BaseModel):
     synonym_top_k: int = 100
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
+    clue_weight_offline: float = 0.0  # offline clues lowered MuSiQue Recall@5 at every weight > 0 (BENCHMARKS.md)
+    clue_weight_llm: float = 0.3
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
 
     # LLM (OpenAI-compatible)
@@ -77,7 +80,7 @@ class Settings(BaseModel):
 
     @property
     def lancedb_uri(self) -> str:
-        return str(self.workspace / "lancedb")
+        return self.lance_uri or str(self.workspace / "lancedb")
 
     @property
     def graph_path(self) -> Path:

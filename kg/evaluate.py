@@ -73,7 +73,8 @@ class AnnotatedText:
 
 
 def parse_tagged(tagged: str, types: Iterable[str]) -> tuple[str, list[Span], list[str]]:
-    """The plain text (tags removed, whitespace collapsed), the gold spans in it, and the repairs made."""
+    """The plain text (tags removed, whitespace collapsed), the gold spans in it, and the repairs made
+    (positions in the problems are offsets in the tag-free text before whitespace was collapsed)."""
     names = sorted(set(types), key=len, reverse=True)
     tag = re.compile(r"<(/?)(" + "|".join(map(re.escape, names)) + r")\b(>?)")
     raw: list[str] = []
@@ -82,7 +83,7 @@ def parse_tagged(tagged: str, types: Iterable[str]) -> tuple[str, list[Span], li
     stack: list[tuple[str, int]] = []  # open tags: (type, raw offset)
     position, length = 0, 0
 
-    def close_unmatched(unclosed: list[tuple[str, int]], at: int) -> None:
+    def close_unmatched(unclosed: list[tuple[str, int]]) -> None:
         # "<t>X<t>" with nothing closing either: the second opening tag was meant to close the first
         index = 0
         while index < len(unclosed):
@@ -109,11 +110,11 @@ def parse_tagged(tagged: str, types: Iterable[str]) -> tuple[str, list[Span], li
         if opened is None:
             problems.append(f"</{kind}> at {length} closes nothing; ignored")
             continue
-        close_unmatched(stack[opened + 1 :], length)
+        close_unmatched(stack[opened + 1 :])
         raw_spans.append((stack[opened][1], length, kind))
         del stack[opened:]
     raw.append(tagged[position:])
-    close_unmatched(stack, length)
+    close_unmatched(stack)
     raw_text = "".join(raw)
     text, offsets = _collapse_whitespace(raw_text)
     spans = set()

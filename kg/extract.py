@@ -4,10 +4,13 @@ entities, relations from the dependency parse (subject-verb-object and noun-prep
 A candidate mention is a noun chunk trimmed to the concept it names: determiners, numbers,
 adverbs, comparatives and the writer's qualifiers ("significant", "possible", "new", "observed")
 come off the front, so "the highest magnetic field strength" is the mention "magnetic field
-strength". Named entities add only what no noun chunk covers. A parenthesised acronym after a
-mention ("supernova remnant (SNR)") makes the acronym an alias: its mentions in that document get
-the long form's normalised name, so they merge with it and share its type. Mentions the typer
-cannot place with confidence are dropped, with the relations that used them."""
+strength". Named entities add only what no noun chunk covers, unless the schema types their label.
+Scholarly discourse ("this paper", "our results"), bare words that only refer back ("the model"),
+units and citations are not mentions. A parenthesised acronym after a mention ("supernova remnant
+(SNR)") makes the acronym an alias: its mentions in that document (within one extract call) get the
+long form's normalised name, so they merge with it and share its type. A lone everyday word no head
+word types ("peak", "accuracy"), or a name below the typer's similarity floor, is dropped with the
+relations that used it (when the schema's default type is a catch-all, the lone word takes it)."""
 from __future__ import annotations
 
 import bisect
@@ -28,7 +31,7 @@ DISCOURSE = {
     "point", "aspect", "evidence", "detail", "discussion", "possibility", "need", "sign", "attempt", "effort",
     "conclusion", "implication", "consequence", "purpose", "aim", "idea", "view", "sense", "hand", "reason",
     "attention", "interest", "emphasis", "introduction", "article", "section", "author", "future", "past",
-    "date", "part", "property", "value", "range", "question", "variety", "majority", "amount", "one", "ones", "others", "manner", "help",
+    "date", "part", "property", "value", "range", "question", "origin", "application", "meaning", "form", "variety", "majority", "amount", "one", "ones", "others", "manner", "help",
     "advantage", "disadvantage", "importance", "knowledge", "understanding", "insight", "step",
     "use", "account", "context", "role", "nature", "answer", "support", "agreement", "comparison",
     "explanation", "interpretation", "goal", "opportunity", "subject", "focus", "summary",
@@ -71,7 +74,7 @@ UNITS = {
 QUALIFIERS = {
     "new", "novel", "recent", "previous", "present", "current", "further", "additional", "other", "various",
     "several", "many", "few", "multiple", "numerous", "different", "similar", "same", "certain", "particular",
-    "specific", "general", "main", "major", "important", "significant", "possible", "potential", "likely",
+    "specific", "major", "important", "significant", "possible", "potential", "likely",
     "plausible", "apparent", "observed", "measured", "detected", "derived", "inferred", "estimated",
     "expected", "predicted", "proposed", "resulting", "corresponding", "existing", "available", "typical",
     "entire", "full", "overall", "good", "simple", "detailed",
@@ -154,22 +157,25 @@ class SpacyExtractor:
         self.typer = Typer(schema, embedder, min_similarity)
         self.max_words = max_words
         self.typed_labels = {label for t in schema.entity_types for label in t.ner_labels}
+        # A default type with head words of its own (science's object) is not a catch-all, so a lone
+        # everyday word no rule types is not a concept; a catch-all default (general's concept) takes it.
+        self.drop_lone_words = bool(schema.entity_type(schema.default_type).head_words)
 
     def extract(self, chunks: list[ChunkText]) -> list[Extraction]:
         parsed = list(self.nlp.pipe([c.text for c in chunks], batch_size=64))
         aliases: dict[str, dict[str, str]] = {}  # per document: acronym -> long form's normalised name
-        lone: set[int] = set()  # id() of mentions that are one common noun
+        lone: set[tuple[str, int]] = set()  # (doc_id, start) of mentions that are one everyday word
         extractions = [self._extract_one(chunk, doc, aliases.setdefault(chunk.doc_id, {}), lone) for chunk, doc in zip(chunks, parsed)]
         for extraction in extractions:  # an acronym defined later in the document still counts
             doc_aliases = aliases[extraction.doc_id]
             for mention in extraction.mentions:
                 mention.norm_name = doc_aliases.get(mention.norm_name, mention.norm_name)
         mentions = [m for e in extractions for m in e.mentions]
-        not_lone = {m.norm_name for m in mentions if id(m) not in lone}
-        self._type_mentions(mentions, {m.norm_name for m in mentions} - not_lone)
+        not_lone = {m.norm_name for e in extractions for m in e.mentions if (e.doc_id, m.start) not in lone}
+        self._type_mentions(mentions, {m.norm_name for m in mentions} - not_lone if self.drop_lone_words else set())
         return [_without_untyped(e) for e in extractions]
 
-    def _extract_one(self, chunk: ChunkText, parsed, aliases: dict[str, str], lone: set[int]) -> Extraction:
+    def _extract_one(self, chunk: ChunkText, parsed, aliases: dict[str, str], lone: set[tuple[str, int]]) -> Extraction:
         extraction = Extraction(chunk.chunk_id, chunk.doc_id)
         by_root: dict[int, int] = {}
         covered: set[int] = set()  # token indices inside noun-chunk mentions
@@ -178,16 +184,16 @@ class SpacyExtractor:
         spans += [(ent, "ner", ent.label_) for ent in parsed.ents if ent.label_ in self.typed_labels or ent.label_ not in SKIP_NER]
         seen: set[tuple[int, int]] = set()
         entity_ends = {ent[-1].i: ent.label_ for ent in parsed.ents if ent.label_ in self.typed_labels}
-        skipped = {(ent[0].i, ent[-1].i): True for ent in parsed.ents
-                   if ent.label_ in SKIP_NER and ent.label_ not in self.typed_labels and not ent.text[:1].islower()}
+        skipped = {i for ent in parsed.ents if ent.label_ in SKIP_NER and ent.label_ not in self.typed_labels
+                   and not ent.text[:1].islower() for i in range(ent.start, ent.end)}
         for span, origin, label in spans:
             tokens = self._concept_tokens(span)
             if tokens is None or (origin == "ner" and label not in self.typed_labels and any(t.i in covered for t in tokens)):
                 continue  # an entity label the schema does not type adds only what no noun chunk covers
             if origin == "noun_chunk":  # the label of a named entity the chunk ends with ("psychologist Carl Rogers")
                 label = entity_ends.get(tokens[-1].i)
-                if skipped.get((tokens[0].i, tokens[-1].i)):
-                    continue  # exactly a date or a person the schema does not type
+                if all(t.i in skipped for t in tokens):
+                    continue  # within a date or a person's name the schema does not type
             mention = self._mention(chunk, tokens, origin, label)
             if mention is None or (mention.start, mention.end) in seen:
                 continue
@@ -197,8 +203,8 @@ class SpacyExtractor:
             root = span.root.i if tokens[0].i <= span.root.i <= tokens[-1].i else tokens[-1].i
             by_root.setdefault(root, len(extraction.mentions))
             ends[tokens[-1].i] = mention
-            if len(tokens) == 1 and tokens[0].pos_ == "NOUN" and label is None:
-                lone.add(id(mention))
+            if len(tokens) == 1 and label is None and (tokens[0].is_lower or (tokens[0].is_sent_start and tokens[0].is_title)):
+                lone.add((chunk.doc_id, mention.start))  # one everyday word (not a name, acronym or designation)
             extraction.mentions.append(mention)
         _collect_aliases(parsed, ends, aliases)
         extraction.relations = self._relations(parsed, by_root, extraction.mentions)
@@ -291,14 +297,17 @@ class SpacyExtractor:
         return relations
 
     def _type_mentions(self, mentions: list[Mention], lone_words: set[str]) -> None:
-        """Rules first; the rest by similarity, except lone common words (`lone_words`): with no rule
-        for them they are everyday language ("peak", "sum", "accuracy") and stay untyped, as do
+        """Rules first; the rest by similarity, except lone common words (`lone_words`): with no head
+        word for them they are everyday language ("peak", "sum", "accuracy") and stay untyped, as do
         names below the typer's similarity floor; untyped mentions are dropped later. Every kept name
         is embedded once here, because the entity index needs the vectors anyway (the memoising
         embedder hands them on)."""
         labels = {m.norm_name: m.ner_label for m in mentions if m.ner_label}
         names = list(dict.fromkeys(m.norm_name for m in mentions))
         by_rules = {name: self.typer.by_rules(name, labels.get(name)) for name in names}
+        for name in lone_words:  # a suffix alone does not make a lone word a concept ("simplicity")
+            if by_rules[name] is not None and by_rules[name].rule == "suffix":
+                by_rules[name] = None
         embedded = [name for name in names if by_rules[name] is not None or name not in lone_words]
         vectors = self.embedder.passages(embedded) if self.embedder is not None and embedded else None
         untyped = [(row, name) for row, name in enumerate(embedded) if by_rules[name] is None]
@@ -316,7 +325,8 @@ def _leading_noise(tokens: list) -> bool:
         return False  # "high-resolution", "non-Gaussian": a compound, not a qualifier
     if first.pos_ in LEADING_POS or (first.pos_ == "NUM" and first.like_num) or not any(c.isalpha() for c in first.text):
         return True  # but "2MASS" is a name, not a number
-    if first.tag_ in LEADING_TAGS or first.lower_ in QUALIFIERS or (first.lower_ in DIMENSIONAL and len(tokens) == 2):
+    qualifier = first.pos_ in ("ADJ", "VERB", "ADV") and (first.lower_ in QUALIFIERS or (first.lower_ in DIMENSIONAL and len(tokens) == 2))
+    if first.tag_ in LEADING_TAGS or qualifier:  # as a noun the word is part of the name ("current sheet")
         # capitalised words belong to names ("Very Large Array"), unless only the sentence start made them so
         return first.is_lower or (first.is_sent_start and (len(tokens) == 1 or tokens[1].is_lower))
     return False

@@ -97,3 +97,84 @@ def personalized_pagerank(kg: KnowledgeGraph, reset: np.ndarray, damping: float 
         directed=False, damping=damping, reset=reset.tolist(), weights="weight" if kg.graph.ecount() else None, implementation="prpack"
     )
     return np.asarray(scores)
+
+
+def neighbourhood(kg: KnowledgeGraph, seeds: list[int], hops: int, max_degree: int | None = None) -> np.ndarray:
+    """The sorted vertices within `hops` edges of any seed, the seeds included. Vertices with more
+    than max_degree edges (hubs: entities in many passages) are included but not expanded, else two
+    hops through a hub reach a large part of a big graph."""
+    reached = {int(v) for v in seeds}
+    frontier = list(reached)
+    for _ in range(hops):
+        if max_degree is not None and frontier:
+            frontier = [v for v, d in zip(frontier, kg.graph.degree(frontier)) if d <= max_degree]
+        if not frontier:
+            break
+        new = {v for group in kg.graph.neighborhood(vertices=frontier, order=1) for v in group} - reached
+        reached |= new
+        frontier = list(new)
+    return np.asarray(sorted(reached), dtype=np.int64)
+
+
+@dataclass
+class Adjacency:
+    """The graph as compressed sparse rows (each edge in both directions) with weighted degrees,
+    built once per graph, so a restricted PPR touches only the rows of its own vertices."""
+    offsets: np.ndarray  # the edges of vertex v are rows offsets[v]:offsets[v + 1]
+    targets: np.ndarray
+    weights: np.ndarray
+    strength: np.ndarray  # weighted degree of every vertex in the whole graph
+
+    @staticmethod
+    def of(kg: KnowledgeGraph) -> "Adjacency":
+        n = kg.graph.vcount()
+        edges = np.asarray(kg.graph.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+        weights = np.asarray(kg.graph.es["weight"], dtype=float) if kg.graph.ecount() else np.zeros(0)
+        source = np.concatenate([edges[:, 0], edges[:, 1]])
+        order = np.argsort(source, kind="stable")
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(source, minlength=n), out=offsets[1:])
+        both = np.concatenate([weights, weights])
+        return Adjacency(offsets, np.concatenate([edges[:, 1], edges[:, 0]])[order], both[order], np.bincount(source, weights=both, minlength=n))
+
+    def rows(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(source, target, weight) of every edge of the vertices; source as a position in `vertices`."""
+        starts = self.offsets[vertices]
+        counts = self.offsets[vertices + 1] - starts
+        index = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        return np.repeat(np.arange(len(vertices)), counts), self.targets[index], self.weights[index]
+
+
+def restricted_pagerank(kg: KnowledgeGraph, reset: np.ndarray, vertices: np.ndarray, damping: float = 0.5,
+                        adjacency: Adjacency | None = None, tolerance: float = 1e-10, max_iterations: int = 1000) -> np.ndarray:
+    """Personalized PageRank computed on `vertices` only, with the whole graph's transition
+    probabilities: a walk that leaves the vertices is dropped, restart weight outside them is
+    ignored (a local approximation from below). One score per vertex of the whole graph, 0 outside,
+    on the whole-graph scale; equal to personalized_pagerank when the vertices hold whole
+    components. Pass `adjacency` (Adjacency.of(kg), built once) when calling more than once."""
+    vertices = np.unique(np.asarray(vertices, dtype=np.int64))
+    total = float(reset.sum())
+    if total <= 0 or reset[vertices].sum() <= 0:
+        raise ValueError("personalized PageRank needs at least one seed with positive weight")
+    adjacency = adjacency or Adjacency.of(kg)
+    restart = reset[vertices] / total
+    source, target, weight = adjacency.rows(vertices)
+    local = np.full(kg.graph.vcount(), -1, dtype=np.int64)
+    local[vertices] = np.arange(len(vertices))
+    target = local[target]
+    inside = target >= 0  # edges between two of the vertices
+    source_local, target_local = source[inside], target[inside]
+    strength = adjacency.strength[vertices]
+    step = weight[inside] / strength[source_local]
+    dangling = strength == 0  # as igraph does: a walk with nowhere to go restarts
+    mass = restart.copy()
+    for _ in range(max_iterations):
+        spread = np.bincount(target_local, weights=mass[source_local] * step, minlength=len(vertices))
+        following = (1 - damping) * restart + damping * (spread + mass[dangling].sum() * restart)
+        change = float(np.abs(following - mass).sum())
+        mass = following
+        if change < tolerance:
+            break
+    scores = np.zeros(kg.graph.vcount())
+    scores[vertices] = mass
+    return scores

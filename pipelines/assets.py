@@ -23,7 +23,7 @@ from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
 from schemas import load_schema
 
-EXTRACTOR_VERSION = "spacy-1"
+EXTRACTOR_VERSION = "spacy-2"
 # code versions follow the LLM that FIELDMAP_*/OPENAI_* and fieldmap.toml configure, as the resource's settings do
 _CONFIGURED = Settings.load()
 

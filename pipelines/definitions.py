@@ -9,7 +9,16 @@ from pipelines.automation import build_automation
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import FieldmapResource, LogProgress
 
-pipeline_job = dg.define_asset_job("fieldmap_pipeline", selection=dg.AssetSelection.all(), description="Every asset, in order.")
+# Every asset and check opens the workspace's one DuckDB file for writing, and DuckDB admits one writer process at a
+# time: with Dagster's default of one process per CPU, `structures` and `triplets` start together and one fails with
+# "Could not set lock on file". So steps run one at a time (docs/deployment.md). The job's run config may pick
+# `in_process` instead (faster: the models load once); the UI's ad-hoc materialisations get the fixed executor below.
+ONE_STEP_AT_A_TIME = {"multiprocess": {"max_concurrent": 1}}
+
+pipeline_job = dg.define_asset_job(
+    "fieldmap_pipeline", selection=dg.AssetSelection.all(), description="Every asset, in order.",
+    executor_def=dg.multi_or_in_process_executor, config={"execution": {"config": ONE_STEP_AT_A_TIME}},
+)
 
 daily_refresh, inbox_sensor = build_automation(pipeline_job, Settings.load())
 
@@ -20,4 +29,5 @@ defs = dg.Definitions(
     schedules=[daily_refresh],
     sensors=[inbox_sensor],
     resources={"fieldmap": FieldmapResource(), "progress": LogProgress()},
+    executor=dg.multi_or_in_process_executor.configured(ONE_STEP_AT_A_TIME),
 )

@@ -96,7 +96,8 @@ class QueryEngine:
                         return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)})
                 clues = self.clues(question, client)
                 timings["clues"] = _ms(started)
-                hits = retrieve_with_clues(self.retriever(mode), clues, k)
+                weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
+                hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
             else:
                 hits = self.retriever(mode).retrieve(question, k)
             timings["retrieve"] = _ms(started) - sum(timings.values())

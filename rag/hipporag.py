@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kg.graph import KnowledgeGraph, personalized_pagerank
+from kg.graph import Adjacency, KnowledgeGraph, neighbourhood, personalized_pagerank, restricted_pagerank
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.retrievers import DenseRetriever, Hit
@@ -29,6 +29,12 @@ class HippoParams:
     recognition: str = "overlap"  # none | threshold | overlap
     fact_threshold: float = 0.5  # for recognition="threshold"
     query_entity_weight: float = 1.0  # seed weight of an entity the query names exactly (0: off)
+    # > 0: PPR only on the entity seeds' k-hop neighbourhood plus the top neighbourhood_passages
+    # dense passages and their entities (for large graphs; 0: the whole graph); vertices with more
+    # than neighbourhood_max_degree edges are included but not expanded
+    neighbourhood_hops: int = 0
+    neighbourhood_passages: int = 100
+    neighbourhood_max_degree: int = 150
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -53,6 +59,7 @@ class HippoRAGRetriever:
         mention_edges = [edge.tuple for edge in kg.graph.es.select(kind_eq="mention")] if kg.graph.ecount() else []
         counts = np.bincount(np.asarray(mention_edges, dtype=int).reshape(-1), minlength=kg.graph.vcount())
         self._passages_of = np.maximum(counts, 1).astype(float)  # passages each entity occurs in
+        self._adjacency: Adjacency | None = None  # for the restricted PPR, built on first use
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -91,6 +98,15 @@ class HippoRAGRetriever:
                     weights[vertex] = weights.get(vertex, 0.0) + self.params.query_entity_weight / self._passages_of[vertex]
         return weights
 
+    def neighbourhood(self, entity_seeds: dict[int, float], reset: np.ndarray, k: int) -> np.ndarray:
+        """The vertices of the restricted PPR: the entity seeds' neighbourhood_hops-hop neighbourhood,
+        and the top passages by restart weight (at least k) with their entities."""
+        passages = reset[: self.kg.n_passages]
+        count = min(max(self.params.neighbourhood_passages, k), len(passages))
+        top = np.argpartition(-passages, count - 1)[:count] if count else np.zeros(0, dtype=int)
+        cap = self.params.neighbourhood_max_degree
+        return np.union1d(neighbourhood(self.kg, list(entity_seeds), self.params.neighbourhood_hops, cap), neighbourhood(self.kg, top.tolist(), 1, cap))
+
     def retrieve(self, query: str, k: int) -> list[Hit]:
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
@@ -105,7 +121,13 @@ class HippoRAGRetriever:
                 vertex = self._passage_vertex.get(chunk_id)
                 if vertex is not None:
                     reset[vertex] += self.params.passage_node_weight * score
-        mass = personalized_pagerank(self.kg, reset, self.params.damping)[: self.kg.n_passages]
+        if self.params.neighbourhood_hops > 0:
+            vertices = self.neighbourhood(entity_seeds, reset, k)
+            if self._adjacency is None:
+                self._adjacency = Adjacency.of(self.kg)
+            mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)[: self.kg.n_passages]
+        else:
+            mass = personalized_pagerank(self.kg, reset, self.params.damping)[: self.kg.n_passages]
         top = np.argsort(-mass)[:k]
         return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
 

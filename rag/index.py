@@ -26,6 +26,34 @@ def _quote(values: list[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+def read_meta(uri: str) -> dict | None:
+    """The embedder stamp beside the tables, or None; `uri` is a local path or an object-store URI (s3://...)."""
+    if "://" not in uri:
+        path = Path(uri) / META_FILE
+        return json.loads(path.read_text()) if path.exists() else None
+    from pyarrow import fs
+
+    filesystem, base = fs.FileSystem.from_uri(uri)
+    if filesystem.get_file_info(f"{base}/{META_FILE}").type == fs.FileType.NotFound:
+        return None
+    with filesystem.open_input_stream(f"{base}/{META_FILE}") as stream:
+        return json.loads(stream.read())
+
+
+def write_meta(uri: str, meta: dict) -> None:
+    if "://" not in uri:
+        path = Path(uri) / META_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta))
+        return
+    from pyarrow import fs
+
+    filesystem, base = fs.FileSystem.from_uri(uri)
+    filesystem.create_dir(base, recursive=True)
+    with filesystem.open_output_stream(f"{base}/{META_FILE}") as stream:
+        stream.write(json.dumps(meta).encode())
+
+
 class VectorStore:
     """The LanceDB directory of a workspace, bound to one embedder."""
 
@@ -36,10 +64,9 @@ class VectorStore:
         self._check_meta()
 
     def _check_meta(self) -> None:
-        meta_path = Path(self.uri) / META_FILE
         wanted = {"embedder": self.embedder.name, "dim": self.embedder.dim}
-        if meta_path.exists():
-            stored = json.loads(meta_path.read_text())
+        stored = read_meta(self.uri)
+        if stored is not None:
             if stored != wanted:
                 raise EmbedderMismatch(
                     f"the index at {self.uri} was built with embedder {stored['embedder']} ({stored['dim']}-d), "
@@ -47,8 +74,7 @@ class VectorStore:
                     f"or delete {self.uri} to rebuild the index"
                 )
         else:
-            meta_path.parent.mkdir(parents=True, exist_ok=True)
-            meta_path.write_text(json.dumps(wanted))
+            write_meta(self.uri, wanted)
 
     def table(self, name: str) -> "VectorTable":
         return VectorTable(self, name)

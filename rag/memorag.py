@@ -89,6 +89,8 @@ def retrieve_with_clues(retriever: Retriever, clues: Clues, k: int, per_clue: in
     fused: dict[str, float] = {}
     for index, text in enumerate(clues.texts):
         weight, depth = (1.0, question_depth) if index == 0 else (clue_weight, per_clue)
+        if weight <= 0:
+            continue
         for rank, hit in enumerate(retriever.retrieve(text, depth)):
             fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (rrf_k + rank + 1)
     ranked = sorted(fused.items(), key=lambda item: -item[1])[:k]

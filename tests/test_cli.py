@@ -52,3 +52,20 @@ def test_asking_an_empty_workspace_is_a_clear_error(tmp_path: Path):
     result = _run("ask", "--workspace", str(tmp_path / "nothing"), "anything?", cwd=tmp_path)
     assert result.returncode == 2
     assert "run `fieldmap run` first" in result.stderr
+
+
+def test_delete_by_source_id_removes_the_document_everywhere(tmp_path: Path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        '{"id": "http://arxiv.org/abs/x1", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula. The Crab Nebula hosts a pulsar."}\n'
+        '{"id": "http://arxiv.org/abs/x2", "title": "Radio", "text": "Radio emission from the Crab Nebula was mapped by the Very Large Array."}\n'
+    )
+    workspace = str(tmp_path / "ws")
+    assert _run("run", "--workspace", workspace, "--corpus", str(corpus), cwd=tmp_path).returncode == 0
+    deleted = _run("delete", "--workspace", workspace, "http://arxiv.org/abs/x1", cwd=tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "deleted: http://arxiv.org/abs/x1" in deleted.stdout
+    counts = json.loads(_run("status", "--workspace", workspace, "--json", cwd=tmp_path).stdout)
+    assert counts["documents"] == 1 and counts["vectors"] == counts["chunks"] == 1
+    again = _run("run", "--workspace", workspace, cwd=tmp_path)  # the workspace remembers its corpus; x1 stays deleted
+    assert again.returncode == 0 and json.loads(_run("status", "--workspace", workspace, "--json", cwd=tmp_path).stdout)["documents"] == 1

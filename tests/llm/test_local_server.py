@@ -7,6 +7,7 @@ that tokens are counted, and that a second pass over the same requests pays for 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def test_status_shows_calls_tokens_and_failures_by_reason(local_run):
     assert status["llm_calls"] >= 6 and status["llm_cache_hits"] == 0
     assert status["llm_prompt_tokens"] > 1000 and status["llm_completion_tokens"] > 50
     assert status["llm_cost_usd"] == 0.0  # a local model
-    assert all(key.split(": ")[0] in ("structures", "triplets") for key in status["llm_failures"])
+    assert all(re.fullmatch(r"[a-z_]+: [a-z_0-9]+", key) and n > 0 for key, n in status["llm_failures"].items())  # "<step>: <kind>"
     con = duckdb.connect(str(local_run["root"] / "ws" / "fieldmap.duckdb"), read_only=True)
     paid = con.execute("SELECT count(*) FROM llm_calls WHERE NOT cached AND status <> 'error' AND prompt_tokens = 0").fetchall()[0][0]
     con.close()
