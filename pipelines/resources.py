@@ -28,22 +28,13 @@ class FieldmapResource(dg.ConfigurableResource):
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The one writable connection an asset uses; closed when the asset is done."""
+        """The one connection an asset or check uses (DuckDB allows one writer process); closed when done."""
         con = connect(self.settings().duckdb_path)
         try:
             yield con
         finally:
             con.close()
 
-
-    @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for checks that only read (the same database instance as the writer in-process)."""
-        con = connect(self.settings().duckdb_path)
-        try:
-            yield con
-        finally:
-            con.close()
 
 
 class LogProgress:
