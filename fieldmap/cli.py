@@ -165,7 +165,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _vector_count(settings: Settings) -> int:
     import lancedb
 
-    if not Path(settings.lancedb_uri).exists():
+    if "://" not in settings.lancedb_uri and not Path(settings.lancedb_uri).exists():
         return 0
     db = lancedb.connect(settings.lancedb_uri)
     return db.open_table("chunks").count_rows() if "chunks" in db.list_tables().tables else 0
