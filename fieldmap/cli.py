@@ -121,18 +121,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete documents by their source ids everywhere, then bring vectors, graph and dashboard in step."""
     from corpus.store import delete_documents
-    from fieldmap.store import connect
+    from fieldmap.store import writer
     from pipelines.run import run_pipeline
 
     settings = _settings(args)
     corpus = _workspace_corpus(settings)
     if corpus is None:
         raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
-    con = connect(settings.duckdb_path)
-    try:
+    with writer(settings.duckdb_path) as con:
         deleted = delete_documents(con, args.ids)
-    finally:
-        con.close()
     for doc_id in args.ids:
         out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted)'}: {doc_id}", markup=False, highlight=False)
     result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
@@ -234,6 +231,31 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_extraction(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from kg import evaluate
+
+    settings = _settings(args)
+    with ExitStack() as stack:
+
+        def llm_extractor(settings: Settings, schema):
+            """The pipeline's LLM extractor; its calls are cached in the workspace's DuckDB."""
+            from fieldmap.llm import LLMClient
+            from fieldmap.store import connect
+            from kg.llm_extract import LLMExtractor, load_examples
+
+            settings.workspace.mkdir(parents=True, exist_ok=True)
+            con = connect(settings.duckdb_path)
+            stack.callback(con.close)
+            client = LLMClient(settings, con, "eval_extraction")
+            stack.callback(client.close)
+            name = args.schema or settings.schema_name
+            return LLMExtractor(schema, client, load_examples(name, schema)[: settings.llm_examples])
+
+        return evaluate.run(args, settings, llm_extractor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
@@ -271,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--embedder")
     retrieval.add_argument("--schema", default="general")
     retrieval.set_defaults(func=cmd_eval_retrieval)
+    from kg.evaluate import build_parser as extraction_parser
+
+    extraction = extraction_parser(evaluate.add_parser("extraction", parents=[common], help="precision, recall and F1 of extraction against annotations"))
+    extraction.set_defaults(func=cmd_eval_extraction)
     qa = evaluate.add_parser("qa", parents=[common], help="exact match, token F1 and Recall@5 of answers")
     qa.add_argument("--corpus", required=True)
     qa.add_argument("--questions", required=True)

@@ -37,6 +37,7 @@ class Settings(BaseModel):
     # extraction
     min_type_similarity: float = 0.0
     max_entity_words: int = 8
+    spacy_processes: int = 2  # spaCy worker processes when 256 or more chunks wait for extraction (1: none)
 
     # retrieval (HippoRAG 2 defaults from the paper)
     top_k: int = 5
@@ -46,6 +47,13 @@ class Settings(BaseModel):
     recognition: str = "overlap"  # offline recognition memory: none | threshold | overlap
     fact_threshold: float = 0.5
     query_entity_weight: float = 1.0
+    # PPR on large graphs: at or above ppr_whole_graph_below vertices, PPR runs on the entity seeds'
+    # ppr_neighbourhood_hops-hop neighbourhood plus the top ppr_neighbourhood_passages dense passages
+    # (100k passages: 1.8 s -> 83 ms a query, MuSiQue recall unchanged; BENCHMARKS.md); 0 hops: always whole
+    ppr_neighbourhood_hops: int = 3
+    ppr_neighbourhood_passages: int = 100
+    ppr_neighbourhood_max_degree: int = 150
+    ppr_whole_graph_below: int = 200_000
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
     rrf_k: int = 60

@@ -1,10 +1,18 @@
 """The DuckDB file: connections, the DDL, transactions, whole-document deletes and counts.
 
+DuckDB lets one process open a file for writing and then no other process may open it at all, so
+readers (`fieldmap ask`, the notebook, `fieldmap status`) never open the workspace's database:
+every writer publishes a snapshot copy beside it when it finishes (`writer`), and read-only
+connections open the newest snapshot. A reader therefore neither fails while a run writes nor
+blocks the next run; it sees the database as the last finished step left it.
+
 Stage-specific reads and writes live beside their stage (corpus/store.py, kg/store.py); this is
 only what every stage shares.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -17,16 +25,64 @@ DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "gists", "gist_cluster
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection with the tables created (writable connections only)."""
+    """A writable connection with the tables created, or a read-only one (on the newest snapshot)."""
     path = Path(path)
     if read_only:
-        if not path.exists():
-            raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
-        return duckdb.connect(str(path), read_only=True)
+        return _reader(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     con.execute(resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8"))
     return con
+
+
+def snapshot_path(path: Path | str) -> Path:
+    """Where readers find the copy of the database at `path`: fieldmap.duckdb -> fieldmap.snapshot.duckdb."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.snapshot{path.suffix}")
+
+
+@contextmanager
+def writer(path: Path | str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The writable connection of one step; on success the readers' snapshot is published."""
+    con = connect(path)
+    try:
+        yield con
+        publish_snapshot(con, Path(path))
+    finally:
+        con.close()
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    """Checkpoint, copy the file while `con` still holds the write lock (so no one writes
+    meanwhile), and swap the copy in atomically; readers holding the old snapshot keep it."""
+    snapshot = snapshot_path(path)
+    if snapshot.exists() and snapshot.stat().st_mtime_ns > path.stat().st_mtime_ns and not _has_wal(path):
+        return snapshot  # nothing written since the last copy
+    con.execute("CHECKPOINT")
+    partial = snapshot.with_name(snapshot.name + ".tmp")
+    shutil.copyfile(path, partial)
+    os.replace(partial, snapshot)
+    return snapshot
+
+
+def _has_wal(path: Path) -> bool:
+    wal = path.with_name(path.name + ".wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def _reader(path: Path) -> duckdb.DuckDBPyConnection:
+    snapshot = snapshot_path(path)
+    if not path.exists() and not snapshot.exists():
+        raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
+    fresh = snapshot.exists() and (not path.exists() or snapshot.stat().st_mtime_ns > path.stat().st_mtime_ns)
+    if fresh:
+        return duckdb.connect(str(snapshot), read_only=True)
+    try:  # written without a snapshot since (or never snapshotted): the file itself, if no one writes it
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        if snapshot.exists():
+            return duckdb.connect(str(snapshot), read_only=True)
+        raise RuntimeError(f"{path} is being written by another process and has no snapshot yet; try again when the step ends") from exc
 
 
 @contextmanager

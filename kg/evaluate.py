@@ -249,7 +249,7 @@ def offline_extractor(settings: Settings, schema: Schema) -> Extractor:
     from fieldmap.nlp import english
     from kg.extract import SpacyExtractor
 
-    return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity)
+    return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -262,12 +262,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None, llm_factory: ExtractorFactory | None = None) -> int:
-    """`fieldmap eval extraction --annotations FILE.jsonl --mode offline|llm --json OUT [--schema NAME]`.
+    """`fieldmap eval extraction --annotations FILE.jsonl --mode offline|llm --json OUT [--schema NAME]`."""
+    return run(build_parser().parse_args(argv), settings or Settings.load(), llm_factory)
 
-    Writes the scores to OUT and prints the micro figures. `llm_factory(settings, schema)` builds the
-    LLM extractor; without a configured LLM (or a factory) llm mode raises RuntimeError."""
-    args = build_parser().parse_args(argv)
-    settings = settings or Settings.load()
+
+def run(args: argparse.Namespace, settings: Settings, llm_factory: ExtractorFactory | None = None) -> int:
+    """Score the extractor of `args.mode`, write the scores to `args.json_path`, print the micro figures.
+
+    `llm_factory(settings, schema)` builds the LLM extractor; without a configured LLM (or a factory)
+    llm mode raises RuntimeError."""
     if not Path(args.annotations).exists():
         raise FileNotFoundError(f"annotations file {args.annotations} does not exist")
     schema = load_schema(args.schema or settings.schema_name)
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None, llm_fa
     else:
         extractor = offline_extractor(settings, schema)
     result = evaluate_extraction(args.annotations, extractor, mode=args.mode, chunk_size=settings.chunk_size, overlap=settings.chunk_overlap)
+    Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     micro = result["micro"]
     for matching in ("exact", "lenient"):

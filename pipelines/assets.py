@@ -76,7 +76,7 @@ def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, prog
     started = time.perf_counter()
     with fieldmap.writer() as con, llm_client(settings, con, "triplets") as client:
         extractor = (LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client
-                     else SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity))
+                     else SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes))
         report = extract_pending(con, extractor, _progress(progress, context))
     return dg.MaterializeResult(
         metadata={"chunks_extracted": report.chunks, "failed": report.failed, "mentions_added": report.mentions,

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 
 from fieldmap.settings import Settings
-from fieldmap.store import connect
+from fieldmap.store import writer
 
 
 class FieldmapResource(dg.ConfigurableResource):
@@ -28,12 +28,10 @@ class FieldmapResource(dg.ConfigurableResource):
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The one connection an asset or check uses (DuckDB allows one writer process); closed when done."""
-        con = connect(self.settings().duckdb_path)
-        try:
+        """The one connection an asset or check uses (DuckDB allows one writer process); closed when
+        done, after publishing the snapshot that readers open."""
+        with writer(self.settings().duckdb_path) as con:
             yield con
-        finally:
-            con.close()
 
 
 

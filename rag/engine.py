@@ -22,6 +22,12 @@ from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever, R
 MODES = ("memorag", "hipporag", "hybrid", "dense", "bm25")
 
 
+def hippo_params(s: Settings) -> HippoParams:
+    """The HippoRAG 2 parameters of the settings."""
+    return HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight,
+                       s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below)
+
+
 class QueryEngine:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -57,8 +63,7 @@ class QueryEngine:
         if mode == "bm25":
             return FullTextRetriever(self.chunks)
         s = self.settings
-        params = HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight)
-        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, params)
+        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, hippo_params(s))
         if mode == "hipporag":
             return graph
         return HybridRetriever([dense, FullTextRetriever(self.chunks), graph], s.rrf_k)
@@ -114,6 +119,7 @@ class QueryEngine:
                     answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
                     return answer
             answer.answer, answer.citations = extractive_answer(question, ranked, self.embedder)
+            answer.method = "extractive"  # also when the LLM's answer failed (its reason is in flags)
             answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
             return answer
 

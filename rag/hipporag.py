@@ -35,6 +35,7 @@ class HippoParams:
     neighbourhood_hops: int = 0
     neighbourhood_passages: int = 100
     neighbourhood_max_degree: int = 150
+    whole_graph_below: int = 0  # graphs with fewer vertices than this get whole-graph PPR even when hops > 0
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -98,6 +99,11 @@ class HippoRAGRetriever:
                     weights[vertex] = weights.get(vertex, 0.0) + self.params.query_entity_weight / self._passages_of[vertex]
         return weights
 
+    @property
+    def restricted(self) -> bool:
+        """Whether PPR runs on the seeds' neighbourhood instead of the whole graph."""
+        return self.params.neighbourhood_hops > 0 and self.kg.graph.vcount() >= self.params.whole_graph_below
+
     def neighbourhood(self, entity_seeds: dict[int, float], reset: np.ndarray, k: int) -> np.ndarray:
         """The vertices of the restricted PPR: the entity seeds' neighbourhood_hops-hop neighbourhood,
         and the top passages by restart weight (at least k) with their entities."""
@@ -121,7 +127,7 @@ class HippoRAGRetriever:
                 vertex = self._passage_vertex.get(chunk_id)
                 if vertex is not None:
                     reset[vertex] += self.params.passage_node_weight * score
-        if self.params.neighbourhood_hops > 0:
+        if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
             if self._adjacency is None:
                 self._adjacency = Adjacency.of(self.kg)

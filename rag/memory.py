@@ -93,8 +93,9 @@ def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=Non
     if stale:
         table.delete_ids(stale)
     missing = [(d, g) for d, g in rows.items() if d not in indexed]
-    for batch in batches(missing, 256):
+    for done, batch in enumerate(batches(missing, 256)):
         table.add([{"id": d, "doc_id": d, "text": g} for d, g in batch], store.embedder.passages([g for _, g in batch]))
+        progress("embed gists", min((done + 1) * 256, len(missing)), len(missing))
     ids, vectors = table.matrix()
     labels = kmeans(vectors, n_clusters or max(1, int(round(np.sqrt(len(ids) / 2))))) if len(ids) else np.zeros(0, dtype=int)
     with transaction(con):

@@ -47,6 +47,47 @@ def test_run_then_ask_status_and_dashboard(tmp_path: Path):
     human = _run("ask", "--workspace", str(workspace), "What are binary pulsars?", cwd=tmp_path)
     assert human.returncode == 0 and human.stdout.startswith("Q: What are binary pulsars?") and "[1]" in human.stdout
 
+    _readers_and_the_writer_do_not_block_each_other(workspace, counts, tmp_path)
+
+
+def _readers_and_the_writer_do_not_block_each_other(workspace: Path, counts: dict, tmp_path: Path) -> None:
+    # a writer in another process holds DuckDB's lock mid-transaction: readers still answer, from the last snapshot
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(workspace / "fieldmap.duckdb")], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding the write lock"
+        status = _run("status", "--workspace", str(workspace), "--json", cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["documents"] == counts["documents"]  # the half-done delete is not seen
+        ask = _run("ask", "--workspace", str(workspace), "--json", "What are binary pulsars?", cwd=tmp_path)
+        assert ask.returncode == 0, ask.stderr
+        assert json.loads(ask.stdout)["citations"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # and a reader held open here does not stop a run in another process
+    from fieldmap.store import connect
+
+    reader = connect(workspace / "fieldmap.duckdb", read_only=True)
+    try:
+        again = _run("run", "--workspace", str(workspace), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert reader.execute("SELECT count(*) FROM documents").fetchall() == [(counts["documents"],)]
+    finally:
+        reader.close()
+
+
+HOLD_WRITER = """
+import sys, time
+from fieldmap.store import connect
+con = connect(sys.argv[1])
+con.execute("BEGIN TRANSACTION")
+con.execute("DELETE FROM documents")
+print("holding the write lock", flush=True)
+time.sleep(300)
+"""
+
 
 def test_asking_an_empty_workspace_is_a_clear_error(tmp_path: Path):
     result = _run("ask", "--workspace", str(tmp_path / "nothing"), "anything?", cwd=tmp_path)

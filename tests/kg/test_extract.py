@@ -1,3 +1,5 @@
+import itertools
+
 from kg.normalize import entity_id, normalize_name
 from tests.kg.conftest import chunk_text
 
@@ -39,3 +41,19 @@ def test_names_normalise_case_determiners_whitespace_and_plural_heads():
     assert normalize_name("these dark-matter halos", "halo") == "dark-matter halo"
     assert normalize_name("SNRs", "snr") == "snr"
     assert entity_id("galaxy") == entity_id(normalize_name("Galaxy"))
+
+
+def test_parsing_in_worker_processes_gives_the_same_extractions(extractor, monkeypatch):
+    import kg.extract
+
+    texts = ["The Chandra telescope observed the Crab Nebula.", "We measure the spectral index of the supernova remnant (SNR).",
+             "The SNR emits X-rays.", "Gaia measures stellar parallaxes with high precision."]
+    chunks = [chunk_text(f"d{i}#0", f"d{i}", text) for i, text in enumerate(texts)]
+    here = extractor.extract(chunks)
+    monkeypatch.setattr(kg.extract, "PARALLEL_MIN", 2)
+    parallel = kg.extract.SpacyExtractor(extractor.schema, extractor.nlp, None, processes=2)
+    parses = parallel.parse_all(chunks)
+    assert not isinstance(parses, list)  # lazy: consumed batch by batch
+    assert parallel.extract(chunks[:2], list(itertools.islice(parses, 2))) + parallel.extract(chunks[2:], list(parses)) == \
+        extractor.extract(chunks[:2]) + extractor.extract(chunks[2:])
+    assert [m.text for e in here for m in e.mentions]  # something was extracted at all

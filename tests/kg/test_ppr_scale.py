@@ -87,3 +87,16 @@ def test_restricted_retrieval_returns_passages_of_the_neighbourhood_only(tmp_pat
     # 1 hop from A: p1; at least k=2 dense passages: q1, q2
     assert {h.chunk_id for h in hits} <= {"p1#0", "q1#0", "q2#0"} and len(hits) == 2
     assert HippoParams().neighbourhood_hops == 0  # off unless asked for
+    # below whole_graph_below vertices the same parameters run PPR on the whole graph
+    small = dataclasses.replace(params, whole_graph_below=kg.graph.vcount() + 1)
+    assert [h.chunk_id for h in _retriever(kg, small, {"A": 1.0}, dense).retrieve("q", 2)] == \
+           [h.chunk_id for h in _retriever(kg, HippoParams(), {"A": 1.0}, dense).retrieve("q", 2)]
+
+
+def test_settings_restrict_ppr_only_on_large_graphs():
+    from fieldmap.settings import Settings
+    from rag.engine import hippo_params
+
+    params = hippo_params(Settings.load(env={}, config_file="/nonexistent.toml"))
+    assert params.neighbourhood_hops == 3 and params.whole_graph_below == 200_000
+    assert hippo_params(Settings.load(env={"FIELDMAP_PPR_NEIGHBOURHOOD_HOPS": "0"}, config_file="/nonexistent.toml")).neighbourhood_hops == 0

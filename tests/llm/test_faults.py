@@ -2,6 +2,7 @@
 Retry-After, 500s, malformed content, broken bodies. Real DuckDB, real HTTP, real openai client."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -164,3 +165,28 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
     assert (resumed.steps[1].items, resumed.steps[1].cached, resumed.steps[1].calls) == (1, 1, 0)
     priced = estimate_run(settings.model_copy(update={"llm_model": "gpt-4o-mini"}))
     assert priced.steps[1].cost > 0 and "gpt-4o-mini" in priced.lines()[0]
+
+
+def test_eval_extraction_in_llm_mode_scores_the_llm_and_caches_its_calls(tmp_path, fault_server, monkeypatch):
+    from fieldmap.cli import main
+    from fieldmap.store import connect
+
+    annotations = tmp_path / "annotations.jsonl"
+    tagged = "The <instrument>telescope</instrument> observes distant <object>galaxies</object> in the infrared."
+    annotations.write_text(json.dumps({"title": "T", "abstract": "", "tagged_abstract": tagged, "tagged_phrases": {}}) + "\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", fault_server.base_url)
+    monkeypatch.setenv("FIELDMAP_LLM_MODEL", "test-model")
+    workspace, out = tmp_path / "ws", tmp_path / "scores.json"
+    args = ["eval", "extraction", "--workspace", str(workspace), "--annotations", str(annotations), "--mode", "llm", "--json", str(out), "--schema", "science"]
+    assert main(args) == 0
+    scores = json.loads(out.read_text())
+    assert scores["mode"] == "llm"
+    assert scores["micro"]["exact"]["f1"] == 1.0  # both names found; "unicorns" is not in the text, so it is dropped
+    sent = len(fault_server.received)
+    assert sent == 1
+    con = connect(workspace / "fieldmap.duckdb", read_only=True)
+    assert con.execute("SELECT step, status, cached FROM llm_calls").fetchall() == [("eval_extraction", "ok", False)]
+    con.close()
+    assert main(args) == 0  # again: answered from the workspace's cache
+    assert len(fault_server.received) == sent
+    assert json.loads(out.read_text()) == scores

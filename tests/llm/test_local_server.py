@@ -117,3 +117,26 @@ def test_the_same_requests_again_are_answered_from_the_cache(local_run, llama_se
     assert status["llm_cache_hits"] == first["llm_calls"] - unanswered
     assert status["llm_prompt_tokens"] == first["llm_prompt_tokens"] or unanswered
     assert status["mentions"] == mentions_before
+
+
+def test_memorag_with_the_llm_gives_clues_and_an_answer_citing_retrieved_passages(local_run, llama_server):
+    root = local_run["root"]
+    ask = _fieldmap("ask", "--workspace", str(root / "ws"), "--json", "What do rotation curves reveal about the mass of spiral galaxies?",
+                    cwd=root, base_url=llama_server)
+    assert ask.returncode == 0, ask.stderr[-3000:]
+    answer = json.loads(ask.stdout)
+    assert answer["mode"] == "memorag" and answer["passages"] and "clues" in answer["timings_ms"]
+    assert all(len(clue.split()) > 3 for clue in answer["clues"])
+    if answer["method"] == f"llm:{MODEL}":  # the model answered: its tokens are counted, a bad citation is flagged
+        assert answer["tokens"]["prompt"] > 0
+        assert all(flag.startswith("citation [") for flag in answer["flags"])
+    else:  # the model's answer failed validation: the reason is shown and the extractive answer stands in
+        assert answer["method"] == "extractive" and any(flag.startswith("LLM answer failed") for flag in answer["flags"])
+        assert answer["citations"]
+    assert {c["chunk_id"] for c in answer["citations"]} <= {p["chunk_id"] for p in answer["passages"]}
+    con = duckdb.connect(str(root / "ws" / "fieldmap.duckdb"), read_only=True)
+    stored = {cid for (cid,) in con.execute("SELECT chunk_id FROM chunks").fetchall()}
+    gists = dict(con.execute("SELECT method, count(*) FROM gists GROUP BY method").fetchall())
+    con.close()
+    assert {p["chunk_id"] for p in answer["passages"]} <= stored
+    assert sum(gists.values()) == 3 and set(gists) <= {f"llm:{MODEL}", "offline"}  # a gist per document, by the LLM or its fallback
