@@ -175,13 +175,23 @@ def chunk_texts(document: Document, chunk_size: int = 200, overlap: int = 1) -> 
     return texts
 
 
-def predict(records: list[AnnotatedText], extractor: Extractor, chunk_size: int = 200, overlap: int = 1) -> list[list[Span]]:
-    """The extractor's typed mentions for each record, as spans (all records in one extract call)."""
+def predict(records: list[AnnotatedText], extractor: Extractor, chunk_size: int = 200, overlap: int = 1) -> tuple[list[list[Span]], dict]:
+    """The extractor's typed mentions for each record, as spans (all records in one extract call),
+    and the chunk counts: a chunk the LLM failed on predicts nothing (its reason is counted)."""
     chunks = [c for r in records for c in chunk_texts(Document(f"line-{r.line}", r.title, r.text, "annotations"), chunk_size, overlap)]
     by_doc: dict[str, set[Span]] = {f"line-{r.line}": set() for r in records}
-    for extraction in extractor.extract(chunks):
+    if hasattr(extractor, "extract_with_failures"):
+        extractions, failures = extractor.extract_with_failures(chunks)
+    else:
+        extractions, failures = extractor.extract(chunks), []
+    for extraction in extractions:
         by_doc[extraction.doc_id].update(Span(m.start, m.end, m.type) for m in extraction.mentions if m.type)
-    return [sorted(by_doc[f"line-{r.line}"], key=lambda s: (s.start, s.end, s.type)) for r in records]
+    reasons: dict[str, int] = {}
+    for failure in failures:
+        kind = failure.reason.split(":", 1)[0]
+        reasons[kind] = reasons.get(kind, 0) + 1
+    chunk_counts = {"chunks": len(chunks), "failed_chunks": len(failures), "failures_by_reason": reasons}
+    return [sorted(by_doc[f"line-{r.line}"], key=lambda s: (s.start, s.end, s.type)) for r in records], chunk_counts
 
 
 def _prf(tp_predicted: int, predicted: int, tp_gold: int, gold: int) -> dict[str, float]:
@@ -231,7 +241,7 @@ def evaluate_extraction(
     overlap: int = 1,
 ) -> dict:
     """`{"mode", "micro": {"exact": {precision, recall, f1}, "lenient": {...}}, "per_type": {type: {"exact",
-    "lenient", "gold", "predicted"}}}` for the extractor over the annotation file (only the given 1-based
+    "lenient", "gold", "predicted"}}, "chunks", "failed_chunks", "failures_by_reason"}` for the extractor over the annotation file (only the given 1-based
     `lines` when set). The mode defaults to "offline" for the spaCy extractor and "llm" otherwise."""
     schema = getattr(extractor, "schema", None)
     types = schema.type_names if schema is not None else []
@@ -239,9 +249,9 @@ def evaluate_extraction(
     if lines is not None:
         wanted = set(lines)
         records = [r for r in records if r.line in wanted]
-    predicted = predict(records, extractor, chunk_size, overlap)
+    predicted, chunk_counts = predict(records, extractor, chunk_size, overlap)
     result = score([list(r.gold) for r in records], predicted, types)
-    return {"mode": mode or ("offline" if extractor.method == "spacy" else "llm"), **result}
+    return {"mode": mode or ("offline" if extractor.method == "spacy" else "llm"), **result, **chunk_counts}
 
 
 def offline_extractor(settings: Settings, schema: Schema) -> Extractor:
@@ -289,6 +299,8 @@ def run(args: argparse.Namespace, settings: Settings, llm_factory: ExtractorFact
     for matching in ("exact", "lenient"):
         m = micro[matching]
         print(f"{args.mode} {matching:>7}: P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}")
+    if result["failed_chunks"]:
+        print(f"{result['failed_chunks']} of {result['chunks']} chunks failed (scored as predicting nothing): {result['failures_by_reason']}")
     return 0
 
 

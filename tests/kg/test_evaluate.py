@@ -91,7 +91,8 @@ def offline(tmp_path_factory):
 def test_offline_extraction_on_the_kg_for_science_annotations(fixtures: Path, offline):
     _, extractor = offline
     result = evaluate_extraction(fixtures / "annotations-kg4s.jsonl", extractor)
-    assert set(result) == {"mode", "micro", "per_type"} and result["mode"] == "offline"
+    assert set(result) == {"mode", "micro", "per_type", "chunks", "failed_chunks", "failures_by_reason"} and result["mode"] == "offline"
+    assert result["chunks"] >= 13 and result["failed_chunks"] == 0
     assert set(result["per_type"]) == set(TYPES)
     assert result["micro"]["lenient"]["f1"] >= 0.45
     assert result["micro"]["exact"]["f1"] <= result["micro"]["lenient"]["f1"]

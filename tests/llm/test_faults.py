@@ -167,25 +167,29 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
     assert priced.steps[1].cost > 0 and "gpt-4o-mini" in priced.lines()[0]
 
 
-def test_eval_extraction_in_llm_mode_scores_the_llm_and_caches_its_calls(tmp_path, fault_server, monkeypatch):
+def test_eval_extraction_in_llm_mode_scores_the_llm_counts_failures_and_caches_its_calls(tmp_path, fault_server, monkeypatch):
     from fieldmap.cli import main
     from fieldmap.store import connect
 
     annotations = tmp_path / "annotations.jsonl"
-    tagged = "The <instrument>telescope</instrument> observes distant <object>galaxies</object> in the infrared."
-    annotations.write_text(json.dumps({"title": "T", "abstract": "", "tagged_abstract": tagged, "tagged_phrases": {}}) + "\n")
+    records = ["The <instrument>telescope</instrument> observes distant <object>galaxies</object> in the infrared.",
+               "This record carries BADJSONALWAYS as its cue."]  # the server never answers it with valid JSON
+    annotations.write_text("".join(json.dumps({"title": "T", "abstract": "", "tagged_abstract": t, "tagged_phrases": {}}) + "\n" for t in records))
     monkeypatch.setenv("OPENAI_BASE_URL", fault_server.base_url)
     monkeypatch.setenv("FIELDMAP_LLM_MODEL", "test-model")
+    monkeypatch.setenv("FIELDMAP_LLM_CONCURRENCY", "1")
     workspace, out = tmp_path / "ws", tmp_path / "scores.json"
     args = ["eval", "extraction", "--workspace", str(workspace), "--annotations", str(annotations), "--mode", "llm", "--json", str(out), "--schema", "science"]
     assert main(args) == 0
     scores = json.loads(out.read_text())
     assert scores["mode"] == "llm"
     assert scores["micro"]["exact"]["f1"] == 1.0  # both names found; "unicorns" is not in the text, so it is dropped
+    assert scores["chunks"] == 2 and scores["failed_chunks"] == 1 and scores["failures_by_reason"] == {"invalid_output": 1}
     sent = len(fault_server.received)
-    assert sent == 1
+    assert sent == 3  # one answer, one invalid answer and its repair
     con = connect(workspace / "fieldmap.duckdb", read_only=True)
-    assert con.execute("SELECT step, status, cached FROM llm_calls").fetchall() == [("eval_extraction", "ok", False)]
+    assert sorted(con.execute("SELECT step, status, cached FROM llm_calls").fetchall()) == [
+        ("eval_extraction", "invalid", False), ("eval_extraction", "invalid", False), ("eval_extraction", "ok", False)]
     con.close()
     assert main(args) == 0  # again: answered from the workspace's cache
     assert len(fault_server.received) == sent
