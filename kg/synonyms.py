@@ -24,6 +24,9 @@ class SynonymReport:
     edges_total: int
 
 
+SIMILARITY_BLOCK_BYTES = 2**30  # one block of similarities; at 818k entities 328 rows (a fixed 1,024 rows held 3.3 GB)
+
+
 def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: float = PAPER_THRESHOLD, pairs: int = 200_000, seed: int = 0) -> float:
     """The larger of the floor and the given quantile of random-pair cosine similarities."""
     if len(vectors) < 2:
@@ -37,20 +40,30 @@ def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: flo
 
 
 def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str], all_vectors: np.ndarray,
-                  threshold: float, top_k: int, block: int = 1024) -> list[tuple[str, str, float]]:
-    """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold."""
+                  threshold: float, top_k: int, block_bytes: int = SIMILARITY_BLOCK_BYTES) -> list[tuple[str, str, float]]:
+    """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold.
+
+    The new entities go in blocks of rows whose similarity matrix (float32) stays within
+    block_bytes, whatever the number of entities."""
+    all_vectors = np.ascontiguousarray(all_vectors, dtype=np.float32)
+    new_vectors = np.asarray(new_vectors, dtype=np.float32)
+    block = max(1, min(4096, block_bytes // (4 * max(1, len(all_ids)))))
     pairs: dict[tuple[str, str], float] = {}
     for start in range(0, len(new_ids), block):
         similarities = new_vectors[start : start + block] @ all_vectors.T
-        for row, own_id in enumerate(new_ids[start : start + block]):
-            candidates = np.flatnonzero(similarities[row] >= threshold)
-            if len(candidates) > top_k + 1:
-                candidates = candidates[np.argsort(-similarities[row, candidates])[: top_k + 1]]
-            for column in candidates:
-                other = all_ids[column]
-                if other != own_id:
-                    key = (own_id, other) if own_id < other else (other, own_id)
-                    pairs[key] = float(similarities[row, column])
+        rows, columns = np.nonzero(similarities >= threshold)
+        if not len(rows):
+            continue
+        values = similarities[rows, columns]
+        order = np.lexsort((-values, rows))  # by row, then most similar first
+        rows, columns, values = rows[order], columns[order], values[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
+        keep = rank <= top_k  # top_k + 1: the entity itself is usually among them
+        for row, column, value in zip(rows[keep].tolist(), columns[keep].tolist(), values[keep].tolist()):
+            own_id, other = new_ids[start + row], all_ids[column]
+            if other != own_id:
+                key = (own_id, other) if own_id < other else (other, own_id)
+                pairs[key] = float(value)
     return [(a, b, s) for (a, b), s in pairs.items()]
 
 
