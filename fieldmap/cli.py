@@ -245,7 +245,6 @@ def cmd_eval_extraction(args: argparse.Namespace) -> int:
             from fieldmap.store import connect
             from kg.llm_extract import LLMExtractor, load_examples
 
-            settings.workspace.mkdir(parents=True, exist_ok=True)
             con = connect(settings.duckdb_path)
             stack.callback(con.close)
             client = LLMClient(settings, con, "eval_extraction")

@@ -56,13 +56,18 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     """Checkpoint, copy the file while `con` still holds the write lock (so no one writes
     meanwhile), and swap the copy in atomically; readers holding the old snapshot keep it."""
     snapshot = snapshot_path(path)
-    if snapshot.exists() and snapshot.stat().st_mtime_ns > path.stat().st_mtime_ns and not _has_wal(path):
+    if _newer(snapshot, path) and not _has_wal(path):
         return snapshot  # nothing written since the last copy
     con.execute("CHECKPOINT")
     partial = snapshot.with_name(snapshot.name + ".tmp")
     shutil.copyfile(path, partial)
     os.replace(partial, snapshot)
     return snapshot
+
+
+def _newer(snapshot: Path, path: Path) -> bool:
+    """Whether the snapshot exists and was written after the database file last changed."""
+    return snapshot.exists() and (not path.exists() or snapshot.stat().st_mtime_ns > path.stat().st_mtime_ns)
 
 
 def _has_wal(path: Path) -> bool:
@@ -74,8 +79,7 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
     snapshot = snapshot_path(path)
     if not path.exists() and not snapshot.exists():
         raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
-    fresh = snapshot.exists() and (not path.exists() or snapshot.stat().st_mtime_ns > path.stat().st_mtime_ns)
-    if fresh:
+    if _newer(snapshot, path):
         return duckdb.connect(str(snapshot), read_only=True)
     try:  # written without a snapshot since (or never snapshotted): the file itself, if no one writes it
         return duckdb.connect(str(path), read_only=True)

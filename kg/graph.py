@@ -166,15 +166,8 @@ def restricted_pagerank(kg: KnowledgeGraph, reset: np.ndarray, vertices: np.ndar
     source_local, target_local = source[inside], target[inside]
     strength = adjacency.strength[vertices]
     step = weight[inside] / strength[source_local]
-    dangling = strength == 0  # as igraph does: a walk with nowhere to go restarts
-    mass = restart.copy()
-    for _ in range(max_iterations):
-        spread = np.bincount(target_local, weights=mass[source_local] * step, minlength=len(vertices))
-        following = (1 - damping) * restart + damping * (spread + mass[dangling].sum() * restart)
-        change = float(np.abs(following - mass).sum())
-        mass = following
-        if change < tolerance:
-            break
+    mass = _power_iteration(lambda m: np.bincount(target_local, weights=m[source_local] * step, minlength=len(vertices)),
+                            restart, strength == 0, damping, tolerance, max_iterations)
     scores = np.zeros(kg.graph.vcount())
     scores[vertices] = mass
     return scores
@@ -199,12 +192,18 @@ class WholeGraphPageRank:
         total = float(reset.sum())
         if total <= 0:
             raise ValueError("personalized PageRank needs at least one seed with positive weight")
-        restart = reset / total
-        mass = restart.copy()
-        for _ in range(max_iterations):
-            following = (1 - damping) * restart + damping * (self.transition @ mass + mass[self.dangling].sum() * restart)
-            change = float(np.abs(following - mass).sum())
-            mass = following
-            if change < tolerance:
-                break
-        return mass
+        return _power_iteration(self.transition.__matmul__, reset / total, self.dangling, damping, tolerance, max_iterations)
+
+
+def _power_iteration(spread, restart: np.ndarray, dangling: np.ndarray, damping: float, tolerance: float, max_iterations: int) -> np.ndarray:
+    """Personalized PageRank mass for the restart distribution: `spread(mass)` moves mass one step
+    along the edges; a walk at a dangling vertex restarts, as igraph does. Stops when the mass moves
+    less than `tolerance` (L1) in a step."""
+    mass = restart.copy()
+    for _ in range(max_iterations):
+        following = (1 - damping) * restart + damping * (spread(mass) + mass[dangling].sum() * restart)
+        change = float(np.abs(following - mass).sum())
+        mass = following
+        if change < tolerance:
+            break
+    return mass

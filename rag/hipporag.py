@@ -60,8 +60,8 @@ class HippoRAGRetriever:
         mention_edges = [edge.tuple for edge in kg.graph.es.select(kind_eq="mention")] if kg.graph.ecount() else []
         counts = np.bincount(np.asarray(mention_edges, dtype=int).reshape(-1), minlength=kg.graph.vcount())
         self._passages_of = np.maximum(counts, 1).astype(float)  # passages each entity occurs in
-        self._adjacency: Adjacency | None = None  # for the restricted PPR, built on first use
-        self._whole: WholeGraphPageRank | None = None  # for the whole-graph PPR, built on first use
+        self._adjacency: Adjacency | None = None  # the graph as sparse rows, built on first use
+        self._whole: WholeGraphPageRank | None = None  # the whole-graph PPR operator, built on first use
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -128,14 +128,14 @@ class HippoRAGRetriever:
                 vertex = self._passage_vertex.get(chunk_id)
                 if vertex is not None:
                     reset[vertex] += self.params.passage_node_weight * score
+        if self._adjacency is None:
+            self._adjacency = Adjacency.of(self.kg)
         if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
-            if self._adjacency is None:
-                self._adjacency = Adjacency.of(self.kg)
             mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)[: self.kg.n_passages]
         else:
             if self._whole is None:
-                self._whole = WholeGraphPageRank(self.kg)
+                self._whole = WholeGraphPageRank(self.kg, self._adjacency)
             mass = self._whole(reset, self.params.damping)[: self.kg.n_passages]
         top = np.argsort(-mass)[:k]
         return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
