@@ -10,7 +10,7 @@ import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dashboards import figures, page, trends
+from dashboards import figures, growth as growth_mod, page, trends
 
 TIMELINE_TYPES = ("dataset", "instrument")
 
@@ -28,10 +28,10 @@ class Panel:
 
 def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_concepts: int = 50,
                    min_documents: int = 3, min_cooccurrence: int = 2, max_edges: int = 150,
-                   ) -> tuple[list[Panel], list[trends.ConceptRow], trends.GrowthTable]:
+                   ) -> tuple[list[Panel], list[trends.ConceptRow], growth_mod.GrowthTable]:
     """Every figure of the dashboard, in page order, with the concept table rows and growth table;
     the network draws only the `max_edges` strongest pairs (its data file keeps them all)."""
-    growth = trends.growth_scores(con, axis, min_documents=min_documents)
+    growth = growth_mod.growth_scores(con, axis, min_documents=min_documents)
     present = {r.type for r in trends.top_concepts_per_type(con, per_type=1)}
     timeline_types = [t for t in TIMELINE_TYPES if t in present] or sorted(present)
     firsts = trends.first_appearances(con, axis, types=timeline_types)
@@ -40,9 +40,7 @@ def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_co
     per_period = trends.documents_per_period(con, axis)
     type_rows = trends.type_counts_per_period(con, axis)
     relations = trends.relation_counts(con)
-    growth_note = (f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents mentioning the concept, "
-                   f"D = dated documents, R = the last third of the periods, E = the periods before; concepts in at "
-                   f"least {min_documents} documents.")
+    growth_note = growth_explanation(min_documents)
     panels = [
         Panel("documents_per_period", figures.documents_per_period_figure(per_period, axis), trends.to_dicts(per_period)),
         Panel("types_over_time", figures.types_over_time_figure(type_rows, axis), trends.to_dicts(type_rows)),
@@ -56,6 +54,23 @@ def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_co
         Panel("relations", figures.relations_figure(relations), trends.to_dicts(relations)),
     ]
     return panels, trends.concept_rows(con, axis, growth=growth), growth
+
+
+def growth_explanation(min_documents: int) -> str:
+    return (f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents of the window mentioning the "
+            f"concept, D = documents of the window. By default the windows are the earlier and the recent half of "
+            f"the dated documents by date, so both hold as many documents; pick periods under Compare to choose "
+            f"your own. Concepts in at least {min_documents} documents of the two windows; no ranking when a window "
+            f"has fewer than {growth_mod.MIN_WINDOW_DOCUMENTS} documents ({growth_mod.WINDOW_REASON}).")
+
+
+def growth_data(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, per_period: list[trends.PeriodCount],
+                min_documents: int) -> dict[str, Any]:
+    """What the page needs to rank concepts over windows the user picks: documents per period and
+    the best-supported concepts' documents per period."""
+    return {"totals": [r.documents for r in per_period], "min_documents": min_documents,
+            "min_window_documents": growth_mod.MIN_WINDOW_DOCUMENTS, "reason": growth_mod.WINDOW_REASON,
+            "concepts": growth_mod.concept_period_counts(con, axis, min_documents)}
 
 
 def write_data(out_dir: Path, panels: list[Panel], concepts: list[trends.ConceptRow], axis: trends.TimeAxis) -> None:
@@ -83,10 +98,13 @@ def _panel_html(panel: Panel) -> str:
     return f'<section class="fm-card{wide}"><div class="fm-plot" id="fig-{panel.name}"></div>{note}</section>'
 
 
-def _page_data(panels: list[Panel], axis: trends.TimeAxis, types: list[str]) -> str:
-    """The JSON the page script reads: periods, types and every figure (escaped for a <script>)."""
+def _page_data(panels: list[Panel], axis: trends.TimeAxis, colors: dict[str, str], growth: dict[str, Any]) -> str:
+    """The JSON the page script reads: periods, types and their colours, every figure and the
+    per-period counts for user-picked growth windows (escaped for a <script>)."""
     figs = ",".join(f'{{"name":{json.dumps(p.name)},"figure":{p.figure.to_json()}}}' for p in panels)
-    return page.script_json(f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(types)},"figures":[{figs}]}}')
+    return page.script_json(f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(list(colors))},'
+                            f'"colors":{json.dumps(colors)},"growth":{json.dumps(growth, ensure_ascii=False)},'
+                            f'"figures":[{figs}]}}')
 
 
 def _plotly_script() -> str:
@@ -95,7 +113,7 @@ def _plotly_script() -> str:
 
 
 def render(title: str, counts: dict[str, int], axis: trends.TimeAxis, panels: list[Panel],
-           concepts: list[trends.ConceptRow]) -> str:
+           concepts: list[trends.ConceptRow], growth: dict[str, Any] | None = None) -> str:
     """The page HTML; a corpus with no documents gets a 'no data yet' page without plots."""
     subtitle = _summary(counts, axis)
     if counts["documents"] == 0:
@@ -104,14 +122,16 @@ def render(title: str, counts: dict[str, int], axis: trends.TimeAxis, panels: li
         return page.document(title, subtitle, body)
     colors = figures.type_colors([c.type for c in concepts])
     filters = (f'<div class="fm-filters">{page.type_filters(colors)}{page.period_filters(axis.periods)}'
-               f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis.</span></div>')
+               f'{page.window_filters(axis.periods)}'
+               f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis; '
+               f'Compare picks the windows of the rising and falling concepts.</span></div>')
     table = (f'<section class="fm-card fm-wide"><div class="fm-filters" style="position:static">'
              f'<input type="search" id="fm-search" placeholder="Search concepts…" aria-label="search concepts">'
              f'<span id="fm-count" class="fm-note"></span></div>'
              f'<div id="fm-table-wrap">{page.concept_table(concepts)}</div></section>')
     grid = '<div class="fm-grid">' + "".join(_panel_html(p) for p in panels) + table + "</div>"
     scripts = (_plotly_script()
-               + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, list(colors))}</script>\n'
+               + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, colors, growth or {})}</script>\n'
                + f"<script>{page.SCRIPT}</script>\n")
     return page.document(title, subtitle, filters + grid, tail_scripts=scripts)
 
@@ -127,6 +147,7 @@ def build_dashboard(con: duckdb.DuckDBPyConnection, out_dir: Path, title: str = 
     axis = trends.time_axis(con, granularity)
     panels, concepts, _ = collect_panels(con, axis, top_concepts, min_documents, min_cooccurrence, max_edges)
     write_data(out_dir, panels, concepts, axis)
+    growth = growth_data(con, axis, trends.documents_per_period(con, axis), min_documents)
     index = out_dir / "index.html"
-    index.write_text(render(title, trends.corpus_counts(con), axis, panels, concepts), encoding="utf-8")
+    index.write_text(render(title, trends.corpus_counts(con), axis, panels, concepts, growth), encoding="utf-8")
     return index
