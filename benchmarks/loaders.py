@@ -126,12 +126,13 @@ def markitdown_convert(path: Path) -> str:
     return MarkItDown(enable_plugins=False).convert(str(path)).text_content
 
 
-def best_of(fn: Callable[[], object], runs: int = 3) -> tuple[float, object]:
+def best_of(fn: Callable[[], object], label: str, runs: int = 3) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(runs):
         started = time.perf_counter()
         result = fn()
         best = min(best, time.perf_counter() - started)
+    print(f"{label}: best of {runs} {best:.2f} s", file=sys.stderr, flush=True)
     return best, result
 
 
@@ -153,12 +154,13 @@ def main() -> None:
         tmp = Path(tmp)
         pdf = tmp / "abstracts.pdf"
         source = make_pdf(items, pdf)
+        print(f"printed {pdf.stat().st_size} bytes", file=sys.stderr, flush=True)
         pdf_candidates = {"pypdfium2": pdf_pypdfium2, "pypdf": pdf_pypdf}
         if have_markitdown:
             pdf_candidates["markitdown (pdfminer.six)"] = lambda p: (markitdown_convert(p), None)
         pages = pdf_pypdfium2(pdf)[1]
         for name, fn in pdf_candidates.items():
-            seconds, (text, _) = best_of(lambda: fn(pdf))
+            seconds, (text, _) = best_of(lambda: fn(pdf), name)
             rows.append(("PDF", name, *quality(source, text), f"{pages / seconds:.1f} pages/s", f"{pages} pages"))
 
         pages_html = []
@@ -171,7 +173,7 @@ def main() -> None:
         if have_markitdown:
             html_candidates["markitdown"] = markitdown_convert
         for name, fn in html_candidates.items():
-            seconds, texts = best_of(lambda: [fn(p) for p in pages_html])
+            seconds, texts = best_of(lambda: [fn(p) for p in pages_html], name)
             recall, precision = _mean_quality(sources, texts)
             rows.append(("HTML", name, recall, precision, f"{len(items) / seconds:.1f} files/s", f"{len(items)} pages"))
 
@@ -183,7 +185,7 @@ def main() -> None:
         if have_markitdown:
             docx_candidates["markitdown (mammoth)"] = markitdown_convert
         for name, fn in docx_candidates.items():
-            seconds, texts = best_of(lambda: [fn(p) for p in docx_files])
+            seconds, texts = best_of(lambda: [fn(p) for p in docx_files], name)
             recall, precision = _mean_quality(sources, texts)
             rows.append(("DOCX", name, recall, precision, f"{len(items) / seconds:.1f} files/s", f"{len(items)} files"))
     print("| format | extractor | word recall | word precision | speed | fixture |")

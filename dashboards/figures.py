@@ -101,7 +101,7 @@ def documents_per_period_figure(rows: Sequence[PeriodCount], axis: TimeAxis) -> 
 def growth_title(growth: GrowthTable, direction: str) -> str:
     """'Top rising concepts' over a line naming both windows with their document counts."""
     if growth.recent and growth.earlier:
-        windows = f"recent {esc(growth.recent.label)} vs earlier {esc(growth.earlier.label)}"
+        windows = f"recent {esc(growth.recent.label)}<br>earlier {esc(growth.earlier.label)}"
     else:
         windows = "needs dated documents in two windows"
     return f"Top {direction} concepts<br><sup>{windows}</sup>"
@@ -112,8 +112,9 @@ def growth_figure(growth: GrowthTable, direction: str = "rising") -> go.Figure:
     the strongest change at the top; the windows and their document counts in the title, and the
     reason instead of bars when a window is too small to rank on."""
     items = growth.rising if direction == "rising" else growth.falling
-    fig = _base("", height=max(300, 120 + 22 * len(items)), bargap=0.35)
-    fig.update_layout(title_text=growth_title(growth, direction), meta={"growth": direction})
+    fig = _base("", height=max(320, 150 + 22 * len(items)), bargap=0.35, margin=dict(l=60, r=20, t=100, b=50))
+    fig.update_layout(title_text=growth_title(growth, direction), title_y=0.99, title_yanchor="top", title_yref="container",
+                      title_pad=dict(t=8), meta={"growth": direction})
     if not growth.ranked:
         return _empty(fig, _wrap(growth.reason))
     if not items:

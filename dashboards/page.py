@@ -158,9 +158,9 @@ SCRIPT = r"""
   }
   function growthFigure(direction, res) {
     var fig = clone(ORIGINAL[direction]), items = res[direction];
-    fig.layout.title.text = "Top " + direction + " concepts<br><sup>recent " + label(res.recent) + " vs earlier " + label(res.earlier) + "</sup>";
+    fig.layout.title.text = "Top " + direction + " concepts<br><sup>recent " + label(res.recent) + "<br>earlier " + label(res.earlier) + "</sup>";
     fig.layout.annotations = [];
-    fig.layout.height = Math.max(300, 120 + 22 * items.length);
+    fig.layout.height = Math.max(320, 150 + 22 * items.length);
     var message = res.reason || (items.length ? "" : "No " + direction + " concepts with at least " + G.min_documents + " documents");
     fig.data = [];
     if (message) {
@@ -252,20 +252,22 @@ def period_filters(periods: Sequence[str]) -> str:
     return f'<div><strong>Periods</strong> {select("from", 0)} to {select("to", len(periods) - 1)}</div>'
 
 
-def window_filters(periods: Sequence[str]) -> str:
-    """Earlier and recent window selects for the rising/falling charts (first and last third of the
-    periods preselected; the charts start with the median split until one is changed)."""
+def window_filters(periods: Sequence[str], chosen: Sequence[int] | None = None) -> str:
+    """Earlier and recent window selects for the rising/falling charts, preset to `chosen` (indices
+    of earlier from/to and recent from/to: the periods of the median split), else the first and
+    last third; the charts show the median split until a select is changed."""
     if len(periods) < 2:
         return ""
-    third = max(1, len(periods) // 3)
+    last, third = len(periods) - 1, max(1, len(periods) // 3)
+    chosen = list(chosen) if chosen else [0, third - 1, last - third + 1, last]
 
-    def select(name: str, chosen: int) -> str:
-        opts = "".join(f'<option{" selected" if i == chosen else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
+    def select(name: str, pick: int) -> str:
+        opts = "".join(f'<option{" selected" if i == pick else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
         return f'<select id="fm-{name}" aria-label="{name.replace("-", " ")}">{opts}</select>'
 
-    last = len(periods) - 1
-    return (f'<div><strong>Compare</strong> earlier {select("e-from", 0)}–{select("e-to", third - 1)} with recent '
-            f'{select("r-from", last - third + 1)}–{select("r-to", last)} '
+    names = ("e-from", "e-to", "r-from", "r-to")
+    e_from, e_to, r_from, r_to = (select(n, i) for n, i in zip(names, chosen))
+    return (f'<div><strong>Compare</strong> earlier {e_from}–{e_to} with recent {r_from}–{r_to} '
             f'<button type="button" id="fm-halves">halves</button> <span class="fm-note" id="fm-window-note">'
             f'halves of the documents by date</span></div>')
 
