@@ -124,6 +124,10 @@ def growth_scores(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents:
     found = {w: Window(str(lo), str(hi), n) for w, lo, hi, n in con.execute(
         f"WITH {cte} SELECT w, min(wat), max(wat), count(*) FROM doc_window GROUP BY w", params).fetchall()}
     earlier, recent = found.get("E"), found.get("R")
+    if windows:  # name the ranges as picked, even where their first or last periods hold no document
+        (e_from, e_to), (r_from, r_to) = windows
+        earlier = Window(e_from, e_to, earlier.documents if earlier else 0)
+        recent = Window(r_from, r_to, recent.documents if recent else 0)
     base = dict(min_documents=min_documents, min_window_documents=min_window_documents,
                 method="periods" if windows else "median")
     reason = _window_problem(earlier, recent, min_window_documents)
