@@ -75,6 +75,13 @@ def test_pdf_keeps_its_pages_and_title(fixtures: Path):
     assert "large-scale structure" in doc.text and "  " not in doc.text
 
 
+def test_document_files_given_on_their_own_are_one_document_each(fixtures: Path):
+    result = load_corpus([fixtures / "docs" / "letter.pdf", fixtures / "docs" / "notes.docx", fixtures / "docs" / "scanned.pdf"])
+    assert [(d.doc_id, d.source) for d in result.documents] == [
+        ("letter.pdf", str(fixtures / "docs" / "letter.pdf")), ("notes.docx", str(fixtures / "docs" / "notes.docx"))]
+    assert [(b.doc_id, b.reason.split(":")[0]) for b in result.bad] == [("scanned.pdf", "no text layer in its 1 page(s)")]
+
+
 def test_html_keeps_the_article_and_its_date_and_drops_the_page_furniture(fixtures: Path):
     doc = load_file(fixtures / "docs" / "article.html").documents[0]
     assert doc.title == "Exoplanet atmospheres with JWST" and doc.date.isoformat() == "2023-04-12"
