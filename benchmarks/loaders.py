@@ -149,7 +149,7 @@ def main() -> None:
     except ImportError:
         have_markitdown = False
     items = abstracts(args.docs)
-    rows = []
+    rows = Rows()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pdf = tmp / "abstracts.pdf"
@@ -188,10 +188,18 @@ def main() -> None:
             seconds, texts = best_of(lambda: [fn(p) for p in docx_files], name)
             recall, precision = _mean_quality(sources, texts)
             rows.append(("DOCX", name, recall, precision, f"{len(items) / seconds:.1f} files/s", f"{len(items)} files"))
-    print("| format | extractor | word recall | word precision | speed | fixture |")
-    print("|---|---|---|---|---|---|")
-    for fmt, name, recall, precision, speed, what in rows:
-        print(f"| {fmt} | {name} | {recall:.3f} | {precision:.3f} | {speed} | {what} |")
+
+
+class Rows:
+    """Prints the markdown table row by row, as each candidate finishes."""
+
+    def __init__(self) -> None:
+        print("| format | extractor | word recall | word precision | speed | fixture |")
+        print("|---|---|---|---|---|---|", flush=True)
+
+    def append(self, row: tuple) -> None:
+        fmt, name, recall, precision, speed, what = row
+        print(f"| {fmt} | {name} | {recall:.3f} | {precision:.3f} | {speed} | {what} |", flush=True)
 
 
 def _mean_quality(sources: list[str], texts: list[str]) -> tuple[float, float]:
