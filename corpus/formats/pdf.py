@@ -10,8 +10,10 @@ from pathlib import Path
 
 from corpus.formats import Extracted, Unreadable, collapse, join_pages
 
-# PDFium reports a hyphen it considers a line-end soft hyphen as one of these
-SOFT_HYPHENS = ("\x02", "\ufffe", "\u00ad")
+# PDFium writes a hyphen that ends a line as U+0002 (or U+FFFE), with no line break after it,
+# whether the word was split there or is a compound ("citizen-science"): it becomes a hyphen again,
+# since dropping it breaks the far more common compounds (benchmarks/loaders.py)
+LINE_END_HYPHENS = ("\x02", "\ufffe")
 
 
 def read_pdf(path: Path, data: bytes) -> Extracted:
@@ -48,7 +50,8 @@ def check_envelope(data: bytes) -> None:
 
 
 def page_text(page) -> str:
-    """One page's text; line-end soft hyphens join the word halves, hard hyphens are kept."""
+    """One page's text; a word hyphenated across a line end is joined with its hyphen (a true soft
+    hyphen, U+00AD, is dropped)."""
     textpage = page.get_textpage()
     try:
         raw = textpage.get_text_bounded()
@@ -56,6 +59,6 @@ def page_text(page) -> str:
         textpage.close()
         page.close()
     raw = raw.replace("\r\n", "\n")
-    for hyphen in SOFT_HYPHENS:
-        raw = raw.replace(hyphen + "\n", "")
-    return raw.replace("-\n", "-")
+    for hyphen in LINE_END_HYPHENS:
+        raw = raw.replace(hyphen + "\n", "-").replace(hyphen, "-")
+    return raw.replace("-\n", "-").replace("\u00ad\n", "").replace("\u00ad", "")
