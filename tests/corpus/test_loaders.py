@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from corpus.loaders import load_corpus, load_file, load_folder, load_jsonl
+from corpus.models import Document
 
 
 def test_arxiv_records_keep_source_id_title_text_and_date(fixtures: Path):
@@ -235,3 +236,24 @@ def test_a_folder_of_pdfs_html_and_docx_indexes_in_one_run_with_pages_on_pdf_tri
     assert mention_pages[0] > 0 and mention_pages[0] == mention_pages[1]  # every mention has its page
     assert min(f for f, _ in chunk_pages) == 1 and max(last for _, last in chunk_pages) == 3
 
+
+
+def test_pages_are_stored_replaced_and_deleted_with_their_document(fixtures: Path, tmp_path: Path):
+    from corpus.store import delete_documents, sync_documents
+    from fieldmap.store import connect
+
+    con = connect(tmp_path / "p.duckdb")
+    try:
+        pdf = load_file(fixtures / "docs" / "report.pdf")
+        sync_documents(con, pdf.documents, [], [])
+        rows = con.execute("SELECT page, start_char, end_char FROM pages ORDER BY page").fetchall()
+        doc = pdf.documents[0]
+        assert rows == doc.page_ranges() and rows[0][1] == 0 and rows[-1][2] == len(doc.text)
+        assert all(a[2] == b[1] for a, b in zip(rows, rows[1:]))  # contiguous: every character has one page
+        shorter = Document(doc.doc_id, doc.title, doc.text[: rows[1][2]], doc.source, None, {}, doc.page_starts[:2])
+        sync_documents(con, [shorter], [], [])  # changed: its pages are replaced, not added to
+        assert con.execute("SELECT count(*) FROM pages").fetchall()[0][0] == 2
+        delete_documents(con, [doc.doc_id])
+        assert con.execute("SELECT count(*) FROM pages").fetchall()[0][0] == 0
+    finally:
+        con.close()
