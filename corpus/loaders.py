@@ -1,6 +1,8 @@
-"""Read documents from JSONL files and folders of .txt/.md files.
+"""Read documents from JSONL files, document files (PDF, HTML, DOCX, text, markdown) and folders of them.
 
 Bad records never stop a load: each becomes a BadDocument naming the file, line or id and the reason.
+Per-format readers live in corpus/formats/; the folder walk (symlink loops, unreadable entries) in
+corpus/walk.py.
 """
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from corpus.formats import SUFFIXES, Unreadable, read_document
 from corpus.models import BadDocument, Document, content_hash
+from corpus.walk import os_reason, walk_files
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+DOCUMENT_SUFFIXES = SUFFIXES  # a single file with one of these is one document; any other file is JSONL
 TEXT_KEYS = ("text", "summary", "abstract", "body", "content")
 DATE_KEYS = ("date", "published", "created")
 
@@ -29,6 +33,8 @@ def load_corpus(paths: list[str | Path]) -> LoadResult:
     for path in map(Path, paths):
         if path.is_dir():
             part = load_folder(path)
+        elif path.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES:
+            part = load_file(path)
         elif path.is_file():
             part = load_jsonl(path)
         else:
@@ -46,12 +52,17 @@ def load_corpus(paths: list[str | Path]) -> LoadResult:
 
 def load_jsonl(path: Path) -> LoadResult:
     result = LoadResult()
-    with open(path, "rb") as handle:
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        result.bad.append(BadDocument(str(path), f"cannot read: {os_reason(exc)}"))
+        return result
+    with handle:
         for line_no, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw.decode("utf-8"))
+                record = json.loads(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
             except UnicodeDecodeError as exc:
                 result.bad.append(BadDocument(str(path), f"not UTF-8 ({exc.reason} at byte {exc.start})", line=line_no))
                 continue
@@ -96,27 +107,35 @@ def _parse_date(record: dict) -> date | None:
 
 
 def load_folder(folder: Path) -> LoadResult:
-    """Every .txt/.md file below folder; the id is the path relative to the folder."""
-    result = LoadResult()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES):
-        rel_id = path.relative_to(folder).as_posix()
-        try:
-            content = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            result.bad.append(BadDocument(str(path), f"not UTF-8 ({exc.reason} at byte {exc.start})", doc_id=rel_id))
-            continue
-        title, body = _split_title(content, path.stem)
-        text = " ".join(body.split())
-        if not text:
-            result.bad.append(BadDocument(str(path), "empty text", doc_id=rel_id))
-            continue
-        result.documents.append(Document(rel_id, title, text, str(folder), None, {"path": str(path)}))
+    """Every document file below folder (see DOCUMENT_SUFFIXES); the id is the path relative to the folder."""
+    files, bad = walk_files(folder, DOCUMENT_SUFFIXES)
+    result = LoadResult(bad=bad)
+    for path in files:
+        _add(result, path, path.relative_to(folder).as_posix(), str(folder))
     return result
 
 
-def _split_title(content: str, fallback: str) -> tuple[str, str]:
-    """A leading markdown heading becomes the title; otherwise the file name does."""
-    lines = content.lstrip().splitlines()
-    if lines and lines[0].startswith("#"):
-        return lines[0].lstrip("#").strip() or fallback, "\n".join(lines[1:])
-    return fallback, content
+def load_file(path: Path) -> LoadResult:
+    """One document file given on its own; its id is its file name."""
+    result = LoadResult()
+    _add(result, path, path.name, str(path))
+    return result
+
+
+def _add(result: LoadResult, path: Path, doc_id: str, source: str) -> None:
+    """Read one file into result: a Document, or a BadDocument naming the file, line and reason."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # unreadable (permissions, I/O error, vanished): reported, the load goes on
+        result.bad.append(BadDocument(str(path), f"cannot read: {os_reason(exc)}", doc_id=doc_id))
+        return
+    try:
+        found = read_document(path, data)
+    except Unreadable as exc:
+        result.bad.append(BadDocument(str(path), exc.reason, line=exc.line, doc_id=doc_id))
+        return
+    if not found.text:
+        result.bad.append(BadDocument(str(path), "empty text", doc_id=doc_id))
+        return
+    metadata = {"path": str(path)} | found.metadata
+    result.documents.append(Document(doc_id, found.title, found.text, source, found.date, metadata, found.page_starts))

@@ -1,6 +1,7 @@
 """The records that flow out of the corpus stage."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,10 +19,29 @@ class Document:
     source: str  # the corpus path it was read from: a JSONL file or a folder
     date: date | None = None
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    # paged sources (PDF): the offset in `text` where each page begins; page n covers
+    # [page_starts[n - 1], page_starts[n]) and the last page runs to the end. Empty otherwise.
+    page_starts: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
         return content_hash(self.title + "\n" + self.text)
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page holding character `offset`, or None for an unpaged document."""
+        return page_of(self.page_starts, offset)
+
+    def page_ranges(self) -> list[tuple[int, int, int]]:
+        """(page, start_char, end_char) for every page, contiguous over the whole text."""
+        ends = self.page_starts[1:] + (len(self.text),)
+        return [(i + 1, start, end) for i, (start, end) in enumerate(zip(self.page_starts, ends))]
+
+
+def page_of(page_starts: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page whose range holds `offset` (see Document.page_starts)."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
 
 
 @dataclass(frozen=True)

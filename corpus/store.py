@@ -52,6 +52,7 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
                 for d in incoming
             ],
         )
+        insert_rows(con, "pages", ["doc_id", "page", "start_char", "end_char"], [(d.doc_id, *r) for d in incoming for r in d.page_ranges()])
         con.execute("DELETE FROM skipped")
         insert_rows(con, "skipped", ["source", "line", "doc_id", "reason"], [(b.source, b.line, b.doc_id, b.reason) for b in bad])
     return report

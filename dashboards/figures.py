@@ -24,9 +24,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from dashboards.growth import GrowthTable
 from dashboards.trends import (
-    ConceptRow, ConceptStats, CoOccurrence, FirstAppearance, GrowthTable, PeriodCount, RelationCount, TimeAxis,
-    TypePeriodCount,
+    ConceptRow, ConceptStats, CoOccurrence, FirstAppearance, PeriodCount, RelationCount, TimeAxis, TypePeriodCount,
 )
 
 PREFERRED_ORDER = ("model", "task", "dataset", "field", "modality", "method", "object", "property", "instrument")
@@ -52,7 +52,7 @@ def type_colors(types: Iterable[str]) -> dict[str, str]:
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
     """The figure with a centred note instead of data, and no axes."""
-    fig.add_annotation(text=esc(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=15))
+    fig.add_annotation(text="<br>".join(esc(part) for part in message.split("<br>")), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=15))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -98,16 +98,25 @@ def documents_per_period_figure(rows: Sequence[PeriodCount], axis: TimeAxis) -> 
     return fig
 
 
+def growth_title(growth: GrowthTable, direction: str) -> str:
+    """'Top rising concepts' over a line naming both windows with their document counts."""
+    if growth.recent and growth.earlier:
+        windows = f"recent {esc(growth.recent.label)}<br>earlier {esc(growth.earlier.label)}"
+    else:
+        windows = "needs dated documents in two windows"
+    return f"Top {direction} concepts<br><sup>{windows}</sup>"
+
+
 def growth_figure(growth: GrowthTable, direction: str = "rising") -> go.Figure:
     """Horizontal bars of the rising (or falling) concepts' growth scores, one trace per type,
-    the strongest change at the top."""
+    the strongest change at the top; the windows and their document counts in the title, and the
+    reason instead of bars when a window is too small to rank on."""
     items = growth.rising if direction == "rising" else growth.falling
-    if growth.recent_periods and growth.earlier_periods:
-        window = (f"{growth.recent_periods[0]}–{growth.recent_periods[-1]} vs "
-                  f"{growth.earlier_periods[0]}–{growth.earlier_periods[-1]}")
-    else:
-        window = "needs at least two periods"
-    fig = _base(f"Top {direction} concepts ({window})", height=max(300, 120 + 22 * len(items)), bargap=0.35)
+    fig = _base("", height=max(320, 150 + 22 * len(items)), bargap=0.35, margin=dict(l=60, r=20, t=100, b=50))
+    fig.update_layout(title_text=growth_title(growth, direction), title_y=0.99, title_yanchor="top", title_yref="container",
+                      title_pad=dict(t=8), meta={"growth": direction})
+    if not growth.ranked:
+        return _empty(fig, _wrap(growth.reason))
     if not items:
         return _empty(fig, f"No {direction} concepts with at least {growth.min_documents} documents")
     colors = type_colors(g.type for g in items)
@@ -124,6 +133,18 @@ def growth_figure(growth: GrowthTable, direction: str = "rising") -> go.Figure:
     fig.update_yaxes(type="category", categoryorder=order, automargin=True)
     fig.update_xaxes(title="growth score (log2 share ratio)")
     return fig
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    """Plotly annotations do not wrap: break the text into lines of about `width` characters."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "<br>".join(lines + [line])
 
 
 def first_appearance_figure(rows: Sequence[FirstAppearance], axis: TimeAxis, per_type: int = 40) -> go.Figure:

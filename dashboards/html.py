@@ -10,7 +10,7 @@ import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dashboards import figures, page, trends
+from dashboards import figures, growth as growth_mod, page, trends
 
 TIMELINE_TYPES = ("dataset", "instrument")
 
@@ -28,10 +28,11 @@ class Panel:
 
 def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_concepts: int = 50,
                    min_documents: int = 3, min_cooccurrence: int = 2, max_edges: int = 150,
-                   ) -> tuple[list[Panel], list[trends.ConceptRow], trends.GrowthTable]:
+                   min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS,
+                   ) -> tuple[list[Panel], list[trends.ConceptRow], growth_mod.GrowthTable]:
     """Every figure of the dashboard, in page order, with the concept table rows and growth table;
     the network draws only the `max_edges` strongest pairs (its data file keeps them all)."""
-    growth = trends.growth_scores(con, axis, min_documents=min_documents)
+    growth = growth_mod.growth_scores(con, axis, min_documents=min_documents, min_window_documents=min_window_documents)
     present = {r.type for r in trends.top_concepts_per_type(con, per_type=1)}
     timeline_types = [t for t in TIMELINE_TYPES if t in present] or sorted(present)
     firsts = trends.first_appearances(con, axis, types=timeline_types)
@@ -40,9 +41,7 @@ def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_co
     per_period = trends.documents_per_period(con, axis)
     type_rows = trends.type_counts_per_period(con, axis)
     relations = trends.relation_counts(con)
-    growth_note = (f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents mentioning the concept, "
-                   f"D = dated documents, R = the last third of the periods, E = the periods before; concepts in at "
-                   f"least {min_documents} documents.")
+    growth_note = growth_explanation(min_documents, min_window_documents)
     panels = [
         Panel("documents_per_period", figures.documents_per_period_figure(per_period, axis), trends.to_dicts(per_period)),
         Panel("types_over_time", figures.types_over_time_figure(type_rows, axis), trends.to_dicts(type_rows)),
@@ -56,6 +55,23 @@ def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_co
         Panel("relations", figures.relations_figure(relations), trends.to_dicts(relations)),
     ]
     return panels, trends.concept_rows(con, axis, growth=growth), growth
+
+
+def growth_explanation(min_documents: int, min_window_documents: int) -> str:
+    return (f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents of the window mentioning the "
+            f"concept, D = documents of the window. By default the windows are the earlier and the recent half of "
+            f"the dated documents by date, so both hold as many documents; pick periods under Compare to choose "
+            f"your own. Concepts in at least {min_documents} documents of the two windows; no ranking when a window "
+            f"has fewer than {min_window_documents} documents ({growth_mod.WINDOW_REASON}).")
+
+
+def growth_data(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, per_period: list[trends.PeriodCount],
+                min_documents: int, min_window_documents: int) -> dict[str, Any]:
+    """What the page needs to rank concepts over windows the user picks: documents per period and
+    the best-supported concepts' documents per period."""
+    return {"totals": [r.documents for r in per_period], "min_documents": min_documents,
+            "min_window_documents": min_window_documents, "reason": growth_mod.WINDOW_REASON,
+            "concepts": growth_mod.concept_period_counts(con, axis, min_documents)}
 
 
 def write_data(out_dir: Path, panels: list[Panel], concepts: list[trends.ConceptRow], axis: trends.TimeAxis) -> None:
@@ -83,10 +99,13 @@ def _panel_html(panel: Panel) -> str:
     return f'<section class="fm-card{wide}"><div class="fm-plot" id="fig-{panel.name}"></div>{note}</section>'
 
 
-def _page_data(panels: list[Panel], axis: trends.TimeAxis, types: list[str]) -> str:
-    """The JSON the page script reads: periods, types and every figure (escaped for a <script>)."""
+def _page_data(panels: list[Panel], axis: trends.TimeAxis, colors: dict[str, str], growth: dict[str, Any]) -> str:
+    """The JSON the page script reads: periods, types and their colours, every figure and the
+    per-period counts for user-picked growth windows (escaped for a <script>)."""
     figs = ",".join(f'{{"name":{json.dumps(p.name)},"figure":{p.figure.to_json()}}}' for p in panels)
-    return page.script_json(f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(types)},"figures":[{figs}]}}')
+    return page.script_json(f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(list(colors))},'
+                            f'"colors":{json.dumps(colors)},"growth":{json.dumps(growth, ensure_ascii=False)},'
+                            f'"figures":[{figs}]}}')
 
 
 def _plotly_script() -> str:
@@ -94,8 +113,28 @@ def _plotly_script() -> str:
     return "<script>" + js.replace("</script", "<\\/script") + "</script>\n"
 
 
+def _window_indices(axis: trends.TimeAxis, growth: growth_mod.GrowthTable | None) -> list[int] | None:
+    """The axis positions of the growth windows' first and last documents (earlier, then recent)."""
+    if growth is None or growth.earlier is None or growth.recent is None:
+        return None
+    index = {p: i for i, p in enumerate(axis.periods)}
+    found = [index.get(_period_label(value, axis.granularity)) for w in (growth.earlier, growth.recent)
+             for value in (w.first, w.last)]
+    return None if None in found else found
+
+
+def _period_label(value: str, granularity: str) -> str:
+    """'2008-05-10' (or a period label already) as the axis label at this granularity."""
+    if len(value) < 10:
+        return value
+    if granularity == "year":
+        return value[:4]
+    return value[:7] if granularity == "month" else f"{value[:4]}-Q{(int(value[5:7]) - 1) // 3 + 1}"
+
+
 def render(title: str, counts: dict[str, int], axis: trends.TimeAxis, panels: list[Panel],
-           concepts: list[trends.ConceptRow]) -> str:
+           concepts: list[trends.ConceptRow], growth: dict[str, Any] | None = None,
+           growth_table: growth_mod.GrowthTable | None = None) -> str:
     """The page HTML; a corpus with no documents gets a 'no data yet' page without plots."""
     subtitle = _summary(counts, axis)
     if counts["documents"] == 0:
@@ -104,29 +143,36 @@ def render(title: str, counts: dict[str, int], axis: trends.TimeAxis, panels: li
         return page.document(title, subtitle, body)
     colors = figures.type_colors([c.type for c in concepts])
     filters = (f'<div class="fm-filters">{page.type_filters(colors)}{page.period_filters(axis.periods)}'
-               f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis.</span></div>')
+               f'{page.window_filters(axis.periods, _window_indices(axis, growth_table))}'
+               f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis; '
+               f'Compare picks the windows of the rising and falling concepts.</span></div>')
     table = (f'<section class="fm-card fm-wide"><div class="fm-filters" style="position:static">'
              f'<input type="search" id="fm-search" placeholder="Search concepts…" aria-label="search concepts">'
              f'<span id="fm-count" class="fm-note"></span></div>'
              f'<div id="fm-table-wrap">{page.concept_table(concepts)}</div></section>')
     grid = '<div class="fm-grid">' + "".join(_panel_html(p) for p in panels) + table + "</div>"
     scripts = (_plotly_script()
-               + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, list(colors))}</script>\n'
+               + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, colors, growth or {})}</script>\n'
                + f"<script>{page.SCRIPT}</script>\n")
     return page.document(title, subtitle, filters + grid, tail_scripts=scripts)
 
 
 def build_dashboard(con: duckdb.DuckDBPyConnection, out_dir: Path, title: str = "fieldmap", *,
                     granularity: str | None = None, top_concepts: int = 50, min_documents: int = 3,
-                    min_cooccurrence: int = 2, max_edges: int = 150) -> Path:
+                    min_cooccurrence: int = 2, max_edges: int = 150,
+                    min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS) -> Path:
     """Write `out_dir/index.html` (self-contained: plotly.js inlined, no network needed; type and
-    period filters and a concept search that work in the page) and `out_dir/data/<figure>.json`;
+    period filters, window selects for the rising/falling charts and a concept search that work in
+    the page; no concept ranked on a window under `min_window_documents` documents) and `out_dir/data/<figure>.json`;
     return the index.html path. An empty database gives a page saying there is no data yet."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     axis = trends.time_axis(con, granularity)
-    panels, concepts, _ = collect_panels(con, axis, top_concepts, min_documents, min_cooccurrence, max_edges)
+    panels, concepts, growth_table = collect_panels(con, axis, top_concepts, min_documents, min_cooccurrence, max_edges,
+                                         min_window_documents)
     write_data(out_dir, panels, concepts, axis)
+    growth = growth_data(con, axis, trends.documents_per_period(con, axis), min_documents, min_window_documents)
     index = out_dir / "index.html"
-    index.write_text(render(title, trends.corpus_counts(con), axis, panels, concepts), encoding="utf-8")
+    page_html = render(title, trends.corpus_counts(con), axis, panels, concepts, growth, growth_table)
+    index.write_text(page_html, encoding="utf-8")
     return index

@@ -116,6 +116,86 @@ SCRIPT = r"""
       state.to = Math.max(from.selectedIndex, to.selectedIndex);
     }
   }
+  // ---- rising and falling concepts over the windows the user picks (same formula as dashboards/growth.py)
+  var G = DATA.growth || {}, ORIGINAL = {};
+  DATA.figures.forEach(function (f) { if (f.name === "rising" || f.name === "falling") { ORIGINAL[f.name] = clone(f.figure); } });
+  function esc(t) { return String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function windowIndex() {
+    var ids = ["fm-e-from", "fm-e-to", "fm-r-from", "fm-r-to"], out = [];
+    for (var i = 0; i < ids.length; i++) { var s = document.getElementById(ids[i]); if (!s) { return null; } out.push(s.selectedIndex); }
+    return out;
+  }
+  function sumRange(pairs, a, b) {
+    var n = 0;
+    pairs.forEach(function (p) { if (p[0] >= a && p[0] <= b) { n += p[1]; } });
+    return n;
+  }
+  function pickedGrowth(w) {
+    var res = {rising: [], falling: [], reason: ""};
+    var totals = G.totals.map(function (n, i) { return [i, n]; });
+    res.earlier = {first: DATA.periods[w[0]], last: DATA.periods[w[1]], documents: sumRange(totals, w[0], w[1])};
+    res.recent = {first: DATA.periods[w[2]], last: DATA.periods[w[3]], documents: sumRange(totals, w[2], w[3])};
+    if (!(w[0] <= w[1] && w[1] < w[2] && w[2] <= w[3])) { res.reason = "the earlier window must end before the recent one starts"; return res; }
+    var small = [["earlier", res.earlier], ["recent", res.recent]].filter(function (x) { return x[1].documents < G.min_window_documents; });
+    if (small.length) {
+      res.reason = "not ranked: " + small.map(function (x) { return "the " + x[0] + " window has " + x[1].documents; }).join(" and ")
+        + " documents, fewer than " + G.min_window_documents + "; " + G.reason;
+      return res;
+    }
+    var DE = res.earlier.documents, DR = res.recent.documents, scored = [];
+    G.concepts.forEach(function (c) {
+      var e = sumRange(c.counts, w[0], w[1]), r = sumRange(c.counts, w[2], w[3]);
+      if (r + e < G.min_documents) { return; }
+      scored.push({name: c.name, type: c.type, r: r, e: e, score: Math.log2((r + 1) / (DR + 1)) - Math.log2((e + 1) / (DE + 1))});
+    });
+    function order(sign) { return function (a, b) { return sign * (b.score - a.score) || (b.r + b.e) - (a.r + a.e) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0); }; }
+    res.rising = scored.filter(function (g) { return g.score > 0; }).sort(order(1)).slice(0, 20);
+    res.falling = scored.filter(function (g) { return g.score < 0; }).sort(order(-1)).slice(0, 20);
+    return res;
+  }
+  function label(win) {
+    return esc(win.first === win.last ? win.first : win.first + " – " + win.last) + " (" + win.documents + " documents)";
+  }
+  function growthFigure(direction, res) {
+    var fig = clone(ORIGINAL[direction]), items = res[direction];
+    fig.layout.title.text = "Top " + direction + " concepts<br><sup>recent " + label(res.recent) + "<br>earlier " + label(res.earlier) + "</sup>";
+    fig.layout.annotations = [];
+    fig.layout.height = Math.max(320, 150 + 22 * items.length);
+    var message = res.reason || (items.length ? "" : "No " + direction + " concepts with at least " + G.min_documents + " documents");
+    fig.data = [];
+    if (message) {
+      fig.layout.annotations = [{text: esc(message).replace(/(.{60,}?) /g, "$1<br>"), showarrow: false, x: 0.5, y: 0.5,
+                                 xref: "paper", yref: "paper", font: {size: 15}}];
+      fig.layout.xaxis = {visible: false}; fig.layout.yaxis = {visible: false};
+      return fig;
+    }
+    DATA.types.forEach(function (t) {
+      var own = items.filter(function (g) { return g.type === t; });
+      if (!own.length) { return; }
+      fig.data.push({type: "bar", orientation: "h", name: esc(t), meta: {type: t}, marker: {color: DATA.colors[t]},
+        x: own.map(function (g) { return Math.round(g.score * 1e4) / 1e4; }), y: own.map(function (g) { return esc(g.name); }),
+        customdata: own.map(function (g) { return [g.r, res.recent.documents, g.e, res.earlier.documents]; }),
+        hovertemplate: "%{y}<br>score %{x:.2f}<br>recent %{customdata[0]}/%{customdata[1]} docs<br>earlier %{customdata[2]}/%{customdata[3]} docs<extra></extra>"});
+    });
+    fig.layout.xaxis = {title: {text: "growth score (log2 share ratio)"}};
+    fig.layout.yaxis = {type: "category", categoryorder: direction === "rising" ? "total ascending" : "total descending", automargin: true};
+    return fig;
+  }
+  function applyWindows(picked) {
+    var w = picked ? windowIndex() : null, res = w ? pickedGrowth(w) : null;
+    DATA.figures.forEach(function (f) {
+      if (ORIGINAL[f.name]) { f.figure = res ? growthFigure(f.name, res) : clone(ORIGINAL[f.name]); }
+    });
+    var note = document.getElementById("fm-window-note");
+    if (note) { note.textContent = res ? "your windows" : "halves of the documents by date"; }
+  }
+  ["fm-e-from", "fm-e-to", "fm-r-from", "fm-r-to"].forEach(function (id) {
+    var s = document.getElementById(id);
+    if (s) { s.addEventListener("change", function () { applyWindows(true); draw(false); }); }
+  });
+  var halves = document.getElementById("fm-halves");
+  if (halves) { halves.addEventListener("click", function () { applyWindows(false); draw(false); }); }
+
   function update() { readFilters(); draw(false); filterTable(); }
   function setAll(on) { document.querySelectorAll("input.fm-type").forEach(function (cb) { cb.checked = on; }); update(); }
 
@@ -170,6 +250,26 @@ def period_filters(periods: Sequence[str]) -> str:
         return f'<select id="fm-{name}" aria-label="{name}">{opts}</select>'
 
     return f'<div><strong>Periods</strong> {select("from", 0)} to {select("to", len(periods) - 1)}</div>'
+
+
+def window_filters(periods: Sequence[str], chosen: Sequence[int] | None = None) -> str:
+    """Earlier and recent window selects for the rising/falling charts, preset to `chosen` (indices
+    of earlier from/to and recent from/to: the periods of the median split), else the first and
+    last third; the charts show the median split until a select is changed."""
+    if len(periods) < 2:
+        return ""
+    last, third = len(periods) - 1, max(1, len(periods) // 3)
+    chosen = list(chosen) if chosen else [0, third - 1, last - third + 1, last]
+
+    def select(name: str, pick: int) -> str:
+        opts = "".join(f'<option{" selected" if i == pick else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
+        return f'<select id="fm-{name}" aria-label="{name.replace("-", " ")}">{opts}</select>'
+
+    names = ("e-from", "e-to", "r-from", "r-to")
+    e_from, e_to, r_from, r_to = (select(n, i) for n, i in zip(names, chosen))
+    return (f'<div><strong>Compare</strong> earlier {e_from}–{e_to} with recent {r_from}–{r_to} '
+            f'<button type="button" id="fm-halves">halves</button> <span class="fm-note" id="fm-window-note">'
+            f'halves of the documents by date</span></div>')
 
 
 def concept_table(rows: Iterable[ConceptRow]) -> str:

@@ -12,10 +12,11 @@ plain dataclasses; nothing is written, so a read-only connection works. Conventi
   falls back to the mention's own type and text).
 * Concept support is measured in distinct documents, so repeating a name inside one abstract does
   not make it more popular.
+
+Rising and falling concepts (growth between two windows of the corpus) are in `dashboards.growth`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import date
 from typing import Any, Iterable
@@ -79,32 +80,6 @@ class FirstAppearance:
     first_doc_id: str
     first_title: str
     documents: int  # dated documents mentioning the concept
-
-
-@dataclass(frozen=True)
-class Growth:
-    entity_id: str
-    name: str
-    type: str
-    recent_documents: int
-    earlier_documents: int
-    recent_share: float
-    earlier_share: float
-    score: float
-
-
-@dataclass(frozen=True)
-class GrowthTable:
-    """Rising (score > 0, highest first) and falling (score < 0, lowest first) concepts."""
-
-    recent_periods: tuple[str, ...]
-    earlier_periods: tuple[str, ...]
-    recent_total: int  # dated documents in the recent window
-    earlier_total: int
-    min_documents: int
-    rising: list[Growth] = field(default_factory=list)
-    falling: list[Growth] = field(default_factory=list)
-    scores: dict[str, float] = field(default_factory=dict, repr=False)  # entity_id -> score, every scored concept
 
 
 @dataclass(frozen=True)
@@ -302,54 +277,6 @@ def first_appearances(con: duckdb.DuckDBPyConnection, axis: TimeAxis, types: Ite
     return [FirstAppearance(*row) for row in rows]
 
 
-def growth_scores(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents: int = 3, top: int = 20) -> GrowthTable:
-    """Rising and falling concepts: how a concept's share of documents moved into the recent window.
-
-    With n periods on the axis, the recent window is the last k = max(1, n // 3) periods and the
-    earlier window the n - k before them (no scores when n < 2). For a concept c:
-
-        d_R = dated documents in the recent window mentioning c,   D_R = dated documents in it
-        d_E = dated documents in the earlier window mentioning c,  D_E = dated documents in it
-        recent_share = d_R / D_R,   earlier_share = d_E / D_E
-        score = log2((d_R + 1) / (D_R + 1)) - log2((d_E + 1) / (D_E + 1))
-
-    i.e. the log2 ratio of add-one-smoothed shares: +1 means the share doubled, 0 no change, and
-    a concept absent before gets a finite score. Only concepts with d_R + d_E >= `min_documents`
-    are scored. `rising` holds the `top` highest scores > 0, `falling` the `top` lowest < 0
-    (ties: more documents, then name)."""
-    n = len(axis.periods)
-    if n < 2:
-        return GrowthTable(axis.periods, (), 0, 0, min_documents)
-    k = max(1, n // 3)
-    recent, earlier = axis.periods[n - k:], axis.periods[: n - k]
-    boundary = recent[0]
-    d_r, d_e = con.execute(
-        f"WITH {_doc_period_cte(axis.granularity)} SELECT count(*) FILTER (period >= ?), count(*) FILTER (period < ?) FROM doc_period",
-        [boundary, boundary],
-    ).fetchall()[0]
-    rows = con.execute(
-        f"""WITH {_doc_period_cte(axis.granularity)}, {CONCEPT_MENTIONS}
-        SELECT cm.entity_id, any_value(cm.name), any_value(cm.type),
-               count(DISTINCT cm.doc_id) FILTER (dp.period >= ?) AS r,
-               count(DISTINCT cm.doc_id) FILTER (dp.period < ?) AS e
-        FROM concept_mentions cm JOIN doc_period dp ON dp.doc_id = cm.doc_id
-        GROUP BY cm.entity_id HAVING count(DISTINCT cm.doc_id) >= ?""",
-        [boundary, boundary, int(min_documents)],
-    ).fetchall()
-    scored = [
-        Growth(eid, name, typ, r, e, r / d_r if d_r else 0.0, e / d_e if d_e else 0.0, growth_score(r, d_r, e, d_e))
-        for eid, name, typ, r, e in rows
-    ]
-    rising = sorted((g for g in scored if g.score > 0), key=lambda g: (-g.score, -(g.recent_documents + g.earlier_documents), g.name))
-    falling = sorted((g for g in scored if g.score < 0), key=lambda g: (g.score, -(g.recent_documents + g.earlier_documents), g.name))
-    return GrowthTable(recent, earlier, d_r, d_e, min_documents, rising[:top], falling[:top], {g.entity_id: g.score for g in scored})
-
-
-def growth_score(recent_docs: int, recent_total: int, earlier_docs: int, earlier_total: int) -> float:
-    """log2((d_R + 1) / (D_R + 1)) - log2((d_E + 1) / (D_E + 1)); see `growth_scores`."""
-    return math.log2((recent_docs + 1) / (recent_total + 1)) - math.log2((earlier_docs + 1) / (earlier_total + 1))
-
-
 def cooccurrences(con: duckdb.DuckDBPyConnection, top_n: int = 50, min_count: int = 2,
                   types: Iterable[str] | None = None) -> list[CoOccurrence]:
     """Pairs among the `top_n` concepts (by `concept_stats` order) that share at least `min_count`
@@ -371,10 +298,10 @@ def cooccurrences(con: duckdb.DuckDBPyConnection, top_n: int = 50, min_count: in
 
 
 def concept_rows(con: duckdb.DuckDBPyConnection, axis: TimeAxis, per_type: int = 100,
-                 growth: GrowthTable | None = None) -> list[ConceptRow]:
+                 growth: Any = None) -> list[ConceptRow]:
     """The top `per_type` concepts of every type (see `top_concepts_per_type`) with their first
-    period and first document title (None if only in undated documents) and growth score (None if
-    unscored); ordered by documents, mentions, name."""
+    period and first document title (None if only in undated documents) and growth score (from a
+    `dashboards.growth.GrowthTable`; None if unscored); ordered by documents, mentions, name."""
     firsts = {f.entity_id: f for f in first_appearances(con, axis)}
     scores = growth.scores if growth else {}
     rows = []

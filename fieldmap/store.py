@@ -21,7 +21,7 @@ from typing import Iterator
 import duckdb
 
 # every table that holds rows of a document, in the order they are cleared
-DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "documents")
+DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "pages", "documents")
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:

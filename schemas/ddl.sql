@@ -12,6 +12,15 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata JSON,
     ingested_at TIMESTAMP DEFAULT current_timestamp
 );
+-- page boundaries of paged sources (PDF): page n of a document covers [start_char, end_char) of
+-- documents.text; a document's pages are contiguous, so every character has exactly one page
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id VARCHAR NOT NULL,
+    page INTEGER NOT NULL,           -- 1-based, as printed in the source file
+    start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, page)
+);
 CREATE TABLE IF NOT EXISTS sentences (
     doc_id VARCHAR NOT NULL,
     sent_index INTEGER NOT NULL,
@@ -148,3 +157,18 @@ CREATE TABLE IF NOT EXISTS gist_clusters (
     doc_id VARCHAR PRIMARY KEY,      -- the corpus memory: gists grouped by topic
     cluster INTEGER NOT NULL
 );
+-- the page of every sentence, chunk, mention and triplet of a paged document (no row for unpaged
+-- ones): a sentence's page is the page its first character is on; a chunk spans first..last page
+CREATE VIEW IF NOT EXISTS sentence_pages AS
+    SELECT s.doc_id, s.sent_index, p.page
+    FROM sentences s JOIN pages p ON p.doc_id = s.doc_id AND s.start_char >= p.start_char AND s.start_char < p.end_char;
+CREATE VIEW IF NOT EXISTS chunk_pages AS
+    SELECT c.chunk_id, c.doc_id, min(p.page) AS first_page, max(p.page) AS last_page
+    FROM chunks c JOIN pages p ON p.doc_id = c.doc_id AND p.start_char < c.end_char AND p.end_char > c.start_char
+    GROUP BY c.chunk_id, c.doc_id;
+CREATE VIEW IF NOT EXISTS mention_pages AS
+    SELECT m.mention_id, m.doc_id, p.page
+    FROM mentions m JOIN pages p ON p.doc_id = m.doc_id AND m.start_char >= p.start_char AND m.start_char < p.end_char;
+CREATE VIEW IF NOT EXISTS triplet_pages AS
+    SELECT t.triplet_id, t.doc_id, t.chunk_id, t.sent_index, sp.page
+    FROM triplets t JOIN sentence_pages sp ON sp.doc_id = t.doc_id AND sp.sent_index = t.sent_index;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -146,3 +146,39 @@ def insert_synthetic(con: duckdb.DuckDBPyConnection, n_docs: int = 1000, mention
         triplets += [(f"doc{d:05d}", name(rng.choice(ids)), rng.choice(RELATIONS), name(rng.choice(ids))) for _ in range(5)]
     insert_docs(con, docs)
     insert_triplets(con, triplets)
+
+
+def skewed_corpus(seed: int = 11) -> list[Doc]:
+    """Like the demo's arXiv sample: 1,000 documents, 700 of them from 2008, 3 after 2014.
+
+    galaxies            every document
+    fast radio bursts   rising inside the bulk: 1 in 10 documents before 2008-07-01, 1 in 2 after
+    old catalogue       falling: 1 in 2 before 2008-07-01, 1 in 10 after
+    jellyfish galaxies  2 of the 3 documents after 2014, and 2 documents of 2001: noise the
+                        calendar split (the last third of 1995-2023) would rank first
+    """
+    rng = random.Random(seed)
+    when = [date(1995 + i % 13, 1 + i % 12, 1 + i % 28) for i in range(250)]           # 1995-2007
+    when += [date(2008, 1, 1) + timedelta(days=int(i * 365 / 700)) for i in range(700)]  # 2008
+    when += [date(2009 + i % 6, 1 + i % 12, 10) for i in range(47)]                      # 2009-2014
+    when += [date(2015, 5, 1), date(2019, 3, 1), date(2023, 2, 1)]
+    docs = []
+    for i, day in enumerate(when):
+        late = day >= date(2008, 7, 1)
+        concepts = [("galaxies", "object", 1)]
+        if rng.random() < (0.5 if late else 0.1):
+            concepts.append(("fast radio bursts", "object", 1))
+        if rng.random() < (0.1 if late else 0.5):
+            concepts.append(("old catalogue", "dataset", 1))
+        if day.year >= 2015 and day.year != 2019 or (day.year == 2001 and day.month in (2, 3)):
+            concepts.append(("jellyfish galaxies", "object", 1))
+        docs.append(Doc(f"s{i:04d}", day, concepts=concepts))
+    return docs
+
+
+@pytest.fixture
+def skewed_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = connect(tmp_path / "skewed.duckdb")
+    insert_docs(con, skewed_corpus())
+    yield con
+    con.close()

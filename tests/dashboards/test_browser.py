@@ -87,7 +87,7 @@ def pwned(dom: str) -> bool:
 def dashboard(small_db, tmp_path) -> Path:
     insert_docs(small_db, [Doc(f"evil{i}", date(2011, 6, 1), p, [(p, "dataset", 1), ("SDSS", "dataset", 1)])
                            for i, p in enumerate(PAYLOADS)])
-    return build_dashboard(small_db, tmp_path / "dash", title="fieldmap test")
+    return build_dashboard(small_db, tmp_path / "dash", title="fieldmap test", min_window_documents=5)
 
 
 def test_every_figure_renders_and_no_payload_runs(dashboard, tmp_path):
@@ -121,3 +121,71 @@ def test_filters_and_search_refilter_in_the_page(dashboard, tmp_path):
     assert 0 < edges_after < edges_before  # edges touching a dataset are gone
     assert result["rowsBefore"] == 7  # 5 concepts of the small corpus + 2 new payload names
     assert result["rowsAfter"] == ["gaia"]
+
+
+WINDOW_PROBE = """<script>
+setTimeout(function () {
+  function pick(w) {
+    ["fm-e-from", "fm-e-to", "fm-r-from", "fm-r-to"].forEach(function (id, i) {
+      var s = document.getElementById(id); s.selectedIndex = w[i]; s.dispatchEvent(new Event("change"));
+    });
+  }
+  function rising() {
+    var el = document.getElementById("fig-rising");
+    var names = [];
+    (el.data || []).forEach(function (t) { t.y.forEach(function (y, i) { names.push([y, t.x[i]]); }); });
+    names.sort(function (a, b) { return b[1] - a[1]; });
+    return {names: names.map(function (n) { return n[0]; }), title: el.layout.title.text,
+            note: ((el.layout.annotations || [])[0] || {}).text || ""};
+  }
+  var result = {initial: rising()};
+  pick(%s);
+  setTimeout(function () {
+    result.picked = rising();
+    pick(%s);
+    setTimeout(function () {
+      result.calendar = rising();
+      document.getElementById("fm-halves").click();
+      setTimeout(function () { result.halves = rising(); document.body.setAttribute("data-probe", JSON.stringify(result)); }, 200);
+    }, 200);
+  }, 200);
+}, 300);
+</script>"""
+
+
+def test_windows_picked_in_the_page_rank_as_python_does_and_small_ones_are_refused(skewed_db, tmp_path):
+    from dashboards import trends
+    from dashboards.growth import growth_scores
+
+    axis = trends.time_axis(skewed_db)
+    index = build_dashboard(skewed_db, tmp_path / "skewed")
+    periods = list(axis.periods)
+    picked = [periods.index(p) for p in ("1995", "2007", "2008", "2008")]
+    calendar = [periods.index(p) for p in ("1995", "2014", "2015", "2023")]
+    probed = index.with_name("windows.html")
+    probed.write_text(index.read_text(encoding="utf-8").replace("</body>", WINDOW_PROBE % (picked, calendar) + "</body>", 1),
+                      encoding="utf-8")
+    dom = dump_dom(probed, tmp_path)
+    match = re.search(r'data-probe="([^"]*)"', dom)
+    assert match, "the probe did not finish"
+    result = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    halves = growth_scores(skewed_db, axis)
+    expected = growth_scores(skewed_db, axis, windows=(("1995", "2007"), ("2008", "2008")))
+    assert result["initial"]["names"] == [g.name for g in halves.rising]
+    assert "(500 documents)" in result["initial"]["title"]
+    assert result["picked"]["names"] == [g.name for g in expected.rising]
+    assert f"recent 2008 ({expected.recent.documents} documents)" in result["picked"]["title"]
+    assert result["calendar"]["names"] == []
+    assert "not ranked: the recent window has 3 documents" in result["calendar"]["note"].replace("<br>", " ")
+    assert result["halves"] == result["initial"]
+
+
+def test_screenshot_of_the_skewed_dashboard(skewed_db, tmp_path):
+    index = build_dashboard(skewed_db, tmp_path / "shot")
+    shot = tmp_path / "shot.png"
+    args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile-shot'}",
+            "--window-size=1280,1400", "--virtual-time-budget=5000", f"--screenshot={shot}", index.as_uri()]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

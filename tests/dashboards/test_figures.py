@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from dashboards import figures, trends
+from dashboards.growth import GrowthTable, growth_scores
 from tests.dashboards.conftest import INJECTION
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -29,12 +30,21 @@ def test_types_over_time_has_one_stacked_trace_per_type(small_db):
 
 def test_growth_figure_bars_carry_type_and_escaped_names(small_db):
     axis = trends.time_axis(small_db)
-    fig = figures.growth_figure(trends.growth_scores(small_db, axis, min_documents=2), "falling")
+    growth = growth_scores(small_db, axis, min_documents=2, windows=(("2003", "2007"), ("2009", "2011")), min_window_documents=5)
+    fig = figures.growth_figure(growth, "falling")
     names = [name for t in fig.data for name in t.y]
     assert ESCAPED in names and INJECTION not in names
     assert {t.meta["type"] for t in fig.data} == {"instrument", "method"}
     assert fig.layout.yaxis.categoryorder == "total descending"
-    assert "2009–2011 vs 2003–2008" in fig.layout.title.text
+    assert "recent 2009 – 2011 (6 documents)<br>earlier 2003 – 2007 (10 documents)" in fig.layout.title.text
+
+
+def test_growth_figure_says_why_a_small_window_is_not_ranked(small_db):
+    fig = figures.growth_figure(growth_scores(small_db, trends.time_axis(small_db)), "rising")
+    assert len(fig.data) == 0
+    note = fig.layout.annotations[0].text.replace("<br>", " ")
+    assert note.startswith("not ranked: the earlier window has 9 and the recent window has 9 documents, fewer than 30;")
+    assert "(9 documents)" in fig.layout.title.text
 
 
 def test_cooccurrence_network_is_deterministic_and_sized_by_documents(small_db):
@@ -60,7 +70,7 @@ def test_first_appearance_figure_keeps_the_best_supported_per_type(small_db):
 
 def test_empty_inputs_give_annotated_figures():
     axis = trends.TimeAxis("year", (), 0, 0)
-    growth = trends.GrowthTable((), (), 0, 0, 3)
+    growth = GrowthTable(None, None, 3, reason="needs dated documents in two windows")
     for fig in (figures.types_over_time_figure([], axis), figures.growth_figure(growth), figures.cooccurrence_figure([], []),
                 figures.relations_figure([]), figures.concept_table_figure([]), figures.first_appearance_figure([], axis)):
         assert len(fig.data) == 0 and len(fig.layout.annotations) == 1

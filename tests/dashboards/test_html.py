@@ -59,7 +59,8 @@ def page_data(text: str) -> dict:
 
 @pytest.fixture
 def built(small_db, tmp_path) -> tuple[Path, str]:
-    index = build_dashboard(small_db, tmp_path / "dash", title="Field <map>")
+    # the small corpus has 18 dated documents: windows of 9, so the minimum per window is lowered
+    index = build_dashboard(small_db, tmp_path / "dash", title="Field <map>", min_window_documents=5)
     return index, index.read_text(encoding="utf-8")
 
 
@@ -129,6 +130,19 @@ def test_data_files_hold_rows_and_figures(built):
     assert {r["name"]: r["period"] for r in firsts["rows"]} == {INJECTION: "2006", "SDSS": "2007", "Gaia": "2010"}
     fig = pio.from_json(json.dumps(rising["figure"]))
     assert [t.name for t in fig.data] == ["dataset", "instrument"]
+
+
+def test_window_selects_counts_and_the_minimum_are_on_the_page(small_db, tmp_path):
+    text = build_dashboard(small_db, tmp_path / "default").read_text(encoding="utf-8")
+    for select in ("fm-e-from", "fm-e-to", "fm-r-from", "fm-r-to"):
+        assert f'<select id="{select}"' in text
+    data = page_data(text)
+    assert data["growth"]["totals"] == [2] * 9 and data["growth"]["min_window_documents"] == 30
+    assert {c["name"] for c in data["growth"]["concepts"]} == {"galaxies", "SDSS", "old method", "Gaia"}
+    rising = next(f for f in data["figures"] if f["name"] == "rising")["figure"]
+    assert rising["data"] == [] and "(9 documents)" in rising["layout"]["title"]["text"]
+    assert "not ranked: the earlier window has 9" in rising["layout"]["annotations"][0]["text"].replace("<br>", " ")
+    assert "no ranking when a window has fewer than 30 documents" in text
 
 
 def test_empty_database_gives_a_valid_no_data_page(empty_db, tmp_path):

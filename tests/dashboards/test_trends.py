@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dashboards import trends
+from dashboards.growth import growth_scores
 from fieldmap.store import connect
 from tests.dashboards.conftest import INJECTION, Doc, entity_id, insert_docs
 
@@ -67,8 +68,8 @@ def test_empty_database_gives_empty_tables(empty_db):
     assert trends.documents_per_period(empty_db, axis) == []
     assert trends.type_counts_per_period(empty_db, axis) == []
     assert trends.first_appearances(empty_db, axis) == []
-    growth = trends.growth_scores(empty_db, axis)
-    assert growth.rising == [] and growth.falling == []
+    growth = growth_scores(empty_db, axis)
+    assert growth.rising == [] and growth.falling == [] and not growth.ranked
     assert trends.cooccurrences(empty_db) == [] and trends.relation_counts(empty_db) == []
 
 
@@ -106,40 +107,6 @@ def test_first_appearance_period_and_document(small_db):
     assert {f.name for f in trends.first_appearances(small_db, axis, min_documents=4)} == {"galaxies", "SDSS", "old method"}
 
 
-def test_growth_scores_match_the_formula_by_hand(small_db):
-    axis = trends.time_axis(small_db)
-    growth = trends.growth_scores(small_db, axis, min_documents=3)
-    # 9 periods: recent = last 9 // 3 = 3 years (6 documents), earlier = 6 years (12 documents)
-    assert growth.recent_periods == ("2009", "2010", "2011") and growth.earlier_periods == YEARS[:6]
-    assert (growth.recent_total, growth.earlier_total) == (6, 12)
-    by_name = {g.name: g for g in growth.rising + growth.falling}
-    sdss = by_name["SDSS"]  # d_R = 5, d_E = 1 (the undated mention does not count)
-    assert (sdss.recent_documents, sdss.earlier_documents) == (5, 1)
-    assert sdss.score == pytest.approx(math.log2(6 / 7) - math.log2(2 / 13)) == pytest.approx(math.log2(39 / 7))
-    assert sdss.recent_share == pytest.approx(5 / 6) and sdss.earlier_share == pytest.approx(1 / 12)
-    assert by_name["Gaia"].score == pytest.approx(math.log2(4 / 7) - math.log2(1 / 13))  # absent before: finite
-    assert by_name["old method"].score == pytest.approx(math.log2(2 / 7) - math.log2(4 / 13))
-    assert [g.name for g in growth.rising] == ["Gaia", "SDSS"]  # log2(52/7) > log2(39/7)
-    assert [g.name for g in growth.falling] == ["old method"]
-    assert "galaxies" not in by_name and growth.scores[entity_id("galaxies")] == pytest.approx(0.0)
-    assert entity_id(INJECTION) not in growth.scores  # 2 documents < min_documents
-
-
-def test_growth_minimum_support_and_top(small_db):
-    axis = trends.time_axis(small_db)
-    looser = trends.growth_scores(small_db, axis, min_documents=2)
-    assert [g.name for g in looser.falling] == [INJECTION, "old method"]
-    assert looser.falling[0].score == pytest.approx(math.log2(1 / 7) - math.log2(3 / 13))
-    assert [g.name for g in trends.growth_scores(small_db, axis, min_documents=2, top=1).rising] == ["Gaia"]
-    assert trends.growth_scores(small_db, axis, min_documents=10).rising == []
-
-
-def test_growth_needs_two_periods(tmp_path):
-    con = db_with(tmp_path, [Doc("a", date(2020, 1, 1), concepts=[("x", "task", 1)])])
-    growth = trends.growth_scores(con, trends.time_axis(con), min_documents=1)
-    assert growth.rising == [] and growth.falling == [] and growth.earlier_periods == ()
-
-
 def test_cooccurrence_counts_shared_documents(small_db):
     pairs = {frozenset((p.source, p.target)): p.documents for p in trends.cooccurrences(small_db, top_n=10, min_count=1)}
     assert pairs[frozenset(("SDSS", "galaxies"))] == 7  # 6 dated + the undated document
@@ -167,9 +134,9 @@ def test_top_concepts_per_type_and_stats(small_db):
 
 def test_concept_rows_join_first_appearance_and_growth(small_db):
     axis = trends.time_axis(small_db)
-    growth = trends.growth_scores(small_db, axis)
+    growth = growth_scores(small_db, axis, min_window_documents=5)
     rows = {r.name: r for r in trends.concept_rows(small_db, axis, growth=growth)}
-    assert rows["SDSS"].first_period == "2007" and rows["SDSS"].score == pytest.approx(math.log2(39 / 7))
+    assert rows["SDSS"].first_period == "2007" and rows["SDSS"].score == pytest.approx(math.log2(3))
     assert rows[INJECTION].score is None and rows[INJECTION].first_title == INJECTION
 
 
