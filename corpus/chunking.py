@@ -8,8 +8,8 @@ Very long documents are parsed in pieces: spaCy refuses a text over `nlp.max_len
     sentence or word break (a document under that size is one piece, as before);
   - a "sentence" longer than MAX_SENTENCE_CHARS (a table, a log dump, text without full stops)
     is cut at spaces into parts no longer than that;
-  - a chunk holds at most MAX_CHUNK_CHARS characters besides its overlap, so every text the
-    extractor's parser sees stays small whatever the document.
+  - a chunk spans at most MAX_CHUNK_CHARS characters, overlap and whitespace between sentences
+    included, so every text the extractor's parser sees stays small whatever the document.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from fieldmap.nlp import sentence_splitter
 
 PIECE_CHARS = 100_000  # well under spaCy's 1,000,000 and cheap for the sentencizer; abstracts and papers are one piece
 MAX_SENTENCE_CHARS = 5_000  # ~750 words: no prose sentence is longer, and a parse of this size takes a few MB
-MAX_CHUNK_CHARS = 20_000  # 200 words of prose are ~1,300 characters; this only binds on text of very long "words"
+MAX_CHUNK_CHARS = 20_000  # 200 words of prose are ~1,300 characters: this binds only on very long words or wide whitespace
 BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?]\s"), re.compile(r"\s"))
 
 
@@ -45,18 +45,19 @@ def _pieces(text: str, limit: int) -> Iterator[tuple[int, str]]:
 
 def _parts(text: str, start: int, end: int, limit: int, strip: bool = True) -> Iterator[tuple[int, int]]:
     """[start, end) cut into spans of at most `limit` characters at the latest break in the second
-    half of each window (paragraph, then line, sentence end, space; else a hard cut); whitespace at
-    the ends of a span is left out when `strip`."""
+    half of each window (paragraph, then line, sentence end, space; else a hard cut); with `strip`,
+    whitespace at either end of a span is left out and spans of whitespace only are dropped."""
     while start < end:
-        if strip:
-            while start < end and text[start].isspace():
-                start += 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            if start == end:
-                return
+        while strip and start < end and text[start].isspace():
+            start += 1
+        if start == end:
+            return
         cut = end if end - start <= limit else _break(text, start, start + limit)
-        yield start, cut
+        stop = cut
+        while strip and stop > start and text[stop - 1].isspace():
+            stop -= 1
+        if stop > start:
+            yield start, stop
         start = cut
 
 
@@ -80,11 +81,9 @@ def chunk_sentences(document: Document, sentences: list[Sentence], chunk_size: i
     while own_first < len(sentences):
         end = own_first
         words = sum(len(s.text.split()) for s in sentences[first:own_first])
-        chars = 0
         while end < len(sentences) and (end == own_first or (words + len(sentences[end].text.split()) <= chunk_size
-                                                             and chars + len(sentences[end].text) <= MAX_CHUNK_CHARS)):
+                                                             and sentences[end].end - sentences[first].start <= MAX_CHUNK_CHARS)):
             words += len(sentences[end].text.split())
-            chars += len(sentences[end].text)
             end += 1
         start_char, end_char = sentences[first].start, sentences[end - 1].end
         chunks.append(
@@ -103,7 +102,8 @@ def chunk_sentences(document: Document, sentences: list[Sentence], chunk_size: i
         own_first = end
         first = max(end - overlap, 0) if end < len(sentences) else end
         # overlap must never swallow a whole budget; shrink it when the tail is long
-        while first < own_first and sum(len(s.text.split()) for s in sentences[first:own_first]) > chunk_size // 2:
+        while first < own_first and (sum(len(s.text.split()) for s in sentences[first:own_first]) > chunk_size // 2
+                                     or sentences[own_first].end - sentences[first].start > MAX_CHUNK_CHARS):
             first += 1
     return chunks
 
