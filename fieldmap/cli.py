@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from rich.console import Console
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place errors meet the user
         if args.debug:
-            console.print_exception()
+            traceback.print_exc()
         _error(_one_line(exc))
         return 2
 

@@ -12,8 +12,14 @@ from tests.conftest import FIXTURES
 FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
 
 
+def _env(cwd: Path, **extra: str) -> dict[str, str]:
+    """A clean environment (no developer's FIELDMAP_*/OPENAI_*); PYTHONPATH kept, so a worktree tests its own code."""
+    kept = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+    return {"PATH": "/usr/bin:/bin", "HOME": str(cwd), **kept, **extra}
+
+
 def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(FIELDMAP + list(args), cwd=cwd, capture_output=True, text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **env})
+    return subprocess.run(FIELDMAP + list(args), cwd=cwd, capture_output=True, text=True, timeout=600, env=_env(cwd, **env))
 
 
 def _one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -132,8 +138,9 @@ def test_an_unknown_variable_or_a_missing_config_is_one_line_and_debug_shows_the
     (tmp_path / "fieldmap.toml").write_text("[fieldmap]\nchunk_sise = 50\n")  # ./fieldmap.toml is read when present
     key = _one_error_line(_run("status", cwd=tmp_path))
     assert key == "error: unknown setting 'chunk_sise' in fieldmap.toml; did you mean 'chunk_size'?"
+    (tmp_path / "fieldmap.toml").unlink()
     debug = _run("--debug", "status", "--workspace", str(tmp_path / "ws"), cwd=tmp_path, FIELDMAP_CHUNK_SIZ="50")
-    assert debug.returncode == 2 and "Traceback" in debug.stderr and debug.stderr.strip().endswith("did you mean FIELDMAP_CHUNK_SIZE?")
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr and debug.stderr.strip().endswith("did you mean FIELDMAP_CHUNK_SIZE?")
     assert not (tmp_path / "ws").exists()
 
 
@@ -148,7 +155,7 @@ def test_run_honours_config_and_a_concurrent_second_run_is_one_line(tmp_path: Pa
     config.write_text("[fieldmap]\nchunk_size = 50\n")
     workspace = tmp_path / "ws"
     first = subprocess.Popen(FIELDMAP + ["run", "--workspace", str(workspace), "--corpus", str(corpus), "--config", str(config)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
     try:
         lock = workspace / "run.lock"
         while first.poll() is None and not (lock.exists() and lock.read_text().strip()):

@@ -63,6 +63,7 @@ def test_the_api_key_reaches_the_llm_calls_but_no_dagster_record(tmp_path: Path)
     server.authorizations = []
     server._httpd.RequestHandlerClass = type("Handler", (_KeyRecorder,), {"fault": server})
     home = tmp_path / "dagster"
+    home.mkdir()
     try:
         settings = make_settings(tmp_path / "ws", _corpus(tmp_path), openai_base_url=base_url, openai_api_key=KEY, llm_model="test-model",
                                  llm_timeout=5.0, llm_max_retries=1, llm_backoff_base=0.05, llm_examples=0, chunk_size=120)
