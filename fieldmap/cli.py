@@ -50,12 +50,15 @@ def _workspace_corpus(settings: Settings) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.indexed_with import indexing_changes
     from pipelines.run import asset_metadata, check_results, failure_lines, run_pipeline
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
     corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
     if corpus:
         settings = settings.model_copy(update={"corpus": corpus})
+    for change in indexing_changes(settings):
+        console.print(f"[yellow]changed[/yellow] {escape(change)}", highlight=False, soft_wrap=True)
     if args.dry_run:
         from pipelines.llm_estimate import estimate_run
 

@@ -11,6 +11,7 @@ only what every stage shares.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -52,12 +53,16 @@ def _republish(snapshot: Path) -> str:
 
 @contextmanager
 def workspace_lock(workspace: Path) -> Iterator[None]:
-    """One pipeline run at a time per workspace: a second one stops at once with one line naming the first."""
+    """One pipeline run at a time per workspace: a second one stops at once with one line naming the first.
+    A POSIX record lock, like DuckDB's own: forked workers (spaCy's) do not inherit it, and it goes
+    with the process, so a run killed with -9 leaves nothing to clean up."""
     workspace.mkdir(parents=True, exist_ok=True)
     with open(workspace / "run.lock", "a+", encoding="utf-8") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise WorkspaceBusy(f"another `fieldmap run` (process {holder}) holds the workspace {workspace}: wait for it to finish") from None
@@ -67,7 +72,7 @@ def workspace_lock(workspace: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
 def snapshot_path(path: Path | str) -> Path:

@@ -9,6 +9,7 @@ from fieldmap.store import connect, workspace_lock
 from pipelines.assets import ALL_ASSETS
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
+from pipelines.indexed_with import record_indexing
 from pipelines.resources import FieldmapResource
 
 
@@ -20,11 +21,14 @@ def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str
     resource = FieldmapResource.from_settings(settings)
     with workspace_lock(settings.workspace):
         connect(settings.duckdb_path).close()  # checks the file and that no other process writes it
-        return dg.materialize(
+        result = dg.materialize(
             [*ALL_ASSETS, *ALL_CHECKS],
             resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})},
             raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, instance=instance,
         )
+        if result.success:
+            record_indexing(settings)
+        return result
 
 
 def asset_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:

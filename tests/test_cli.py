@@ -208,3 +208,13 @@ def test_a_corrupt_snapshot_is_one_line_and_a_run_publishes_it_again(built_works
     status = _run("status", "--workspace", str(workspace), "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["documents"] == 20
+
+
+def test_a_changed_indexing_setting_is_reported_before_the_run(built_workspace, tmp_path: Path):
+    workspace = _copy_workspace(built_workspace, tmp_path)
+    dry = _run("run", "--dry-run", "--workspace", str(workspace), cwd=tmp_path, FIELDMAP_CHUNK_SIZE="50", FIELDMAP_SCHEMA_NAME="general")
+    assert dry.returncode == 0, dry.stderr
+    assert "changed chunk_size is 50 now; the 20 stored documents were indexed with 200" in dry.stderr
+    assert "changed schema is general (" in dry.stderr
+    same = _run("run", "--dry-run", "--workspace", str(workspace), cwd=tmp_path)
+    assert same.returncode == 0 and "changed" not in same.stderr
