@@ -136,7 +136,7 @@ class Settings(BaseModel):
         values: dict[str, Any] = {}
         origins: dict[str, str] = {}
         toml_path = Path(config_file) if config_file else Path("fieldmap.toml")
-        if toml_path.is_file():
+        if toml_path.exists():  # /dev/null reads as an empty file: `--config /dev/null` means "no file"
             _merge(values, origins, _from_toml(toml_path), str(toml_path))
         _merge(values, origins, _from_env(env), "the environment")
         if workspace is not None:
@@ -157,7 +157,7 @@ class SettingsError(ValueError):
 
 def require_config_file(path: str | Path | None) -> None:
     """A config file the user named must exist (Settings.load alone skips a missing one)."""
-    if path is not None and not Path(path).is_file():
+    if path is not None and not Path(path).exists():
         raise SettingsError(f"config file {path} does not exist")
 
 
