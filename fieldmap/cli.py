@@ -50,10 +50,13 @@ def _workspace_corpus(settings: Settings) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from fieldmap.store import republish_if_damaged
     from pipelines.indexed_with import indexing_changes
     from pipelines.run import asset_metadata, check_results, failure_lines, run_pipeline
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
+    if not args.dry_run and republish_if_damaged(settings.duckdb_path):
+        console.print(f"[yellow]republished[/yellow] the damaged snapshot of {escape(str(settings.duckdb_path))}", highlight=False, soft_wrap=True)
     corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
     if corpus:
         settings = settings.model_copy(update={"corpus": corpus})

@@ -134,6 +134,17 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
         raise WorkspaceBusy(f"{path} is being written by another process and has no snapshot yet; try again when the step ends") from None
 
 
+def republish_if_damaged(path: Path) -> bool:
+    """Publish the readers' snapshot again when it no longer matches its stamp (what `fieldmap run`
+    does first, so its own reads before the pipeline starts do not meet the damaged copy)."""
+    snapshot = snapshot_path(path)
+    if not path.exists() or not snapshot.exists() or stamp_problem(snapshot) is None:
+        return False
+    with writer(path):
+        pass
+    return True
+
+
 def _open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
     """The snapshot, after checking it against the stamp its publisher wrote."""
     problem = stamp_problem(snapshot)

@@ -205,6 +205,7 @@ def test_a_corrupt_snapshot_is_one_line_and_a_run_publishes_it_again(built_works
         assert "run `fieldmap run` to publish the snapshot again" in line
     again = _run("run", "--workspace", str(workspace), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+    assert "republished the damaged snapshot" in again.stderr
     status = _run("status", "--workspace", str(workspace), "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["documents"] == 20
