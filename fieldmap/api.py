@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldmap.settings import Settings
+from fieldmap.settings import Settings, require_config_file
 
 
 @dataclass
@@ -32,13 +32,13 @@ class Workspace:
     def build(self, corpus: list[str] | None = None, progress=None) -> dict:
         """Run every asset (incrementally) on the corpus; returns each asset's metadata."""
         from fieldmap.progress import silent
-        from pipelines.run import asset_metadata, run_pipeline
+        from pipelines.run import asset_metadata, failure_lines, run_pipeline
 
         self.close()
         settings = self.settings.model_copy(update={"corpus": corpus}) if corpus else self.settings
-        result = run_pipeline(settings, progress or silent)
+        result = run_pipeline(settings, progress or silent)  # these settings, overrides included, reach every asset
         if not result.success:
-            raise RuntimeError(f"the pipeline failed on {settings.corpus}")
+            raise RuntimeError(f"the pipeline failed on {settings.corpus}: " + "; ".join(failure_lines(result)))
         return asset_metadata(result)
 
     @property
@@ -82,8 +82,9 @@ class Workspace:
             self._engine = None
 
 
-def open_workspace(workspace: str | Path | None = None, **overrides) -> Workspace:
-    return Workspace(Settings.load(workspace=workspace, **overrides))
+def open_workspace(workspace: str | Path | None = None, config_file: str | Path | None = None, **overrides) -> Workspace:
+    require_config_file(config_file)
+    return Workspace(Settings.load(workspace=workspace, config_file=config_file, **overrides))
 
 
 def ask(question: str, workspace: str | Path | None = None, mode: str = "memorag", k: int | None = None):

@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fieldmap.settings import Settings
+from fieldmap.settings import Settings, require_config_file
 
 console = Console(stderr=True)  # progress, warnings, errors
 out = Console()  # results
@@ -48,12 +50,18 @@ def _workspace_corpus(settings: Settings) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.run import asset_metadata, check_results, run_pipeline
+    from fieldmap.store import republish_if_damaged
+    from pipelines.indexed_with import indexing_changes
+    from pipelines.run import asset_metadata, check_results, failure_lines, run_pipeline
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
+    if not args.dry_run and republish_if_damaged(settings.duckdb_path):
+        console.print(f"[yellow]republished[/yellow] the damaged snapshot of {escape(str(settings.duckdb_path))}", highlight=False, soft_wrap=True)
     corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
     if corpus:
         settings = settings.model_copy(update={"corpus": corpus})
+    for change in indexing_changes(settings):
+        console.print(f"[yellow]changed[/yellow] {escape(change)}", highlight=False, soft_wrap=True)
     if args.dry_run:
         from pipelines.llm_estimate import estimate_run
 
@@ -61,8 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        result = run_pipeline(settings, RichProgress(bar))
+    with Progress(*columns, console=console, transient=False) as bar:  # Dagster's own log (tracebacks) only with --debug
+        result = run_pipeline(settings, RichProgress(bar), log_level="WARNING" if getattr(args, "debug", False) else "CRITICAL")
     metadata = asset_metadata(result)
     table = Table(title="fieldmap run")
     table.add_column("asset")
@@ -74,12 +82,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure:
-                console.print(f"[red]{event.message}[/red]")
-        return 1
-    return 0
+    failures = failure_lines(result)
+    for line in failures:
+        _error(line)
+    return 1 if failures or not result.success else 0
 
 
 def _print_skipped(settings: Settings) -> None:
@@ -258,8 +264,10 @@ def cmd_eval_extraction(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
-    common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present)")
+    common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present); it must exist")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error")
     parser = argparse.ArgumentParser(prog="fieldmap", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (before or after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="materialise every asset on the corpus")
     run.add_argument("--corpus", action="append", help="a JSONL file or a folder of .txt/.md (repeatable)")
@@ -308,12 +316,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every error ends as one line `error: ...` and a non-zero exit; `--debug` adds the traceback."""
     args = build_parser().parse_args(argv)
     try:
+        require_config_file(getattr(args, "config", None))
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place errors meet the user
+        if args.debug:
+            traceback.print_exc()
+        _error(_one_line(exc))
         return 2
+
+
+def _error(line: str) -> None:
+    """`error: <line>` on stderr, never wrapped (rich wraps at 80 columns when stderr is not a terminal)."""
+    console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception as one line; a bare library error keeps its type so it still means something."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    known = (FileNotFoundError, ValueError, RuntimeError, PermissionError)
+    return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@ No other module reads the environment.
 """
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "FIELDMAP_"
 
 
 class Settings(BaseModel):
@@ -108,6 +112,15 @@ class Settings(BaseModel):
         data["openai_api_key_set"] = self.openai_api_key is not None
         return data
 
+    def serialised(self) -> str:
+        """Every setting as JSON except the API key, which never leaves the process (Settings.restore takes it back)."""
+        return self.model_dump_json(exclude={"openai_api_key"})
+
+    @classmethod
+    def restore(cls, serialised: str, openai_api_key: SecretStr | None = None) -> "Settings":
+        """The settings `serialised` wrote, with the key the entry point read."""
+        return cls.model_validate({**json.loads(serialised), "openai_api_key": openai_api_key})
+
     @classmethod
     def load(
         cls,
@@ -116,25 +129,81 @@ class Settings(BaseModel):
         env: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> "Settings":
+        """Read once, at an entry point. An unknown key in the file or an unknown FIELDMAP_* variable
+        is an error naming it (with the nearest setting); a file that does not exist is not read
+        (entry points that were given a file check it with `require_config_file`)."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         toml_path = Path(config_file) if config_file else Path("fieldmap.toml")
-        if toml_path.exists():
-            data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-            values.update(data.get("fieldmap", data))
-        values.update(_from_env(env))
+        if toml_path.exists():  # /dev/null reads as an empty file: `--config /dev/null` means "no file"
+            _merge(values, origins, _from_toml(toml_path), str(toml_path))
+        _merge(values, origins, _from_env(env), "the environment")
         if workspace is not None:
-            values["workspace"] = workspace
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+            _merge(values, origins, {"workspace": workspace}, "the command line")
+        _merge(values, origins, {k: v for k, v in overrides.items() if v is not None}, "the caller")
+        unknown = sorted(set(values) - set(cls.model_fields))
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r} from {origins[unknown[0]]}{_suggest(unknown[0])}")
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc, origins)) from None
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used: the message names it and where it came from."""
+
+
+def require_config_file(path: str | Path | None) -> None:
+    """A config file the user named must exist (Settings.load alone skips a missing one)."""
+    if path is not None and not Path(path).exists():
+        raise SettingsError(f"config file {path} does not exist")
+
+
+def _merge(values: dict[str, Any], origins: dict[str, str], new: Mapping[str, Any], origin: str) -> None:
+    values.update(new)
+    origins.update({name: origin for name in new})
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc}") from None
+    values = data.get("fieldmap", data)
+    for name in values:
+        if name not in Settings.model_fields:
+            raise SettingsError(f"unknown setting {name!r} in {path}{_suggest(name)}")
+    if "openai_api_key" in values:  # secrets never in files
+        raise SettingsError(f"{path} holds openai_api_key: remove it and set OPENAI_API_KEY in the environment instead")
+    return values
+
+
+def _suggest(name: str, spell=repr) -> str:
+    """"; did you mean X?" for the setting nearest to `name`, spelt by `spell`, or nothing."""
+    close = difflib.get_close_matches(name.lower(), list(Settings.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {spell(close[0])}?" if close else ""
+
+
+def _one_line(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        shown = "***" if name == "openai_api_key" else repr(error.get("input"))
+        problems.append(f"setting {name}={shown} from {origins.get(name, 'the defaults')}: {error['msg']}")
+    return "invalid " + "; ".join(problems)
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, field in Settings.model_fields.items():
-        raw = env.get(f"FIELDMAP_{name.upper()}")
-        if raw is None:
+    for variable, raw in env.items():
+        if not variable.startswith(ENV_PREFIX):
             continue
+        name = variable[len(ENV_PREFIX):].lower()
+        field = Settings.model_fields.get(name)
+        if field is None:
+            raise SettingsError(f"unknown environment variable {variable}{_suggest(name, lambda near: ENV_PREFIX + near.upper())}")
         values[name] = raw.split(os.pathsep) if field.annotation == list[str] else raw
     if env.get("OPENAI_API_KEY"):
         values["openai_api_key"] = env["OPENAI_API_KEY"]

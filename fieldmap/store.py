@@ -11,6 +11,8 @@ only what every stage shares.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
 from contextlib import contextmanager
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+
+from fieldmap.dbfile import DatabaseDamaged, WorkspaceBusy, explain, file_stamp, header_problem, open_checked, stamp_problem, write_stamp
 
 # every table that holds rows of a document, in the order they are cleared
 DOCUMENT_TABLES = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "pages", "documents")
@@ -30,9 +34,45 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if read_only:
         return _reader(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    con.execute(resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8"))
+    con = open_checked(path, False, _rebuild(path))
+    try:
+        con.execute(resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8"))
+    except duckdb.Error as exc:  # a damaged file DuckDB opened lazily
+        con.close()
+        raise explain(exc, path, _rebuild(path)) from exc
     return con
+
+
+def _rebuild(path: Path) -> str:
+    return f"delete the workspace {path.parent} (or restore it from a backup) and run `fieldmap run` to rebuild it"
+
+
+def _republish(snapshot: Path) -> str:
+    return f"run `fieldmap run` to publish the snapshot again (or delete {snapshot})"
+
+
+@contextmanager
+def workspace_lock(workspace: Path) -> Iterator[None]:
+    """One pipeline run at a time per workspace: a second one stops at once with one line naming the first.
+    A POSIX record lock, like DuckDB's own: forked workers (spaCy's) do not inherit it, and it goes
+    with the process, so a run killed with -9 leaves nothing to clean up."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    with open(workspace / "run.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise WorkspaceBusy(f"another `fieldmap run` (process {holder}) holds the workspace {workspace}: wait for it to finish") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
 def snapshot_path(path: Path | str) -> Path:
@@ -56,12 +96,14 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     """Checkpoint, copy the file while `con` still holds the write lock (so no one writes
     meanwhile), and swap the copy in atomically; readers holding the old snapshot keep it."""
     snapshot = snapshot_path(path)
-    if _newer(snapshot, path) and not _has_wal(path):
-        return snapshot  # nothing written since the last copy
+    if _newer(snapshot, path) and not _has_wal(path) and stamp_problem(snapshot) is None:
+        return snapshot  # nothing written since the last copy, and the copy is whole
     con.execute("CHECKPOINT")
     partial = snapshot.with_name(snapshot.name + ".tmp")
     shutil.copyfile(path, partial)
+    stamp = file_stamp(partial)
     os.replace(partial, snapshot)
+    write_stamp(snapshot, stamp)
     return snapshot
 
 
@@ -79,14 +121,36 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
     snapshot = snapshot_path(path)
     if not path.exists() and not snapshot.exists():
         raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
+    problem = header_problem(path) if path.exists() else None
+    if problem:  # the snapshot may be whole, but the workspace's next run would fail: say so now
+        raise DatabaseDamaged(f"{path} is damaged ({problem}); {_rebuild(path)}")
     if _newer(snapshot, path):
-        return duckdb.connect(str(snapshot), read_only=True)
+        return _open_snapshot(snapshot)
     try:  # written without a snapshot since (or never snapshotted): the file itself, if no one writes it
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
+        return open_checked(path, True, _rebuild(path))
+    except WorkspaceBusy:
         if snapshot.exists():
-            return duckdb.connect(str(snapshot), read_only=True)
-        raise RuntimeError(f"{path} is being written by another process and has no snapshot yet; try again when the step ends") from exc
+            return _open_snapshot(snapshot)
+        raise WorkspaceBusy(f"{path} is being written by another process and has no snapshot yet; try again when the step ends") from None
+
+
+def republish_if_damaged(path: Path) -> bool:
+    """Publish the readers' snapshot again when it no longer matches its stamp (what `fieldmap run`
+    does first, so its own reads before the pipeline starts do not meet the damaged copy)."""
+    snapshot = snapshot_path(path)
+    if not path.exists() or not snapshot.exists() or stamp_problem(snapshot) is None:
+        return False
+    with writer(path):
+        pass
+    return True
+
+
+def _open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
+    """The snapshot, after checking it against the stamp its publisher wrote."""
+    problem = stamp_problem(snapshot)
+    if problem:
+        raise DatabaseDamaged(f"the readers' snapshot {snapshot} is damaged ({problem}); {_republish(snapshot)}")
+    return open_checked(snapshot, True, _republish(snapshot))
 
 
 @contextmanager

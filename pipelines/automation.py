@@ -28,15 +28,14 @@ def corpus_version(paths: list[str | Path]) -> str:
 def build_automation(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
     @dg.schedule(job=job, cron_schedule=settings.schedule_cron, name="daily_refresh", description="Re-run the pipeline on the configured corpus.")
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        return dg.RunRequest(tags={CORPUS_VERSION_TAG: corpus_version(Settings.load().corpus)})
+        return dg.RunRequest(tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths)})
 
     @dg.sensor(job=job, name="inbox_sensor", minimum_interval_seconds=30,
                description="Starts a run when files in the inbox folder (FIELDMAP_INBOX) are added, changed or removed.")
     def inbox_sensor(context: dg.SensorEvaluationContext):
-        current = Settings.load()
-        if current.inbox is None or not Path(current.inbox).is_dir():
+        if settings.inbox is None or not Path(settings.inbox).is_dir():
             return dg.SkipReason("no inbox folder configured (FIELDMAP_INBOX)")
-        version = corpus_version([current.inbox])
+        version = corpus_version([settings.inbox])
         if version == context.cursor:
             return dg.SkipReason(f"inbox unchanged (version {version})")
         context.update_cursor(version)

@@ -20,7 +20,9 @@ pipeline_job = dg.define_asset_job(
     executor_def=dg.multi_or_in_process_executor, config={"execution": {"config": ONE_STEP_AT_A_TIME}},
 )
 
-daily_refresh, inbox_sensor = build_automation(pipeline_job, Settings.load())
+# this module is the entry point of `dagster dev` and of each step process it starts: settings are read here, once
+SETTINGS = Settings.load()
+daily_refresh, inbox_sensor = build_automation(pipeline_job, SETTINGS)
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
@@ -28,6 +30,6 @@ defs = dg.Definitions(
     jobs=[pipeline_job],
     schedules=[daily_refresh],
     sensors=[inbox_sensor],
-    resources={"fieldmap": FieldmapResource(), "progress": LogProgress()},
+    resources={"fieldmap": FieldmapResource.from_settings(SETTINGS), "progress": LogProgress()},
     executor=dg.multi_or_in_process_executor.configured(ONE_STEP_AT_A_TIME),
 )

@@ -5,26 +5,36 @@ from typing import Iterator
 
 import dagster as dg
 import duckdb
+from pydantic import SecretStr
 
 from fieldmap.settings import Settings
 from fieldmap.store import writer
 
 
-class FieldmapResource(dg.ConfigurableResource):
-    """Where the workspace is and what to read; empty values fall back to FIELDMAP_* and fieldmap.toml."""
+class Secrets:
+    """The API key, held in this process only: a plain-object resource has no config, so Dagster
+    never writes it into run config, job snapshots, metadata or logs."""
 
-    workspace: str = ""
-    corpus: list[str] = []
-    embedder: str = ""
-    schema_name: str = ""
+    def __init__(self, openai_api_key: SecretStr | None = None):
+        self.openai_api_key = openai_api_key
+
+    def __repr__(self) -> str:
+        return f"Secrets(openai_api_key={'**********' if self.openai_api_key else None})"
+
+
+class FieldmapResource(dg.ConfigurableResource):
+    """The whole Settings of the entry point that started the run (`fieldmap run`, the API, the
+    definitions `dagster dev` loads), serialised without the API key; assets never reread the environment."""
+
+    settings_json: str
+    secrets: dg.ResourceDependency[Secrets]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FieldmapResource":
+        return cls(settings_json=settings.serialised(), secrets=Secrets(settings.openai_api_key))
 
     def settings(self) -> Settings:
-        return Settings.load(
-            workspace=self.workspace or None,
-            corpus=self.corpus or None,
-            embedder=self.embedder or None,
-            schema_name=self.schema_name or None,
-        )
+        return Settings.restore(self.settings_json, self.secrets.openai_api_key)
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -32,7 +42,6 @@ class FieldmapResource(dg.ConfigurableResource):
         done, after publishing the snapshot that readers open."""
         with writer(self.settings().duckdb_path) as con:
             yield con
-
 
 
 class LogProgress:

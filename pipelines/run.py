@@ -5,23 +5,30 @@ import dagster as dg
 
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
+from fieldmap.store import connect, workspace_lock
 from pipelines.assets import ALL_ASSETS
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
+from pipelines.indexed_with import record_indexing
 from pipelines.resources import FieldmapResource
 
 
 def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str, str] | None = None, log_level: str = "WARNING",
                  instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    resource = FieldmapResource(
-        workspace=str(settings.workspace), corpus=list(settings.corpus), embedder=settings.embedder, schema_name=settings.schema_name
-    )
-    return dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})}, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        instance=instance,
-    )
+    """Every asset and check on `settings` (the whole object reaches each asset; the API key only in
+    this process). A second run on the workspace, a database another process writes, or a damaged
+    database file stops here with one line (WorkspaceBusy, DatabaseDamaged) before Dagster starts."""
+    resource = FieldmapResource.from_settings(settings)
+    with workspace_lock(settings.workspace):
+        connect(settings.duckdb_path).close()  # checks the file and that no other process writes it
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})},
+            raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, instance=instance,
+        )
+        if result.success:
+            record_indexing(settings)
+        return result
 
 
 def asset_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -41,3 +48,15 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
             evaluation = event.event_specific_data
             found[evaluation.check_name] = evaluation.passed
     return found
+
+
+def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed step: the step and the error its code raised (the traceback stays in Dagster's log)."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None and error.cls_name.startswith("Dagster"):  # Dagster's wrapper around the asset's error
+                error = error.cause
+            lines.append(f"step {event.step_key} failed: {' '.join(error.message.split())}")
+    return lines

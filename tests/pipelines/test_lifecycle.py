@@ -128,7 +128,7 @@ def test_a_killed_run_resumed_ends_with_the_rows_of_an_uninterrupted_run(tmp_pat
     assert run_pipeline(clean).success
 
     killed = tmp_path / "killed"
-    command = [str(Path(sys.executable).parent / "fieldmap"), "run", "--workspace", str(killed), "--corpus", str(corpus), "--config", str(killed / "none.toml")]
+    command = [str(Path(sys.executable).parent / "fieldmap"), "run", "--workspace", str(killed), "--corpus", str(corpus), "--config", os.devnull]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {"FIELDMAP_CHUNK_SIZE": "200"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
