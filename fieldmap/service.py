@@ -1,0 +1,214 @@
+"""A workspace served to many callers at once: the HTTP API (fieldmap/server.py) and the MCP tools share it.
+
+It reads only the published snapshot (fieldmap.snapshot.duckdb, see fieldmap/store.py), so a running server
+never blocks `fieldmap run`. Each request looks at the snapshot's stamp (inode, mtime, size, and the graph
+file's); when a run has published a newer one, the next request opens it and swaps it in, while requests in
+flight finish on the old one, which is closed when the last of them returns.
+
+A QueryEngine is not safe to share between threads: its retrievers keep per-query state (HippoRAGRetriever's
+fact scores between `seeds` and `recognise`), build caches on first use and share one DuckDB connection. So a
+generation holds a pool of `size` engines, each on its own cursor of one read-only connection, and a request
+borrows one engine for its whole length (BENCHMARKS.md measures the pool against one engine).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from fieldmap import lookup
+from fieldmap.settings import Settings
+from fieldmap.store import counts, snapshot_path
+
+SEARCH_MODES = ("hybrid", "dense", "bm25", "hipporag")
+MAX_K = 50  # more passages than this is not a question-answering request
+
+
+class NotBuilt(RuntimeError):
+    """No workspace has been built (or published) yet: the server answers 503."""
+
+
+Stamp = tuple[int, int, int, int]
+
+
+def _warm(engine) -> None:
+    """Build every retriever and the linker now, so no request pays for it and no two threads race to."""
+    for mode in SEARCH_MODES:
+        engine.retriever(mode)
+    engine.linker
+
+
+class Generation:
+    """One published snapshot, opened: a read-only connection and a pool of engines, each on its own cursor."""
+
+    def __init__(self, settings: Settings, snapshot: Path, stamp: Stamp, size: int):
+        from rag.engine import QueryEngine
+
+        self.stamp = stamp
+        self.con = duckdb.connect(str(snapshot), read_only=True)
+        self._pool: queue.Queue = queue.Queue()
+        self._engines = []
+        self._lock = threading.Lock()
+        self._borrowed = 0
+        self._retired = False
+        try:
+            for _ in range(size):
+                engine = QueryEngine(settings, con=self.con.cursor())
+                _warm(engine)
+                self._engines.append(engine)
+                self._pool.put(engine)
+        except BaseException:
+            self._close()
+            raise
+
+    @contextmanager
+    def engine(self) -> Iterator:
+        with self._lock:
+            self._borrowed += 1
+        engine = self._pool.get()
+        try:
+            yield engine
+        finally:
+            self._pool.put(engine)
+            self._release()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for a look-up (DuckDB connections are not shared between threads; cursors are cheap)."""
+        with self._lock:
+            self._borrowed += 1
+        cursor = self.con.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+            self._release()
+
+    def retire(self) -> None:
+        """A newer snapshot replaced this one: close it once no request uses it."""
+        with self._lock:
+            self._retired = True
+            idle = self._borrowed == 0
+        if idle:
+            self._close()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._borrowed -= 1
+            idle = self._retired and self._borrowed == 0
+        if idle:
+            self._close()
+
+    def _close(self) -> None:
+        for engine in self._engines:
+            engine.close()
+        self.con.close()
+
+
+@dataclass
+class Service:
+    settings: Settings
+    size: int = 1  # engines per snapshot: as many requests as run at once
+
+    def __post_init__(self) -> None:
+        self.snapshot = snapshot_path(self.settings.duckdb_path)
+        self._generation: Generation | None = None
+        self._reloading = threading.Lock()
+        self._swap = threading.Lock()
+
+    def _stamp(self) -> Stamp | None:
+        """What identifies the published workspace; None while none is (the snapshot or the graph is missing)."""
+        try:
+            db, graph = os.stat(self.snapshot), os.stat(self.settings.graph_path)
+        except FileNotFoundError:
+            return None
+        return (db.st_ino, db.st_mtime_ns, db.st_size, graph.st_mtime_ns)
+
+    def current(self) -> Generation:
+        """The generation of the newest published snapshot, opening it when it changed."""
+        stamp, generation = self._stamp(), self._generation
+        if generation is not None and (stamp is None or stamp == generation.stamp):
+            return generation
+        if stamp is None:
+            raise NotBuilt(f"no workspace built at {self.settings.workspace}: run `fieldmap run --workspace {self.settings.workspace}` first")
+        # one request opens the new snapshot; the others go on with the old one meanwhile (or wait if there is none)
+        if not self._reloading.acquire(blocking=generation is None):
+            return generation
+        try:
+            return self._reload()
+        finally:
+            self._reloading.release()
+
+    def _reload(self) -> Generation:
+        stamp, old = self._stamp(), self._generation
+        if old is not None and (stamp is None or stamp == old.stamp):
+            return old  # another request reloaded it meanwhile
+        if stamp is None:
+            raise NotBuilt(f"no workspace built at {self.settings.workspace}")
+        try:
+            fresh = Generation(self.settings, self.snapshot, stamp, self.size)
+        except (FileNotFoundError, duckdb.IOException) as exc:
+            if old is not None:
+                return old  # a run is replacing files right now: keep serving what we have
+            raise NotBuilt(f"the workspace at {self.settings.workspace} is not readable yet ({exc}); try again when the run ends") from exc
+        with self._swap:
+            self._generation = fresh
+        if old is not None:
+            old.retire()
+        return fresh
+
+    def close(self) -> None:
+        if self._generation is not None:
+            self._generation.retire()
+            self._generation = None
+
+    # what the HTTP API and the MCP tools offer
+
+    def health(self) -> dict:
+        generation = self.current()
+        with generation.cursor() as cursor:
+            stored = counts(cursor)
+        return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": generation.stamp[1],
+                "engines": self.size, "embedder": self.settings.embedder, "counts": stored}
+
+    def ask(self, question: str, mode: str = "memorag", k: int | None = None) -> dict:
+        _check_k(k)
+        with self.current().engine() as engine:
+            return engine.ask(question, mode=mode, k=k).to_dict()
+
+    def search(self, query: str, mode: str = "hybrid", k: int = 5) -> dict:
+        if not query.strip():
+            raise ValueError("the query is empty")
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
+        _check_k(k)
+        with self.current().engine() as engine:
+            hits = engine.retriever(mode).retrieve(query, k)
+            passages = engine.passages([(h.chunk_id, float(h.score)) for h in hits])
+        return {"query": query, "mode": mode, "k": k, "results": [vars(p) for p in passages]}
+
+    def document(self, doc_id: str) -> dict:
+        with self.current().cursor() as cursor:
+            return lookup.document(cursor, doc_id)
+
+    def entities(self, query: str, limit: int = 20) -> dict:
+        if not query.strip():
+            raise ValueError("the query is empty")
+        _check_k(limit, "limit")
+        with self.current().cursor() as cursor:
+            return {"query": query, "entities": lookup.search_entities(cursor, query.strip(), limit)}
+
+    def entity(self, entity_id: str) -> dict:
+        with self.current().cursor() as cursor:
+            return lookup.entity(cursor, entity_id)
+
+
+def _check_k(k: int | None, name: str = "k") -> None:
+    if k is not None and not 1 <= k <= MAX_K:
+        raise ValueError(f"{name} must be between 1 and {MAX_K}, got {k}")
