@@ -12,9 +12,11 @@ borrows one engine for its whole length (BENCHMARKS.md measures the pool against
 """
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,9 @@ from fieldmap import lookup
 from fieldmap.settings import Settings
 from fieldmap.store import counts, snapshot_path
 
+log = logging.getLogger("fieldmap.serve")
 SEARCH_MODES = ("hybrid", "dense", "bm25", "hipporag")
+RETRY_SECONDS = 5.0  # a snapshot that failed to open (a run was replacing files) is tried again after this
 MAX_K = 50  # more passages than this is not a question-answering request
 
 
@@ -44,6 +48,21 @@ def _warm(engine) -> None:
     engine.linker
 
 
+def _open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
+    """The snapshot attached read-only to a database instance of its own. duckdb.connect(path) would reuse the
+    process's open instance of that path, which still reads the replaced file: a reload would see old rows."""
+    con = duckdb.connect(":memory:")
+    con.execute("ATTACH ? AS workspace (READ_ONLY)", [str(snapshot)])
+    con.execute("USE workspace")
+    return con
+
+
+def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    cursor = con.cursor()
+    cursor.execute("USE workspace")  # a cursor starts on the instance's default (in-memory) database
+    return cursor
+
+
 class Generation:
     """One published snapshot, opened: a read-only connection and a pool of engines, each on its own cursor."""
 
@@ -51,7 +70,7 @@ class Generation:
         from rag.engine import QueryEngine
 
         self.stamp = stamp
-        self.con = duckdb.connect(str(snapshot), read_only=True)
+        self.con = _open_snapshot(snapshot)
         self._pool: queue.Queue = queue.Queue()
         self._engines = []
         self._lock = threading.Lock()
@@ -59,7 +78,7 @@ class Generation:
         self._retired = False
         try:
             for _ in range(size):
-                engine = QueryEngine(settings, con=self.con.cursor())
+                engine = QueryEngine(settings, con=_cursor(self.con))
                 _warm(engine)
                 self._engines.append(engine)
                 self._pool.put(engine)
@@ -83,7 +102,7 @@ class Generation:
         """A cursor of its own for a look-up (DuckDB connections are not shared between threads; cursors are cheap)."""
         with self._lock:
             self._borrowed += 1
-        cursor = self.con.cursor()
+        cursor = _cursor(self.con)
         try:
             yield cursor
         finally:
@@ -121,6 +140,7 @@ class Service:
         self._generation: Generation | None = None
         self._reloading = threading.Lock()
         self._swap = threading.Lock()
+        self._failed: tuple[Stamp, float] | None = None
 
     def _stamp(self) -> Stamp | None:
         """What identifies the published workspace; None while none is (the snapshot or the graph is missing)."""
@@ -133,7 +153,7 @@ class Service:
     def current(self) -> Generation:
         """The generation of the newest published snapshot, opening it when it changed."""
         stamp, generation = self._stamp(), self._generation
-        if generation is not None and (stamp is None or stamp == generation.stamp):
+        if generation is not None and (stamp is None or stamp == generation.stamp or self._failed_recently(stamp)):
             return generation
         if stamp is None:
             raise NotBuilt(f"no workspace built at {self.settings.workspace}: run `fieldmap run --workspace {self.settings.workspace}` first")
@@ -145,6 +165,10 @@ class Service:
         finally:
             self._reloading.release()
 
+    def _failed_recently(self, stamp: Stamp) -> bool:
+        """Whether opening this very snapshot failed less than RETRY_SECONDS ago (no retry on every request)."""
+        return self._failed is not None and self._failed[0] == stamp and time.monotonic() - self._failed[1] < RETRY_SECONDS
+
     def _reload(self) -> Generation:
         stamp, old = self._stamp(), self._generation
         if old is not None and (stamp is None or stamp == old.stamp):
@@ -153,9 +177,11 @@ class Service:
             raise NotBuilt(f"no workspace built at {self.settings.workspace}")
         try:
             fresh = Generation(self.settings, self.snapshot, stamp, self.size)
-        except (FileNotFoundError, duckdb.IOException) as exc:
+        except Exception as exc:  # a run is replacing files right now, or the workspace is half built
             if old is not None:
-                return old  # a run is replacing files right now: keep serving what we have
+                log.warning("keeping the snapshot served so far: the newer one did not open (%s)", exc)
+                self._failed = (stamp, time.monotonic())
+                return old
             raise NotBuilt(f"the workspace at {self.settings.workspace} is not readable yet ({exc}); try again when the run ends") from exc
         with self._swap:
             self._generation = fresh
