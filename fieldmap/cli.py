@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def _workspace_corpus(settings: Settings) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.instance import workspace_instance
     from pipelines.run import asset_metadata, check_results, run_pipeline
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
@@ -61,8 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        result = run_pipeline(settings, RichProgress(bar))
+    # the workspace's own Dagster instance, so `make ui` shows this run (a DAGSTER_HOME the user set wins)
+    with Progress(*columns, console=console, transient=False) as bar, workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance:
+        result = run_pipeline(settings, RichProgress(bar), instance=instance)
     metadata = asset_metadata(result)
     table = Table(title="fieldmap run")
     table.add_column("asset")
