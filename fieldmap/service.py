@@ -34,6 +34,10 @@ RETRY_SECONDS = 5.0  # a snapshot that failed to open (a run was replacing files
 MAX_K = 50  # more passages than this is not a question-answering request
 
 
+class Retired(Exception):
+    """The generation was closed between being handed out and being borrowed: take the current one."""
+
+
 class NotBuilt(RuntimeError):
     """No workspace has been built (or published) yet: the server answers 503."""
 
@@ -76,6 +80,7 @@ class Generation:
         self._lock = threading.Lock()
         self._borrowed = 0
         self._retired = False
+        self._closed = False  # set under the lock by whoever closes it; no borrowing after
         try:
             for _ in range(size):
                 engine = QueryEngine(settings, con=_cursor(self.con))
@@ -86,10 +91,15 @@ class Generation:
             self._close()
             raise
 
+    def _borrow(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise Retired
+            self._borrowed += 1
+
     @contextmanager
     def engine(self) -> Iterator:
-        with self._lock:
-            self._borrowed += 1
+        self._borrow()
         engine = self._pool.get()
         try:
             yield engine
@@ -100,8 +110,7 @@ class Generation:
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own for a look-up (DuckDB connections are not shared between threads; cursors are cheap)."""
-        with self._lock:
-            self._borrowed += 1
+        self._borrow()
         cursor = _cursor(self.con)
         try:
             yield cursor
@@ -113,14 +122,16 @@ class Generation:
         """A newer snapshot replaced this one: close it once no request uses it."""
         with self._lock:
             self._retired = True
-            idle = self._borrowed == 0
+            idle = self._borrowed == 0 and not self._closed
+            self._closed = self._closed or idle
         if idle:
             self._close()
 
     def _release(self) -> None:
         with self._lock:
             self._borrowed -= 1
-            idle = self._retired and self._borrowed == 0
+            idle = self._retired and self._borrowed == 0 and not self._closed
+            self._closed = self._closed or idle
         if idle:
             self._close()
 
@@ -194,18 +205,44 @@ class Service:
             self._generation.retire()
             self._generation = None
 
+    @contextmanager
+    def _engine(self) -> Iterator:
+        while True:
+            generation = self.current()
+            try:
+                with generation.engine() as engine:
+                    yield engine
+                return
+            except Retired:
+                continue  # a reload closed it just now: the next current() is the new one
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._generation_cursor() as (_, cursor):
+            yield cursor
+
+    @contextmanager
+    def _generation_cursor(self) -> Iterator[tuple[Generation, duckdb.DuckDBPyConnection]]:
+        while True:
+            generation = self.current()
+            try:
+                with generation.cursor() as cursor:
+                    yield generation, cursor
+                return
+            except Retired:
+                continue
+
     # what the HTTP API and the MCP tools offer
 
     def health(self) -> dict:
-        generation = self.current()
-        with generation.cursor() as cursor:
-            stored = counts(cursor)
-        return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": generation.stamp[1],
+        with self._generation_cursor() as (generation, cursor):
+            stored, stamp = counts(cursor), generation.stamp
+        return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": stamp[1],
                 "engines": self.size, "embedder": self.settings.embedder, "counts": stored}
 
     def ask(self, question: str, mode: str = "memorag", k: int | None = None) -> dict:
         _check_k(k)
-        with self.current().engine() as engine:
+        with self._engine() as engine:
             return engine.ask(question, mode=mode, k=k).to_dict()
 
     def search(self, query: str, mode: str = "hybrid", k: int = 5) -> dict:
@@ -214,24 +251,24 @@ class Service:
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
         _check_k(k)
-        with self.current().engine() as engine:
+        with self._engine() as engine:
             hits = engine.retriever(mode).retrieve(query, k)
             passages = engine.passages([(h.chunk_id, float(h.score)) for h in hits])
         return {"query": query, "mode": mode, "k": k, "results": [vars(p) for p in passages]}
 
     def document(self, doc_id: str) -> dict:
-        with self.current().cursor() as cursor:
+        with self._cursor() as cursor:
             return lookup.document(cursor, doc_id)
 
     def entities(self, query: str, limit: int = 20) -> dict:
         if not query.strip():
             raise ValueError("the query is empty")
         _check_k(limit, "limit")
-        with self.current().cursor() as cursor:
+        with self._cursor() as cursor:
             return {"query": query, "entities": lookup.search_entities(cursor, query.strip(), limit)}
 
     def entity(self, entity_id: str) -> dict:
-        with self.current().cursor() as cursor:
+        with self._cursor() as cursor:
             return lookup.entity(cursor, entity_id)
 
 
