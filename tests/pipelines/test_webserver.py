@@ -246,3 +246,87 @@ def test_webserver_lists_the_definitions_and_runs_the_pipeline(webserver):
     except BaseException:
         print(webserver.output())
         raise
+
+
+ASSET_STATE = """
+query {
+  assetNodes {
+    assetKey { path }
+    assetMaterializations(limit: 1) { runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
+    assetChecksOrError { __typename ... on AssetChecks { checks { name executionForLatestMaterialization { status runId evaluation { success } } } } }
+  }
+}"""
+
+SCHEDULES = """
+query { repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name scheduleState { status } } } } } }"""
+
+START_SCHEDULE = """
+mutation Start($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def _schedule_status(server: Webserver) -> str:
+    schedules = server.query(SCHEDULES)["repositoriesOrError"]["nodes"][0]["schedules"]
+    return {s["name"]: s["scheduleState"]["status"] for s in schedules}["daily_refresh"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * STARTUP_TIMEOUT + RUN_TIMEOUT + 120)
+def test_the_ui_shows_what_the_cli_ran_and_keeps_schedule_state(tmp_path):
+    """`fieldmap run` records into <workspace>/dagster; the webserver on that DAGSTER_HOME (what `make ui` starts)
+    shows the eight materialisations with their metadata and the checks' results, and a started schedule is still
+    running after a restart."""
+    from pipelines.instance import dagster_home
+    from tests.conftest import make_settings
+
+    corpus = tmp_path / f"arxiv-{DOCS}.jsonl"
+    corpus.write_text("".join((FIXTURES / "arxiv-20.jsonl").read_text().splitlines(keepends=True)[:DOCS]))
+    workspace = tmp_path / "ws"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
+    env["PYTHONPATH"] = str(REPO)
+    run = subprocess.run([sys.executable, "-m", "fieldmap.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert run.returncode == 0, run.stderr[-5000:]
+    home = dagster_home(make_settings(workspace))
+    assert home == (workspace / "dagster").resolve() and (home / "dagster.yaml").exists()
+
+    env.update(DAGSTER_HOME=str(home), FIELDMAP_WORKSPACE=str(workspace), FIELDMAP_CORPUS=str(corpus))
+    server = Webserver(tmp_path, env)
+    try:
+        repository = server.wait_until_loaded()
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in server.query(ASSET_STATE)["assetNodes"]}
+        assert set(nodes) == ASSETS
+        latest = {key: node["assetMaterializations"] for key, node in nodes.items()}
+        assert all(len(m) == 1 for m in latest.values()), latest
+        run_ids = {m[0]["runId"] for m in latest.values()}
+        assert len(run_ids) == 1, "all eight come from the one CLI run"
+        metadata = _metadata([{"assetKey": {"path": key.split("/")}, **m[0]} for key, m in latest.items()])
+        assert metadata["documents"]["new"] == DOCS and metadata["chunks"]["documents_chunked"] == DOCS
+
+        checks = {}
+        for node in nodes.values():
+            assert node["assetChecksOrError"]["__typename"] == "AssetChecks", node["assetChecksOrError"]
+            for check in node["assetChecksOrError"]["checks"]:
+                checks[check["name"]] = check["executionForLatestMaterialization"]
+        assert set(checks) == {key.name for check in ALL_CHECKS for key in check.check_keys}
+        assert all(e is not None and e["status"] == "SUCCEEDED" and e["evaluation"]["success"] and e["runId"] in run_ids for e in checks.values()), checks
+
+        assert _schedule_status(server) == "STOPPED"
+        selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"], "scheduleName": "daily_refresh"}
+        started = server.query(START_SCHEDULE, {"selector": selector})["startSchedule"]
+        assert started["__typename"] == "ScheduleStateResult" and started["scheduleState"]["status"] == "RUNNING", started
+        server.stop()
+
+        server = Webserver(tmp_path, env)
+        server.wait_until_loaded()
+        assert _schedule_status(server) == "RUNNING"
+    except BaseException:
+        print(server.output())
+        raise
+    finally:
+        server.stop()
