@@ -1,0 +1,188 @@
+"""Answers with the LLM on a fixed MuSiQue subset (the first N questions of questions.jsonl), through
+`QueryEngine.ask` exactly as `fieldmap ask` runs it, with hipporag and with memorag's LLM clues.
+
+    python benchmarks/llm_path.py serve --out OUT                         # the local server first
+    python benchmarks/llm_answers.py --out OUT [-n 30] [--modes hipporag,memorag] [--variant NAME --set setting=value ...]
+    python benchmarks/llm_answers.py --out OUT --report                   # summaries and the clue weight, no model call
+
+Each answer is stored as one line of OUT/answers-<model>.jsonl keyed by (variant, mode, question), so
+a rerun asks only what is missing. Per answer: EM and token F1 of the whole answer (citation
+markers removed) and of its short answer (the text before the first citation or sentence end),
+Recall@5 of the passages, whether the gold answer occurs in them (the reader's ceiling), the
+citations and whether a cited passage holds the gold answer, flags, tokens and seconds.
+
+The clue weight: memorag's stored LLM clues are fused again with hipporag's question list at each
+weight (no model call); the weight is chosen by Recall@5 on the first half of the questions and
+reported on the second half.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.llm_path import MUSIQUE, PORT, copy_musique, llm_settings, load_average, server_speeds, write_json  # noqa: E402
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def short_answer(text: str) -> str:
+    """The answer's first clause: up to the first citation marker or the end of the first sentence."""
+    return re.split(r"\s*\[\d|(?<=[.!?])\s", text.strip(), maxsplit=1)[0].strip().rstrip(".")
+
+
+def holds(text: str, answers: list[str]) -> bool:
+    from rag.evaluate import normalize_answer
+
+    norm = f" {normalize_answer(text)} "
+    return any(f" {normalize_answer(a)} " in norm for a in answers if normalize_answer(a))
+
+
+def score(question: dict, answer, seconds: float, variant: str) -> dict:
+    from rag.evaluate import exact_match, recall_at, token_f1
+
+    gold = question.get("answers", [])
+    text = CITATION.sub("", answer.answer)
+    short = short_answer(answer.answer)
+    cited = {c.chunk_id for c in answer.citations}
+    return {
+        "variant": variant, "mode": answer.mode, "id": question["id"], "question": question["question"], "gold": gold,
+        "answer": answer.answer, "short": short, "method": answer.method, "flags": answer.flags,
+        "em": exact_match(text, gold), "f1": token_f1(text, gold), "short_em": exact_match(short, gold), "short_f1": token_f1(short, gold),
+        "recall@5": recall_at([p.doc_id for p in answer.passages], question["supporting_ids"], 5),
+        "gold_in_passages": any(holds(p.text, gold) for p in answer.passages),
+        "citations": len(answer.citations), "cited_holds_gold": any(holds(p.text, gold) for p in answer.passages if p.chunk_id in cited),
+        "passages": [p.chunk_id for p in answer.passages], "clues": answer.clues, "draft": answer.draft,
+        "prompt_tokens": answer.tokens.get("prompt", 0), "completion_tokens": answer.tokens.get("completion", 0),
+        "seconds": round(seconds, 2), "timings_ms": answer.timings_ms, "load_average": load_average(),
+    }
+
+
+FLAG_KINDS = (("is not supported by its citation", "unsupported claim"), ("points to no retrieved passage", "citation out of range"),
+              ("cannot be read", "unreadable citation"), ("cites no passage", "uncited answer"))
+
+
+def flag_kind(flag: str) -> str:
+    if flag.startswith("LLM answer failed"):
+        return "LLM answer failed: " + flag.split(": ", 2)[1] if flag.count(": ") >= 1 else flag
+    return next((kind for pattern, kind in FLAG_KINDS if pattern in flag), flag[:60])
+
+
+def load_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
+
+
+def answer_all(out: Path, model: str, port: int, n: int, modes: list[str], variant: str, overrides: dict) -> None:
+    from rag.engine import QueryEngine
+
+    path = out / f"answers-{model}.jsonl"
+    done = {(r["variant"], r["mode"], r["id"]) for r in load_records(path)}
+    questions = [json.loads(line) for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()[:n]]
+    engine = QueryEngine(llm_settings(copy_musique(out), model, port, **overrides))
+    try:
+        for mode in modes:
+            for question in questions:
+                if (variant, mode, question["id"]) in done:
+                    continue
+                started = time.perf_counter()
+                answer = engine.ask(question["question"], mode=mode, k=5)
+                record = score(question, answer, time.perf_counter() - started, variant)
+                with open(path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                print(f"{variant} {mode} {question['id']}: {record['seconds']}s F1 {record['f1']:.2f} short {record['short_f1']:.2f} {record['short']!r}", flush=True)
+    finally:
+        engine.close()
+
+
+def summary(records: list[dict]) -> dict:
+    def mean(key):
+        return round(float(np.mean([r[key] for r in records])), 3)
+
+    with_gold = [r for r in records if r["gold_in_passages"]]
+    flags: dict[str, int] = {}
+    for r in records:
+        for kind in dict.fromkeys(flag_kind(flag) for flag in r["flags"]):  # answers with at least one flag of the kind
+            flags[kind] = flags.get(kind, 0) + 1
+    return {
+        "questions": len(records), "em": mean("em"), "f1": mean("f1"), "short_em": mean("short_em"), "short_f1": mean("short_f1"),
+        "recall@5": mean("recall@5"), "gold_in_passages": mean("gold_in_passages"),
+        "answered_by_llm": sum(r["method"].startswith("llm:") for r in records),
+        "answers_with_citations": sum(r["citations"] > 0 for r in records),
+        "cited_passage_holds_gold_when_retrieved": round(sum(r["cited_holds_gold"] for r in with_gold) / max(len(with_gold), 1), 3),
+        "flags": flags, "seconds_mean": mean("seconds"), "seconds_p50": float(np.median([r["seconds"] for r in records])),
+        "prompt_tokens_mean": mean("prompt_tokens"), "completion_tokens_mean": mean("completion_tokens"),
+        "load_average_range": [min(r["load_average"] for r in records), max(r["load_average"] for r in records)],
+    }
+
+
+def clue_weights(out: Path, model: str, records: list[dict]) -> dict:
+    """Recall@5 of memorag's fusion at each weight, from the stored LLM clues; chosen on the first half."""
+    from rag.engine import QueryEngine
+    from rag.evaluate import recall_at
+    from rag.memorag import Clues, retrieve_with_clues
+
+    memorag = [r for r in records if r["mode"] == "memorag" and r["variant"] == "plain" and not r["method"].startswith("memory:")]
+    if not memorag:
+        return {}
+    gold = {json.loads(line)["id"]: json.loads(line)["supporting_ids"] for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()}
+    engine = QueryEngine(llm_settings(copy_musique(out), model, PORT))
+    chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
+    retriever = engine.retriever("memorag")
+    recalls = {w: [] for w in WEIGHTS}
+    for r in memorag:
+        clues = Clues([r["question"], *r["clues"]])
+        for w in WEIGHTS:
+            hits = retrieve_with_clues(retriever, clues, 5, clue_weight=w)
+            recalls[w].append(recall_at([chunk_doc[h.chunk_id] for h in hits], gold[r["id"]], 5))
+    engine.close()
+    half = len(memorag) // 2
+    tune = {w: float(np.mean(v[:half])) for w, v in recalls.items()}
+    best = max(WEIGHTS, key=lambda w: (round(tune[w], 6), -w))
+    return {"questions": len(memorag), "tune_half": half, "recall@5_tune_half": tune,
+            "recall@5_test_half": {w: float(np.mean(v[half:])) for w, v in recalls.items()}, "chosen": best,
+            "with_llm_clues": sum(bool(r["clues"]) for r in memorag)}
+
+
+def report(out: Path, model: str) -> dict:
+    records = load_records(out / f"answers-{model}.jsonl")
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(f"{r['variant']}/{r['mode']}", []).append(r)
+    figures = {"model": model, "runs": {name: summary(rs) for name, rs in sorted(groups.items())}, "clue_weight": clue_weights(out, model, records)}
+    log = out / f"server-{model}.log"
+    if log.exists():
+        figures["server"] = server_speeds(log)
+    write_json(out / f"answers-{model}.json", figures)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO / ".fieldmap" / "llm-path")
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("-n", type=int, default=30)
+    parser.add_argument("--modes", default="hipporag,memorag")
+    parser.add_argument("--variant", default="plain", help="a label for the settings below (e.g. structured)")
+    parser.add_argument("--set", action="append", default=[], help="setting=value for this variant (repeatable)")
+    parser.add_argument("--report", action="store_true", help="only summarise what is stored")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    if not args.report:
+        overrides = dict(item.split("=", 1) for item in args.set)
+        answer_all(out, args.model, args.port, args.n, args.modes.split(","), args.variant, overrides)
+    report(out, args.model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
