@@ -147,13 +147,23 @@ def copy_musique(out: Path) -> Path:
 
 
 def extraction(out: Path, model: str, port: int) -> dict:
-    """`fieldmap eval extraction --mode llm` on the annotations, its calls cached in OUT/ws-extraction."""
-    workspace, result = out / f"ws-extraction-{model}", out / f"extraction-{model}.scores.json"
+    """`fieldmap eval extraction --mode llm` on all 13 annotations and on lines 4-13 (1-3 are the
+    few-shot examples), its calls cached in OUT/ws-extraction-<model> (the second run costs nothing)."""
+    held_out = out / "annotations-4-13.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    held_out.write_text("".join(ANNOTATIONS.read_text(encoding="utf-8").splitlines(keepends=True)[3:]), encoding="utf-8")
+    figures = {"all": extraction_run(out, model, port, ANNOTATIONS, "all"), "lines 4-13": extraction_run(out, model, port, held_out, "4-13")}
+    write_json(out / f"extraction-{model}.json", figures)
+    return figures
+
+
+def extraction_run(out: Path, model: str, port: int, annotations: Path, label: str) -> dict:
+    workspace, result = out / f"ws-extraction-{model}", out / f"extraction-{model}-{label}.scores.json"
     env = {**os.environ, "OPENAI_BASE_URL": base_url(port), "FIELDMAP_LLM_MODEL": model, "FIELDMAP_LLM_CONCURRENCY": "1",
            "FIELDMAP_LLM_TIMEOUT": "900", "PYTHONPATH": str(REPO)}
     env.pop("OPENAI_API_KEY", None)
-    command = [str(Path(sys.executable).parent / "fieldmap"), "eval", "extraction", "--annotations", str(ANNOTATIONS), "--mode", "llm",
-               "--json", str(result), "--workspace", str(workspace)]
+    command = [str(Path(sys.executable).parent / "fieldmap"), "eval", "extraction", "--annotations", str(annotations), "--mode", "llm",
+               "--json", str(result), "--workspace", str(workspace), "--schema", "science"]
     started = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if run.returncode != 0:
@@ -164,7 +174,6 @@ def extraction(out: Path, model: str, port: int) -> dict:
         "micro": scores["micro"], "chunks": scores["chunks"], "failed_chunks": scores["failed_chunks"],
         "failures_by_reason": scores["failures_by_reason"], "stdout": run.stdout, **call_stats(workspace / "fieldmap.duckdb"),
     }
-    write_json(out / f"extraction-{model}.json", figures)
     return figures
 
 
