@@ -33,8 +33,10 @@ sys.path.insert(0, str(REPO))
 from benchmarks.llm_model import DEFAULT_CACHE, MODELS, ensure_model  # noqa: E402
 
 PORT = 8091
-MUSIQUE = REPO.parent / "shared" / "data" / "musique"
-ANNOTATIONS = REPO.parent / "shared" / "data" / "kg-for-science" / "annotations.jsonl"
+# ../shared/data beside a checkout; a worktree under /work/wt finds it at /work/shared/data
+DATA = next((p for p in (REPO.parent / "shared" / "data", REPO.parents[1] / "shared" / "data") if p.exists()), REPO.parent / "shared" / "data")
+MUSIQUE = DATA / "musique"
+ANNOTATIONS = DATA / "kg-for-science" / "annotations.jsonl"
 DEMO = REPO / "examples" / "astro-ph-1000.jsonl"
 PREBUILT_MUSIQUE = Path("/work/cache/ws-musique")
 
@@ -138,6 +140,8 @@ def speed(out: Path, model: str, port: int) -> dict:
 def copy_musique(out: Path) -> Path:
     """A private copy of the prebuilt MuSiQue workspace (never written into in place)."""
     workspace = out / "ws-musique"
+    if not (PREBUILT_MUSIQUE / "READY").exists():
+        raise RuntimeError(f"{PREBUILT_MUSIQUE} is not built yet (no READY file)")
     if not (workspace / "fieldmap.duckdb").exists():
         shutil.copytree(PREBUILT_MUSIQUE, workspace, ignore=shutil.ignore_patterns("READY"))
     return workspace

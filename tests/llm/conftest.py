@@ -66,6 +66,11 @@ class LlamaServer:
         """The buffer types llama.cpp reported for the model's weights ("CPU_Mapped", "CPU_REPACK", "AMX", ...)."""
         return set(re.findall(r"(\S+) model buffer size", self.log.read_text(errors="replace")))
 
+    def extra_buffer_types_seen(self) -> set[str]:
+        """Extra buffer types llama.cpp considered for the weights. With them on, it names them even
+        when a tensor cannot use them ("cannot be used with preferred buffer type CPU_REPACK")."""
+        return set(re.findall(r"\b(CPU_REPACK|AMX)\b", self.log.read_text(errors="replace")))
+
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory) -> LlamaServer:

@@ -68,6 +68,7 @@ def test_the_server_keeps_the_weights_out_of_amx_and_repack_buffers(local_run, l
     plain CPU buffer, never into AMX (SIGILL on some Intel Xeons) or repacked ones."""
     buffers = llama_server.weight_buffers()
     assert buffers and not buffers & {"AMX", "CPU_REPACK"}, buffers
+    assert llama_server.extra_buffer_types_seen() == set()  # not even considered (the plain server names CPU_REPACK here)
 
 
 def test_dry_run_estimates_before_anything_is_spent(local_run):
