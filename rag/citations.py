@@ -51,7 +51,7 @@ def parse_citations(answer: str) -> tuple[list[Claim], list[str]]:
 
 
 def supports(claim: str, passage_text: str, min_support: float = MIN_SUPPORT) -> bool:
-    words = content_words(_last_sentence(claim))
+    words = content_words(_last_sentence(claim)) - {"yes", "no"}
     if not words:
         return True
     return len(words & content_words(passage_text)) / len(words) >= min_support

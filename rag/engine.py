@@ -18,13 +18,12 @@ from rag.hipporag import HippoParams, HippoRAGRetriever
 from rag.index import VectorStore
 from rag.linking import EntityLinker
 from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
+from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
 from rag.reader import GraphSignals, Reader, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals
 from rag.structured import StructuredPassage, structured_passages
 
-MODES = ("memorag", "hipporag", "hybrid", "dense", "bm25")
-DEFAULT_MODE = "memorag"  # see BENCHMARKS.md: the default is the mode that answers MuSiQue best offline
 
 
 def hippo_params(s: Settings) -> HippoParams:
@@ -106,12 +105,15 @@ class QueryEngine:
         label = f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g})" if used else "memorag: hipporag alone (no clue weighed)"
         return hits, clues, label
 
-    def structured(self, passages: list[Passage]) -> dict[str, StructuredPassage]:
-        return structured_passages(self.con, [p.chunk_id for p in passages]) if self.settings.answer_structure else {}
+    def structured(self, passages: list[Passage], structure: bool | None = None) -> dict[str, StructuredPassage]:
+        """Chunk id -> its passage under the document's scope and aspects (none when the structure is off)."""
+        on = self.settings.answer_structure if structure is None else structure
+        return structured_passages(self.con, [p.chunk_id for p in passages]) if on else {}
 
-    def read(self, question: str, passages: list[Passage], mode: str) -> Reading:
-        """The reader's answer, with the headings and graph signals of this retrieval."""
-        structured = self.structured(passages)
+    def read(self, question: str, passages: list[Passage], mode: str, structure: bool | None = None) -> Reading:
+        """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
+        override answer_structure, to measure with and without on the same passages)."""
+        structured = self.structured(passages, structure)
         headings = [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in passages]
         return self.reader.read(question, passages, headings, self.graph_signals(question, mode))
 

@@ -29,12 +29,14 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.answer_types import CHOICE, DESCRIPTION, THING, YES_NO, QuestionType, classify
+from rag.answer_types import CHOICE, DESCRIPTION, NUMBER, THING, YES_NO, QuestionType, classify
 
 STOP = frozenset(
     "a an the of in on at to for from by with and or is was were be been being are am who whom whose what when where which "
     "how why did does do that this these those as its it his her their he she they them there here into than then also "
-    "not no but if so such can could would should will may might has have had what's name named called one".split())
+    "not no but if so such can could would should will may might has have had what's name named called one her him its "
+    "she he we you your our my me us".split())
+QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
 NEGATION = frozenset("not no never neither nor none n't".split())
 WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -44,10 +46,11 @@ class Weights:
     # the two direct signals weigh most: the right kind of thing, in a sentence about the question
     type: float = 1.0
     sentence: float = 1.0
-    # the retrieval's own evidence, as priors: half as much each
-    rank: float = 0.5
-    ppr: float = 0.5
-    proximity: float = 0.5
+    # the retrieval's and the graph's evidence, as priors: a quarter each, so together they can
+    # decide between candidates of equal fit but not outvote a sentence that matches the question
+    rank: float = 0.25
+    ppr: float = 0.25
+    proximity: float = 0.25
     # mentioned by several passages: a tie-breaker more than a signal
     support: float = 0.25
 
@@ -97,6 +100,11 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in WORD.findall(text.lower()) if w not in STOP and (len(w) > 1 or w.isdigit())}
 
 
+def lemma_words(span) -> set[str]:
+    """content_words of a parsed text, by lemma ("received" and "receive" match), plus the words as written."""
+    return {_stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
+
+
 def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
@@ -140,7 +148,7 @@ class Reader:
         sentences = self._sentences(passages, headings)
         if not sentences:
             return Reading("", qtype.kind, [])
-        question_words = content_words(question)
+        question_words = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
         if qtype.kind == DESCRIPTION:
             return self._describe(question, question_words, passages, sentences)
         relevance = [_overlap(question_words, s.words) for s in sentences]
@@ -158,13 +166,14 @@ class Reader:
             for index, span in enumerate(doc.sents):
                 text = span.text.strip()
                 if len(text.split()) >= 3:
-                    found.append(_Sentence(number, index, text, span, content_words(text) | heading_words))
+                    found.append(_Sentence(number, index, text, span, lemma_words(span) | heading_words))
         return found
 
     def _factoid(self, question_words: set[str], qtype: QuestionType, passages: list, sentences: list[_Sentence],
                  relevance: list[float], graph: GraphSignals) -> Reading:
         w = self.weights
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
+        typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
             for surface, type_fit in _candidates(sentence.span, qtype):
                 words = content_words(surface)
@@ -172,8 +181,11 @@ class Reader:
                     continue  # repeats the question
                 partial = w.type * type_fit + w.sentence * relevance[position] + w.rank / (sentence.passage + 1)
                 occurrences.setdefault(_key(surface), []).append((partial, position, surface))
+                typed.setdefault(_key(surface), []).append(type_fit)
         if not occurrences:
             return self._describe_short(qtype, passages, sentences, relevance)
+        if any(fit > 0 for found in typed.values() for fit in found):  # the expected type binds when some candidate has it
+            occurrences = {key: found for key, found in occurrences.items() if max(typed[key]) > 0}
         occurrences = _merge_names(occurrences)
         masses = {key: graph.mass(key) for key in occurrences}
         top_mass = max(masses.values()) or 1.0
@@ -266,16 +278,17 @@ def _candidates(span, qtype: QuestionType) -> list[tuple[str, float]]:
         else:
             fit = 0.5 if near_focus else 0.0
         surface = _trim(ent.text)
-        if qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
+        if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
         found.append((surface, fit))
     if qtype.kind == THING or qtype.focus:
         entity_tokens = {t.i for ent in span.ents for t in ent}
         for chunk in span.noun_chunks:
-            if chunk.root.i in entity_tokens or chunk.root.pos_ == "PRON":
+            if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
                 continue
             fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
-            found.append((_trim(chunk.text), fit))
+            if fit > 0:
+                found.append((_trim(chunk.text), fit))
     return [(s, f) for s, f in found if s]
 
 
