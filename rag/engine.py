@@ -94,11 +94,14 @@ class QueryEngine:
         query_vector = self.embedder.queries([question])[0]
         return writer.with_llm(client, question, query_vector) if client is not None else writer.offline(question, query_vector, self.reader)
 
-    def retrieve(self, question: str, mode: str, k: int, client=None) -> tuple[list[Hit], Clues, str]:
+    def retrieve(self, question: str, mode: str, k: int, client=None, timings: dict | None = None) -> tuple[list[Hit], Clues, str]:
         """The hits, the clues used and a label saying which retrieval actually ran."""
         if mode != "memorag":
             return self.retriever(mode).retrieve(question, k), Clues([question]), mode
+        started = time.perf_counter()
         clues = self.clues(question, client)
+        if timings is not None:
+            timings["clues"] = _ms(started)
         weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
         hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
         used = len(clues.texts) - 1 if weight > 0 else 0
@@ -141,8 +144,8 @@ class QueryEngine:
                 if direct is not None:
                     return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)},
                                   flags=["answered from memory alone: the answer cites no passage"], retrieval="none (memory only)")
-            hits, clues, label = self.retrieve(question, mode, k, client)
-            timings["retrieve"] = _ms(started)
+            hits, clues, label = self.retrieve(question, mode, k, client, timings)
+            timings["retrieve"] = _ms(started) - sum(timings.values())
             ranked = self.passages([(h.chunk_id, h.score) for h in hits])
             ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
             # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
