@@ -222,7 +222,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     from fieldmap.progress import silent
     from pipelines.run import run_pipeline
     from rag.engine import QueryEngine
-    from rag.evaluate import evaluate_answers, load_questions
+    from rag.evaluate import evaluate_answers, load_questions, memoise_graph_retrieval
 
     corpus = Path(args.corpus)
     workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
@@ -232,6 +232,8 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     engine = QueryEngine(settings)
     questions = load_questions(Path(args.questions))
     weights = [float(w) for w in args.clue_weights.split(",")] if args.clue_weights else [settings.clue_weight_offline]
+    if len(weights) > 1:
+        memoise_graph_retrieval(engine)  # each clue is retrieved once, whatever the weight
     reports = []
     try:
         for mode in args.mode.split(","):

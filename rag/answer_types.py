@@ -65,13 +65,28 @@ def _type_of_focus(noun: str) -> str | None:
     return None
 
 
+FILLERS = frozenset("is was are were the a an name names of kind type sort form one ones".split())
+
+
 def _focus_after(words: list[str], start: int) -> tuple[str, str | None]:
-    """The first noun-like word after position start that names a type ("which [U.S.] county")."""
-    for word in words[start : start + 4]:
+    """The focus noun after the wh-word, past fillers ("what is the name of the [waterfall]",
+    "what kind of [university]"), and the type it names, if any."""
+    rest = [w for w in words[start : start + 8] if w not in FILLERS]
+    for word in rest[:3]:
         kind = _type_of_focus(word)
         if kind is not None:
             return word, kind
-    return (words[start] if start < len(words) else ""), None
+    return (rest[0] if rest else ""), None
+
+
+def _counted(words: list[str]) -> str:
+    """The noun "how many" counts: the last word before the verb ("how many Publix [stores] are")."""
+    counted = []
+    for word in words[2:8]:
+        if word in AUXILIARIES or word in ("in", "of", "on", "at", "there", "live", "lived"):
+            break
+        counted.append(word)
+    return counted[-1] if counted else ""
 
 
 def classify(question: str) -> QuestionType:
@@ -95,7 +110,7 @@ def classify(question: str) -> QuestionType:
     if first == "where":
         return QuestionType(PLACE, LABELS[PLACE])
     if first == "how" and len(words) > 1 and words[1] in ("many", "much", "long", "old", "far", "tall", "large", "big"):
-        focus = words[2] if words[1] in ("many", "much") and len(words) > 2 else ""
+        focus = _counted(words) if words[1] in ("many", "much") else ""
         return QuestionType(NUMBER, LABELS[NUMBER] | (LABELS[DATE] if words[1] in ("long", "old") else frozenset()), focus)
     wh = next((i for i, w in enumerate(words[:6]) if w in ("which", "what", "who", "whom", "whose", "when", "where")), None)
     if wh is None:

@@ -99,6 +99,29 @@ def token_f1(prediction: str, answers: list[str]) -> float:
     return best
 
 
+class MemoRetriever:
+    """A retriever that remembers its answers, so measuring several clue weights retrieves each clue once."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.memo: dict[tuple[str, int], list] = {}
+
+    def retrieve(self, query: str, k: int) -> list:
+        if (query, k) not in self.memo:
+            self.memo[(query, k)] = self.inner.retrieve(query, k)
+        elif hasattr(self.inner, "recent_mass") and query not in self.inner.recent_mass:
+            self.inner.retrieve(query, k)  # the reader reads this query's PPR mass: compute it again
+        return self.memo[(query, k)]
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def memoise_graph_retrieval(engine: QueryEngine) -> None:
+    """Make the engine's graph retriever remember its results (for several clue weights in one run)."""
+    engine._retrievers["hipporag"] = MemoRetriever(engine.retriever("hipporag"))
+
+
 def halves(questions: list[dict]) -> dict[str, set[int]]:
     """A fixed split: questions ordered by id (else by position), even positions "tune", odd "test"."""
     order = sorted(range(len(questions)), key=lambda i: (str(questions[i].get("id", "")), i))
