@@ -61,6 +61,9 @@ class Settings(BaseModel):
     clue_weight_offline: float = 0.0  # offline clues lowered MuSiQue Recall@5 at every weight > 0 (BENCHMARKS.md)
     clue_weight_llm: float = 0.3
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
+    # passages shown to the LLM and read by the reader under their document's scope and aspect
+    # headings (StruXGPT); default from the MuSiQue with/without measurement in BENCHMARKS.md
+    answer_structure: bool = True
 
     # LLM (OpenAI-compatible)
     openai_api_key: SecretStr | None = None
