@@ -2,7 +2,7 @@
 `QueryEngine.ask` exactly as `fieldmap ask` runs it, with hipporag and with memorag's LLM clues.
 
     python benchmarks/llm_path.py serve --out OUT                         # the local server first
-    python benchmarks/llm_answers.py --out OUT [-n 30] [--modes hipporag,memorag] [--variant NAME --set setting=value ...]
+    python benchmarks/llm_answers.py --out OUT [-n 30] [--modes hipporag,memorag] [--variant NAME:setting=value ...]
     python benchmarks/llm_answers.py --out OUT --report                   # summaries and the clue weight, no model call
 
 Each answer is stored as one line of OUT/answers-<model>.jsonl keyed by (variant, mode, question), so
@@ -56,7 +56,7 @@ def score(question: dict, answer, seconds: float, variant: str) -> dict:
     cited = {c.chunk_id for c in answer.citations}
     return {
         "variant": variant, "mode": answer.mode, "id": question["id"], "question": question["question"], "gold": gold,
-        "answer": answer.answer, "short": short, "method": answer.method, "flags": answer.flags,
+        "answer": answer.answer, "short": short, "method": answer.method, "flags": answer.flags, "retrieval": getattr(answer, "retrieval", ""),
         "em": exact_match(text, gold), "f1": token_f1(text, gold), "short_em": exact_match(short, gold), "short_f1": token_f1(short, gold),
         "recall@5": recall_at([p.doc_id for p in answer.passages], question["supporting_ids"], 5),
         "gold_in_passages": any(holds(p.text, gold) for p in answer.passages),
@@ -81,26 +81,91 @@ def load_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
 
 
-def answer_all(out: Path, model: str, port: int, n: int, modes: list[str], variant: str, overrides: dict) -> None:
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """"name:setting=value;setting=value" -> (name, {setting: value})."""
+    name, _, rest = spec.partition(":")
+    return name, dict(item.split("=", 1) for item in rest.split(";") if item)
+
+
+def answer_all(out: Path, model: str, port: int, n: int, modes: list[str], variants: list[str]) -> None:
+    """Every (mode, question, variant) not stored yet; the variants of one question run back to back,
+    so a run cut short still compares them on the same questions."""
     from rag.engine import QueryEngine
 
     path = out / f"answers-{model}.jsonl"
     done = {(r["variant"], r["mode"], r["id"]) for r in load_records(path)}
     questions = [json.loads(line) for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()[:n]]
-    engine = QueryEngine(llm_settings(copy_musique(out), model, port, **overrides))
+    workspace = copy_musique(out)
+    engines = {name: QueryEngine(llm_settings(workspace, model, port, **overrides)) for name, overrides in map(parse_variant, variants)}
     try:
         for mode in modes:
             for question in questions:
-                if (variant, mode, question["id"]) in done:
+                for variant, engine in engines.items():
+                    if (variant, mode, question["id"]) in done:
+                        continue
+                    started = time.perf_counter()
+                    answer = engine.ask(question["question"], mode=mode, k=5)
+                    record = score(question, answer, time.perf_counter() - started, variant)
+                    with open(path, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(record) + "\n")
+                    print(f"{variant} {mode} {question['id']}: {record['seconds']}s F1 {record['f1']:.2f} short {record['short_f1']:.2f} "
+                          f"{record['short']!r}", flush=True)
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+
+def fixed_context_answers(out: Path, model: str, port: int, n: int) -> None:
+    """The LLM as reader alone, before any index exists: each question gets its gold passages and the
+    distractors after them in its own block of MuSiQue paragraphs, 5 passages in corpus order, shown
+    plain and under their document's structure (the prebuilt workspace's structures); one cached
+    client, so a rerun repeats no request."""
+    import duckdb
+
+    from fieldmap.llm import LLMClient
+    from fieldmap.store import connect
+    from rag.answer import Answer, Passage, llm_answer
+    from rag.structured import structured_passages
+
+    from benchmarks.llm_path import PREBUILT_MUSIQUE
+
+    path = out / f"answers-{model}.jsonl"
+    done = {(r["variant"], r["mode"], r["id"]) for r in load_records(path)}
+    source = duckdb.connect(str(PREBUILT_MUSIQUE / "fieldmap.snapshot.duckdb"), read_only=True)
+    order = [d for (d,) in source.execute("SELECT doc_id FROM documents ORDER BY CAST(substr(doc_id, 2) AS INTEGER)").fetchall()]
+    settings = llm_settings(out / "ws-fixed-context", model, port)
+    cache = connect(settings.duckdb_path)
+    client = LLMClient(settings, cache, "answer")
+    try:
+        for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()[:n]:
+            question = json.loads(line)
+            gold = question["supporting_ids"][:5]
+            start = min(order.index(g) for g in gold)
+            ids = sorted(gold + [d for d in order[start:] if d not in gold][: 5 - len(gold)], key=order.index)
+            rows = {d: (t, x) for d, t, x in source.execute(
+                "SELECT c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[f"{d}#0" for d in ids]]).fetchall()}
+            passages = [Passage(d, f"{d}#0", rows[d][0], 1.0, rows[d][1]) for d in ids]
+            structured = structured_passages(source, [p.chunk_id for p in passages])
+            for variant in ("plain", "structured"):
+                if (variant, "fixed-context", question["id"]) in done:
                     continue
+                rendered = [structured[p.chunk_id].render() if variant == "structured" and p.chunk_id in structured else p.text for p in passages]
+                before = (client.usage.prompt_tokens, client.usage.completion_tokens)
                 started = time.perf_counter()
-                answer = engine.ask(question["question"], mode=mode, k=5)
+                text, citations, flags, failure = llm_answer(client, question["question"], passages, "", None, rendered)
+                answer = Answer(question["question"], text, citations, passages, mode="fixed-context", flags=flags,
+                                method="reader" if failure else client.method,
+                                tokens={"prompt": client.usage.prompt_tokens - before[0], "completion": client.usage.completion_tokens - before[1]})
                 record = score(question, answer, time.perf_counter() - started, variant)
                 with open(path, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(record) + "\n")
-                print(f"{variant} {mode} {question['id']}: {record['seconds']}s F1 {record['f1']:.2f} short {record['short_f1']:.2f} {record['short']!r}", flush=True)
+                print(f"{variant} fixed {question['id']}: {record['seconds']}s {record['prompt_tokens']}+{record['completion_tokens']} tok "
+                      f"F1 {record['f1']:.2f} short {record['short_f1']:.2f} {record['short']!r}", flush=True)
     finally:
-        engine.close()
+        client.close()
+        cache.close()
+        source.close()
 
 
 def summary(records: list[dict]) -> dict:
@@ -172,14 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("-n", type=int, default=30)
     parser.add_argument("--modes", default="hipporag,memorag")
-    parser.add_argument("--variant", default="plain", help="a label for the settings below (e.g. structured)")
-    parser.add_argument("--set", action="append", default=[], help="setting=value for this variant (repeatable)")
+    parser.add_argument("--variant", action="append", default=None,
+                        help='name:setting=value[;setting=value] (repeatable); default: plain:answer_structure=false and structured:answer_structure=true')
     parser.add_argument("--report", action="store_true", help="only summarise what is stored")
+    parser.add_argument("--fixed-context", action="store_true", help="the LLM as reader on gold + block-distractor passages (no index needed)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    if not args.report:
-        overrides = dict(item.split("=", 1) for item in args.set)
-        answer_all(out, args.model, args.port, args.n, args.modes.split(","), args.variant, overrides)
+    if args.fixed_context:
+        fixed_context_answers(out, args.model, args.port, args.n)
+    elif not args.report:
+        variants = args.variant or ["plain:answer_structure=false", "structured:answer_structure=true"]
+        answer_all(out, args.model, args.port, args.n, args.modes.split(","), variants)
     report(out, args.model)
     return 0
 

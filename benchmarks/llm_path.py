@@ -111,28 +111,30 @@ def server_speeds(log: Path) -> dict:
 # speed
 
 
-def speed(out: Path, model: str, port: int) -> dict:
-    """Three 5-passage answer prompts (hipporag's top 5 for MuSiQue questions), uncached, one at a time."""
+def speed(out: Path, model: str, port: int, n: int = 3) -> dict:
+    """n 5-passage answer prompts, uncached, one at a time: MuSiQue question i with its gold passages
+    and the distractors after them in the corpus (its own block of paragraphs), 5 in all. No
+    workspace is needed, so this runs before any index exists."""
     from fieldmap.llm import LLMClient
-    from rag.answer import llm_answer
-    from rag.engine import QueryEngine
+    from rag.answer import Passage, llm_answer
 
-    workspace = copy_musique(out)
-    settings = llm_settings(workspace, model, port)
-    engine = QueryEngine(settings)
-    questions = [json.loads(line) for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()[:3]]
+    corpus = {r["id"]: r for r in map(json.loads, (MUSIQUE / "corpus.jsonl").read_text().splitlines())}
+    order = list(corpus)
     runs = []
-    for question in questions:
-        hits = engine.retriever("hipporag").retrieve(question["question"], 5)
-        passages = engine.passages([(h.chunk_id, h.score) for h in hits])
-        client = LLMClient(settings, None, "speed")
+    for line in (MUSIQUE / "questions.jsonl").read_text().splitlines()[:n]:
+        question = json.loads(line)
+        gold = question["supporting_ids"][:5]
+        after = order.index(gold[0])
+        ids = gold + [d for d in order[after:] if d not in gold][: 5 - len(gold)]
+        passages = [Passage(d, f"{d}#0", corpus[d]["title"], 1.0, corpus[d]["text"]) for d in ids]
+        client = LLMClient(llm_settings(out / "ws-speed", model, port), None, "speed")
         started = time.perf_counter()
         answer, _, flags, failure = llm_answer(client, question["question"], passages)
-        runs.append({"seconds": round(time.perf_counter() - started, 2), "prompt_tokens": client.usage.prompt_tokens,
-                     "completion_tokens": client.usage.completion_tokens, "failure": failure, "answer": answer})
+        runs.append({"id": question["id"], "seconds": round(time.perf_counter() - started, 2), "prompt_tokens": client.usage.prompt_tokens,
+                     "completion_tokens": client.usage.completion_tokens, "failure": failure, "answer": answer, "gold": question["answers"],
+                     "load_average": load_average()})
         client.close()
-    engine.close()
-    figures = {"model": model, "runs": runs, "load_average": load_average(), **server_speeds(out / f"server-{model}.log")}
+    figures = {"model": model, "runs": runs, **server_speeds(out / f"server-{model}.log")}
     write_json(out / f"speed-{model}.json", figures)
     return figures
 
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "serve":
         serve(out, args.model, args.port, args.threads, args.n_ctx)
     elif args.step == "speed":
-        speed(out, args.model, args.port)
+        speed(out, args.model, args.port, min(args.n, 3))
     elif args.step == "extraction":
         extraction(out, args.model, args.port)
     elif args.step == "structure":
