@@ -7,6 +7,7 @@ that tokens are counted, and that a second pass over the same requests pays for 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ MODEL = LOCAL_LLM["llm_model"]
 
 def _fieldmap(*args: str, cwd: Path, base_url) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "OPENAI_BASE_URL": str(base_url)}
+    if os.environ.get("PYTHONPATH"):  # a worktree run on a shared venv: the CLI runs the code under test
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"FIELDMAP_{name.upper()}": str(value) for name, value in LOCAL_LLM.items()})
     return subprocess.run([FIELDMAP, *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
 
