@@ -247,7 +247,7 @@ def structure(out: Path, model: str, port: int, n: int) -> dict:
 def _documents(con):
     from corpus.models import Document
 
-    return [Document(d, t, x) for d, t, x in con.execute("SELECT doc_id, title, text FROM documents").fetchall()]
+    return [Document(d, t, x, s) for d, t, x, s in con.execute("SELECT doc_id, title, text, source FROM documents").fetchall()]
 
 
 # gists
