@@ -23,6 +23,8 @@ LABELS = {  # answer type -> spaCy entity labels that can fill it
     THING: frozenset({"PERSON", "GPE", "LOC", "FAC", "ORG", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE", "LAW"}),
 }
 
+WHO = frozenset({"PERSON", "ORG"})  # "who" is mostly a person, sometimes a band or a company; never a nationality
+
 # focus nouns ("which county", "what year") -> answer type
 FOCUS = {
     PLACE: "county state country city town village province region place river lake mountain island continent nation capital "
@@ -104,7 +106,7 @@ def classify(question: str) -> QuestionType:
     if OPEN_CUES.search(text) and not text.lower().startswith(("how many", "how much", "how long", "how old", "how far", "how tall")):
         return QuestionType(DESCRIPTION)
     if first in ("who", "whom", "whose"):
-        return QuestionType(PERSON, LABELS[PERSON] | LABELS[ORG])
+        return QuestionType(PERSON, WHO)
     if first == "when":
         return QuestionType(DATE, LABELS[DATE])
     if first == "where":
@@ -116,7 +118,7 @@ def classify(question: str) -> QuestionType:
     if wh is None:
         return QuestionType(THING, LABELS[THING])
     if words[wh] in ("who", "whom", "whose"):
-        return QuestionType(PERSON, LABELS[PERSON] | LABELS[ORG])
+        return QuestionType(PERSON, WHO)
     if words[wh] == "when":
         return QuestionType(DATE, LABELS[DATE])
     if words[wh] == "where":

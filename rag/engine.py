@@ -105,7 +105,8 @@ class QueryEngine:
         weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
         hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
         used = len(clues.texts) - 1 if weight > 0 else 0
-        label = f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g})" if used else "memorag: hipporag alone (no clue weighed)"
+        label = (f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})" if used
+                 else "memorag: hipporag alone (no clue weighed)")
         return hits, clues, label
 
     def structured(self, passages: list[Passage], structure: bool | None = None) -> dict[str, StructuredPassage]:

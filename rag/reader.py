@@ -9,6 +9,7 @@ features in [0, 1] (weights in `Weights`, reasons beside them):
              head word is the question's focus noun ("... County" for "which county")
   sentence   share of the question's content words found in its sentence and the passage's heading
              (title, or scope and aspect with the structure on)
+  window     share of them within WINDOW tokens of the candidate
   rank       1 / (passage rank + 1): the retriever's order
   ppr        its entity vertex's Personalized PageRank mass from the same retrieval, over the best
              candidate's mass
@@ -39,6 +40,7 @@ STOP = frozenset(
 QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
 NEGATION = frozenset("not no never neither nor none n't".split())
 WORD = re.compile(r"[A-Za-z0-9]+")
+WINDOW = 8  # tokens either side of a candidate that count as its neighbourhood
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Weights:
     # the two direct signals weigh most: the right kind of thing, in a sentence about the question
     type: float = 1.0
     sentence: float = 1.0
+    # the question's words close around the candidate, within its sentence: sharper than the sentence
+    window: float = 0.5
     # the retrieval's and the graph's evidence, as priors: a quarter each, so together they can
     # decide between candidates of equal fit but not outvote a sentence that matches the question
     rank: float = 0.25
@@ -175,11 +179,12 @@ class Reader:
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
         typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
-            for surface, type_fit in _candidates(sentence.span, qtype):
+            for surface, type_fit, start, end in _candidates(sentence.span, qtype):
                 words = content_words(surface)
                 if not words or words <= question_words:
                     continue  # repeats the question
-                partial = w.type * type_fit + w.sentence * relevance[position] + w.rank / (sentence.passage + 1)
+                window = _overlap(question_words, lemma_words(sentence.span.doc[max(sentence.span.start, start - WINDOW) : min(sentence.span.end, end + WINDOW)]))
+                partial = w.type * type_fit + w.sentence * relevance[position] + w.window * window + w.rank / (sentence.passage + 1)
                 occurrences.setdefault(_key(surface), []).append((partial, position, surface))
                 typed.setdefault(_key(surface), []).append(type_fit)
         if not occurrences:
@@ -264,8 +269,8 @@ class Reader:
         return Evidence(sentence.text, sentence.passage + 1, passage.chunk_id, passage.doc_id, round(float(score), 4))
 
 
-def _candidates(span, qtype: QuestionType) -> list[tuple[str, float]]:
-    """(surface, type fit) of the sentence's entities, and of its noun chunks for untyped questions.
+def _candidates(span, qtype: QuestionType) -> list[tuple[str, float, int, int]]:
+    """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
     Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
     focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
     found = []
@@ -280,7 +285,7 @@ def _candidates(span, qtype: QuestionType) -> list[tuple[str, float]]:
         surface = _trim(ent.text)
         if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
-        found.append((surface, fit))
+        found.append((surface, fit, ent.start, ent.end))
     if qtype.kind == THING or qtype.focus:
         entity_tokens = {t.i for ent in span.ents for t in ent}
         for chunk in span.noun_chunks:
@@ -288,8 +293,8 @@ def _candidates(span, qtype: QuestionType) -> list[tuple[str, float]]:
                 continue
             fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
             if fit > 0:
-                found.append((_trim(chunk.text), fit))
-    return [(s, f) for s, f in found if s]
+                found.append((_trim(chunk.text), fit, chunk.start, chunk.end))
+    return [c for c in found if c[0]]
 
 
 def _lemmas_around(ent) -> set[str]:
