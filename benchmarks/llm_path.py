@@ -1,7 +1,9 @@
 """The LLM path measured on a capable local model (opt-in; the model is never a fieldmap dependency).
 
     python benchmarks/llm_model.py                                   # join + verify the GGUF once (prints its path)
-    python benchmarks/llm_path.py serve --out OUT                     # llama.cpp server on 127.0.0.1:8091 (2 threads), load time
+    python benchmarks/llm_path.py serve --out OUT                     # llama.cpp server on 127.0.0.1:8091 (2 threads), load time;
+                                                                      # stop it with kill -9 PID (serve-<model>.json): on SIGTERM
+                                                                      # it first finishes the request in flight
     python benchmarks/llm_path.py speed|extraction|structure|gists --out OUT
     python benchmarks/llm_answers.py --out OUT [--variant NAME --set setting=value]   # answers and the clue weight
 
