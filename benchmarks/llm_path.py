@@ -5,7 +5,7 @@
                                                                       # stop it with kill -9 PID (serve-<model>.json): on SIGTERM
                                                                       # it first finishes the request in flight
     python benchmarks/llm_path.py speed|extraction|structure|gists --out OUT
-    python benchmarks/llm_answers.py --out OUT [--variant NAME --set setting=value]   # answers and the clue weight
+    python benchmarks/llm_answers.py --out OUT [--variant NAME:setting=value ...] [--fixed-context] [--report]   # answers, clue weight
 
 OUT (default .fieldmap/llm-path) holds one workspace per step and a JSON of each step's figures.
 Every request goes through fieldmap's LLMClient with its DuckDB cache in that step's workspace,
