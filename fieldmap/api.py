@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fieldmap.settings import Settings, require_config_file
+from rag.modes import DEFAULT_MODE
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Workspace:
             self._engine = QueryEngine(self.settings)
         return self._engine
 
-    def ask(self, question: str, mode: str = "memorag", k: int | None = None):
+    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None):
         return self.engine.ask(question, mode=mode, k=k)
 
     def status(self) -> dict[str, int]:
@@ -87,7 +88,7 @@ def open_workspace(workspace: str | Path | None = None, config_file: str | Path 
     return Workspace(Settings.load(workspace=workspace, config_file=config_file, **overrides))
 
 
-def ask(question: str, workspace: str | Path | None = None, mode: str = "memorag", k: int | None = None):
+def ask(question: str, workspace: str | Path | None = None, mode: str = DEFAULT_MODE, k: int | None = None):
     ws = open_workspace(workspace)
     try:
         return ws.ask(question, mode=mode, k=k)

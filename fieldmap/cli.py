@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fieldmap.settings import Settings, require_config_file
+from rag.modes import DEFAULT_MODE, MODES
 
 console = Console(stderr=True)  # progress, warnings, errors
 out = Console()  # results
@@ -113,19 +114,29 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    out.print(f"Q: {answer.question}", markup=False, highlight=False)
-    out.print(f"A: {answer.answer or '(no answer found)'}", markup=False, highlight=False)
+    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
+    say(f"Q: {answer.question}")
+    kind = f" ({answer.answer_type})" if answer.answer_type else ""
+    if answer.answer_type == "description" and answer.evidence:  # the answer is its evidence: one cited sentence a line
+        say(f"A{kind}:")
+    else:
+        say(f"A{kind}: {answer.answer or '(no answer found)'}")
     for flag in answer.flags:
-        out.print(f"  ! {flag}", markup=False, highlight=False)
+        say(f"  ! {flag}")
+    if answer.evidence:
+        say("evidence:" if answer.answer_type != "description" else "")
+        for item in answer.evidence:
+            say(f"  [{item['passage']}] {item['text']}")
+    say(f"retrieval: {answer.retrieval or answer.mode}   answer: {answer.method}")
     if answer.clues:
-        out.print("clues:", markup=False)
+        say("clues:")
         for clue in answer.clues:
-            out.print(f"  - {clue}", markup=False, highlight=False)
-    out.print("passages:", markup=False)
+            say(f"  - {clue}")
+    say("passages:")
     cited = {c.chunk_id for c in answer.citations}
     for number, passage in enumerate(answer.passages, start=1):
         mark = "*" if passage.chunk_id in cited else " "
-        out.print(f" {mark}[{number}] {passage.title} — {passage.doc_id} ({passage.chunk_id}) score {passage.score:.4f}", markup=False, highlight=False)
+        say(f" {mark}[{number}] {passage.title} — {passage.doc_id} ({passage.chunk_id}) score {passage.score:.4f}")
     return 0
 
 
@@ -222,7 +233,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     from fieldmap.progress import silent
     from pipelines.run import run_pipeline
     from rag.engine import QueryEngine
-    from rag.evaluate import evaluate_answers, load_questions
+    from rag.evaluate import evaluate_answers, load_questions, memoise_graph_retrieval
 
     corpus = Path(args.corpus)
     workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
@@ -230,12 +241,20 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     if not run_pipeline(settings, silent).success:
         raise RuntimeError(f"indexing {corpus} failed")
     engine = QueryEngine(settings)
+    questions = load_questions(Path(args.questions))
+    weights = [float(w) for w in args.clue_weights.split(",")] if args.clue_weights else [settings.clue_weight_offline]
+    if len(weights) > 1:
+        memoise_graph_retrieval(engine)  # each clue is retrieved once, whatever the weight
+    reports = []
     try:
-        reports = [evaluate_answers(engine, load_questions(Path(args.questions)), mode) for mode in args.mode.split(",")]
+        for mode in args.mode.split(","):
+            for weight in weights if mode == "memorag" else [None]:
+                if weight is not None:
+                    engine.settings = settings.model_copy(update={"clue_weight_offline": weight})
+                reports.append(evaluate_answers(engine, questions, mode))
+                out.print(json.dumps(reports[-1]), markup=False, highlight=False)
     finally:
         engine.close()
-    for report in reports:
-        out.print(json.dumps(report), markup=False, highlight=False)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(reports[0] if len(reports) == 1 else {"modes": reports}, indent=2))
@@ -309,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
-    ask.add_argument("--mode", default="memorag", choices=["memorag", "hipporag", "hybrid", "dense", "bm25"])
+    ask.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(func=cmd_ask)
@@ -340,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa = evaluate.add_parser("qa", parents=[common], help="exact match, token F1 and Recall@5 of answers")
     qa.add_argument("--corpus", required=True)
     qa.add_argument("--questions", required=True)
-    qa.add_argument("--mode", default="memorag", help="one mode, or several separated by commas (measured in one run)")
+    qa.add_argument("--mode", default=DEFAULT_MODE, help="one mode, or several separated by commas (measured in one run)")
+    qa.add_argument("--clue-weights", help="memorag's offline clue weights to measure, separated by commas (default: the setting)")
     qa.add_argument("--json")
     qa.add_argument("--embedder")
     qa.add_argument("--schema", default="general")

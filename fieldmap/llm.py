@@ -134,7 +134,7 @@ class LLMClient:
     # one request: cache, send, validate, record
 
     def _request(self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool) -> _Answer:
-        schema = response_model.model_json_schema()
+        schema = sendable_schema(response_model.model_json_schema())
         key = request_key_for(self._settings, messages, response_model)
         with self._key_lock(key):  # the same request in two threads is paid for once
             started = time.perf_counter()
@@ -239,6 +239,22 @@ class LLMClient:
         if self._secret:
             text = text.replace(self._secret, "***")
         return KEY_LIKE.sub("***", text)[:MAX_REASON]
+
+
+# Checked by pydantic after the answer, never sent: llama.cpp's server turns a string's maxLength
+# into a grammar of that many optional characters, fails to parse it and then dies with SIGSEGV
+# (GistReply's 1,200 did); OpenAI's strict json_schema rejects these keywords too.
+UNSENT_KEYWORDS = {"minLength", "maxLength", "pattern"}
+
+
+def sendable_schema(schema: Any) -> Any:
+    """The JSON schema without the keywords in UNSENT_KEYWORDS, at any depth (property names kept)."""
+    if isinstance(schema, dict):
+        # a keyword has a number or a string; a property of the same name has a schema (a dict)
+        return {key: sendable_schema(value) for key, value in schema.items() if key not in UNSENT_KEYWORDS or isinstance(value, dict)}
+    if isinstance(schema, list):
+        return [sendable_schema(item) for item in schema]
+    return schema
 
 
 def request_key_for(settings: Settings, messages: list[dict], response_model: type[BaseModel]) -> str:

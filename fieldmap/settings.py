@@ -63,8 +63,13 @@ class Settings(BaseModel):
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
     clue_weight_offline: float = 0.0  # offline clues lowered MuSiQue Recall@5 at every weight > 0 (BENCHMARKS.md)
+    # not measured yet: on this shared machine the 1.5B model wrote no memorag clues in time (BENCHMARKS.md, "LLM path on
+    # Qwen2.5-Coder-1.5B"); `benchmarks/llm_answers.py` chooses it from stored LLM clues on half of 30 MuSiQue questions
     clue_weight_llm: float = 0.3
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
+    # passages shown to the LLM and read by the reader under their document's scope and aspect
+    # headings (StruXGPT); default from the MuSiQue with/without measurement in BENCHMARKS.md
+    answer_structure: bool = True
 
     # LLM (OpenAI-compatible)
     openai_api_key: SecretStr | None = None

@@ -1,9 +1,9 @@
-"""Answers with citations. Offline: the passages' sentences closest to the question, each cited."""
+"""Answers with citations. Offline: the reader's short answer or evidence sentences (rag/reader.py);
+`extractive_answer`, the sentences closest to the question, is kept as the baseline it replaced.
+With an LLM: the model's answer, every citation checked for range and support (rag/citations.py)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-
-import re
 
 import numpy as np
 from pydantic import BaseModel
@@ -40,7 +40,10 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)  # e.g. a citation that points to no retrieved passage
-    method: str = "extractive"  # extractive | llm:<model> | memory:<model>
+    method: str = "reader"  # reader | llm:<model> | memory:<model>
+    evidence: list[dict] = field(default_factory=list)  # {"text", "passage", "chunk_id", "doc_id", "score"}: the sentences behind the answer
+    answer_type: str = ""  # what the question asks for: person, place, date, number, yes/no, choice, description, ...
+    retrieval: str = ""  # which retrieval actually ran, e.g. "hipporag" or "memorag: hipporag + 2 clues (weight 0.2)"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,28 +84,28 @@ class MemoryReply(BaseModel):
     answer: str = ""
 
 
-CITATION = re.compile(r"\[(\d+)\]")
-
-
-def llm_answer(client, question: str, passages: list[Passage], draft: str = "", order: list[int] | None = None) -> tuple[str, list[Citation], list[str], str | None]:
+def llm_answer(client, question: str, passages: list[Passage], draft: str = "", order: list[int] | None = None,
+               rendered: list[str] | None = None) -> tuple[str, list[Citation], list[str], str | None]:
     """The LLM's answer over numbered passages: (answer, citations, flags, failure). Every [n] is
-    checked against the passages given; one that points nowhere is flagged, not silently kept.
-    Passage n is labelled [n] whatever `order` it is shown in."""
+    checked against the passages given and for support (rag/citations.py); one that points nowhere,
+    cannot be read or does not hold the claim is flagged, not silently kept. Passage n is labelled
+    [n] whatever `order` it is shown in; `rendered` replaces a passage's text (its structured form)."""
     from fieldmap.prompts import load_prompt
+    from rag.citations import check_citations
 
     prompt = load_prompt("rag", "answer")
     order = order if order is not None else list(range(len(passages)))
-    numbered = "\n\n".join(f"[{i + 1}] {passages[i].title}\n{passages[i].text}" for i in order)
+    bodies = rendered if rendered is not None else [p.text for p in passages]
+    numbered = "\n\n".join(f"[{i + 1}] {passages[i].title}\n{bodies[i]}" for i in order)
     hint = f"A draft answer from memory (may be wrong): {draft}" if draft else ""
     messages = [{"role": "system", "content": prompt.render("system")},
                 {"role": "user", "content": prompt.render("user", passages=numbered, question=question, draft=hint)}]
     result = client.complete(messages, AnswerReply, 'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.')
     if result.value is None:
         return "", [], [f"LLM answer failed: {result.failure}"], result.failure
-    numbers = list(dict.fromkeys([*map(int, CITATION.findall(result.value.answer)), *result.value.citations]))
-    flags = [f"citation [{n}] points to no retrieved passage" for n in numbers if not 1 <= n <= len(passages)]
-    citations = [Citation(passages[n - 1].doc_id, passages[n - 1].chunk_id, passages[n - 1].title) for n in numbers if 1 <= n <= len(passages)]
-    return result.value.answer, citations, flags, None
+    check = check_citations(result.value.answer, passages, result.value.citations)
+    citations = [Citation(passages[n - 1].doc_id, passages[n - 1].chunk_id, passages[n - 1].title) for n in check.numbers]
+    return result.value.answer, citations, check.flags, None
 
 
 def memory_answer(client, question: str, memory: str) -> str | None:

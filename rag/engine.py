@@ -5,6 +5,7 @@ In every answer, [n] refers to the n-th passage of `Answer.passages`.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
@@ -12,14 +13,17 @@ from fieldmap.nlp import english
 from fieldmap.settings import Settings
 from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
-from rag.answer import Answer, Passage, extractive_answer, llm_answer, memory_answer
+from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
 from rag.hipporag import HippoParams, HippoRAGRetriever
 from rag.index import VectorStore
 from rag.linking import EntityLinker
 from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
-from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever, Retriever
+from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
+from rag.reader import GraphSignals, Reader, Reading
+from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
+from rag.signals import RetrievalSignals
+from rag.structured import StructuredPassage, structured_passages
 
-MODES = ("memorag", "hipporag", "hybrid", "dense", "bm25")
 
 
 def hippo_params(s: Settings) -> HippoParams:
@@ -38,6 +42,7 @@ class QueryEngine:
         self.chunks = self.store.table("chunks")
         self._retrievers: dict[str, Retriever] = {}
         self._linker: EntityLinker | None = None
+        self._reader: Reader | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -79,12 +84,54 @@ class QueryEngine:
         by_id = {r[0]: r for r in rows}
         return [Passage(by_id[cid][1], cid, by_id[cid][2], score, by_id[cid][3]) for cid, score in chunk_scores if cid in by_id]
 
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = Reader(english(), self.embedder)
+        return self._reader
+
     def clues(self, question: str, client=None) -> Clues:
         writer = ClueWriter(self.con, self.linker, self.store.table("gists"))
         query_vector = self.embedder.queries([question])[0]
-        return writer.with_llm(client, question, query_vector) if client is not None else writer.offline(question, query_vector)
+        return writer.with_llm(client, question, query_vector) if client is not None else writer.offline(question, query_vector, self.reader)
 
-    def ask(self, question: str, mode: str = "memorag", k: int | None = None) -> Answer:
+    def retrieve(self, question: str, mode: str, k: int, client=None, timings: dict | None = None) -> tuple[list[Hit], Clues, str]:
+        """The hits, the clues used and a label saying which retrieval actually ran."""
+        if mode != "memorag":
+            return self.retriever(mode).retrieve(question, k), Clues([question]), mode
+        started = time.perf_counter()
+        clues = self.clues(question, client)
+        if timings is not None:
+            timings["clues"] = _ms(started)
+        weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
+        hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
+        used = len(clues.texts) - 1 if weight > 0 else 0
+        label = (f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})" if used
+                 else "memorag: hipporag alone (no clue weighed)")
+        return hits, clues, label
+
+    def structured(self, passages: list[Passage], structure: bool | None = None) -> dict[str, StructuredPassage]:
+        """Chunk id -> its passage under the document's scope and aspects (none when the structure is off)."""
+        on = self.settings.answer_structure if structure is None else structure
+        return structured_passages(self.con, [p.chunk_id for p in passages]) if on else {}
+
+    def read(self, question: str, passages: list[Passage], mode: str, structure: bool | None = None) -> Reading:
+        """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
+        override answer_structure, to measure with and without on the same passages)."""
+        structured = self.structured(passages, structure)
+        headings = [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in passages]
+        return self.reader.read(question, passages, headings, self.graph_signals(question, mode))
+
+    def graph_signals(self, question: str, mode: str) -> GraphSignals | None:
+        """PPR mass of this question's retrieval and graph distances, when the graph retrieval ran."""
+        if mode not in ("memorag", "hipporag"):
+            return None
+        graph = self.retriever("hipporag")
+        mass = graph.recent_mass.get(question)
+        named = [self.linker.norm_to_entity.get(p) for p in self.linker.phrases(question)]
+        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e])
+
+    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> Answer:
         if not question.strip():
             raise ValueError("the question is empty")
         if mode not in MODES:
@@ -93,34 +140,34 @@ class QueryEngine:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         with llm_client(self.settings, None, "answer") as client:
-            clues = Clues([question])
-            if mode == "memorag":
-                if client is not None and self.settings.answer_from_memory:
-                    memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(self.embedder.queries([question])[0], 12)
-                    direct = memory_answer(client, question, memory)
-                    if direct is not None:
-                        return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)})
-                clues = self.clues(question, client)
-                timings["clues"] = _ms(started)
-                weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
-                hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
-            else:
-                hits = self.retriever(mode).retrieve(question, k)
+            if mode == "memorag" and client is not None and self.settings.answer_from_memory:
+                memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(self.embedder.queries([question])[0], 12)
+                direct = memory_answer(client, question, memory)
+                if direct is not None:
+                    return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)},
+                                  flags=["answered from memory alone: the answer cites no passage"], retrieval="none (memory only)")
+            hits, clues, label = self.retrieve(question, mode, k, client, timings)
             timings["retrieve"] = _ms(started) - sum(timings.values())
             ranked = self.passages([(h.chunk_id, h.score) for h in hits])
             ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
             # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
             order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
-            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft)
+            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft, retrieval=label)
             if client is not None:
-                answer.answer, answer.citations, answer.flags, failure = llm_answer(client, question, ranked, clues.draft, order)
+                structured = self.structured(ranked)
+                rendered = [structured[p.chunk_id].render() if p.chunk_id in structured else p.text for p in ranked]
+                answer.answer, answer.citations, answer.flags, failure = llm_answer(client, question, ranked, clues.draft, order, rendered)
                 answer.method = client.method
                 answer.tokens = {"prompt": client.usage.prompt_tokens, "completion": client.usage.completion_tokens}
                 if failure is None:
                     answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
                     return answer
-            answer.answer, answer.citations = extractive_answer(question, ranked, self.embedder)
-            answer.method = "extractive"  # also when the LLM's answer failed (its reason is in flags)
+            reading = self.read(question, ranked, mode)
+            answer.answer, answer.answer_type = reading.text, reading.answer_type
+            answer.evidence = [asdict(e) for e in reading.evidence]
+            cited = list(dict.fromkeys(e.passage for e in reading.evidence))
+            answer.citations = [Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited]
+            answer.method = "reader"  # also when the LLM's answer failed (its reason is in flags)
             answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
             return answer
 

@@ -99,21 +99,80 @@ def token_f1(prediction: str, answers: list[str]) -> float:
     return best
 
 
+class MemoRetriever:
+    """A retriever that remembers its answers, so measuring several clue weights retrieves each clue once."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.memo: dict[tuple[str, int], list] = {}
+
+    def retrieve(self, query: str, k: int) -> list:
+        if (query, k) not in self.memo:
+            self.memo[(query, k)] = self.inner.retrieve(query, k)
+        elif hasattr(self.inner, "recent_mass") and query not in self.inner.recent_mass:
+            self.inner.retrieve(query, k)  # the reader reads this query's PPR mass: compute it again
+        return self.memo[(query, k)]
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def memoise_graph_retrieval(engine: QueryEngine) -> None:
+    """Make the engine's graph retriever remember its results (for several clue weights in one run)."""
+    engine._retrievers["hipporag"] = MemoRetriever(engine.retriever("hipporag"))
+
+
+def halves(questions: list[dict]) -> dict[str, set[int]]:
+    """A fixed split: questions ordered by id (else by position), even positions "tune", odd "test"."""
+    order = sorted(range(len(questions)), key=lambda i: (str(questions[i].get("id", "")), i))
+    return {"tune": {i for n, i in enumerate(order) if n % 2 == 0}, "test": {i for n, i in enumerate(order) if n % 2 == 1}}
+
+
+def answer_in_passages(passages: list, answers: list[str]) -> float:
+    """1 when a gold answer string occurs in the passages (normalised): an extractive reader's ceiling."""
+    text = " " + normalize_answer(" ".join(p.text for p in passages)) + " "
+    return float(any(normalize_answer(a) and f" {normalize_answer(a)} " in text for a in answers))
+
+
 def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: int = 5) -> dict:
-    """EM and token F1 of the answers (citation markers removed), Recall@k of the passages used."""
+    """Per question, over the same passages: the answer's EM and token F1 (citation markers removed),
+    the reader without the structure headings, the old extractive answer, the answer-in-passages
+    ceiling, Recall@k of the passages, and the reader's own time; averaged over all questions and
+    over each half of `halves`."""
     import re
 
+    from rag.answer import extractive_answer
+
     chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
-    ems, f1s, recalls, latencies = [], [], [], []
+    rows, latencies, reader_ms = [], [], []
     for question in questions:
+        gold = question.get("answers", [])
         started = time.perf_counter()
         answer = engine.ask(question["question"], mode=mode, k=k)
         latencies.append((time.perf_counter() - started) * 1000)
-        text = re.sub(r"\s*\[\d+\]", "", answer.answer)
-        ems.append(exact_match(text, question.get("answers", [])))
-        f1s.append(token_f1(text, question.get("answers", [])))
-        recalls.append(recall_at([chunk_doc[p.chunk_id] for p in answer.passages], question["supporting_ids"], k))
+        reader_ms.append(answer.timings_ms.get("answer", 0.0))
+        other = engine.read(question["question"], answer.passages, mode, structure=not engine.settings.answer_structure)
+        extractive, _ = extractive_answer(question["question"], answer.passages, engine.embedder)
+        texts = {"reader": answer.answer, "reader_other": other.text, "extractive": extractive}
+        row = {}
+        for name, text in texts.items():
+            plain = re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text)
+            row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain, gold), token_f1(plain, gold)
+        row["ceiling"] = answer_in_passages(answer.passages, gold)
+        row[f"recall@{k}"] = recall_at([chunk_doc[p.chunk_id] for p in answer.passages], question["supporting_ids"], k)
+        rows.append(row)
+    other_name = "without_structure" if engine.settings.answer_structure else "with_structure"
+
+    def mean(indices) -> dict:
+        chosen = [rows[i] for i in sorted(indices)]
+        report = {key: round(float(np.mean([r[key] for r in chosen])), 4) for key in rows[0]} if chosen else {}
+        return {key.replace("reader_other", f"reader_{other_name}"): value for key, value in report.items()}
+
+    split = halves(questions)
     return {
-        "mode": mode, "em": float(np.mean(ems)), "f1": float(np.mean(f1s)), f"recall@{k}": float(np.mean(recalls)),
-        "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)), "questions": len(questions),
+        "mode": mode, "clue_weight": engine.settings.clue_weight_offline if mode == "memorag" else None,
+        "answer_structure": engine.settings.answer_structure, **mean(range(len(rows))),
+        "halves": {name: mean(indices) for name, indices in split.items()},
+        "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)),
+        "reader_p95_ms": float(np.percentile(reader_ms, 95)), "questions": len(questions),
     }

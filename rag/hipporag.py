@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,7 @@ class HippoRAGRetriever:
         self._passages_of = np.maximum(counts, 1).astype(float)  # passages each entity occurs in
         self._adjacency: Adjacency | None = None  # the graph as sparse rows, built on first use
         self._whole: WholeGraphPageRank | None = None  # the whole-graph PPR operator, built on first use
+        self.recent_mass: OrderedDict[str, np.ndarray] = OrderedDict()  # query -> PPR mass of every vertex, last few queries (the reader's entity scores)
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -132,11 +134,15 @@ class HippoRAGRetriever:
             self._adjacency = Adjacency.of(self.kg)
         if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
-            mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)[: self.kg.n_passages]
+            mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)
         else:
             if self._whole is None:
                 self._whole = WholeGraphPageRank(self.kg, self._adjacency)
-            mass = self._whole(reset, self.params.damping)[: self.kg.n_passages]
+            mass = self._whole(reset, self.params.damping)
+        self.recent_mass[query] = mass
+        while len(self.recent_mass) > 8:
+            self.recent_mass.popitem(last=False)
+        mass = mass[: self.kg.n_passages]
         top = np.argsort(-mass)[:k]
         return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
 

@@ -3,9 +3,11 @@ draft, each clue retrieves, the hits are fused, ordered so the strongest passage
 the context, and the answer cites its passages.
 
 Clues with an LLM: answer-bearing spans recalled from memory, surrogate sub-questions, a draft
-answer. Offline: the facts of the entities the question names (their strongest relations and
-neighbours) and the gists that match. Clues of three words or fewer are dropped; the question is
-always kept and weighs most in the fusion.
+answer. Offline: the reader (rag/reader.py) drafts an answer over the global memory (the gists
+that match the question and the graph facts of the entities it names); the clues are the question
+with the draft and the question with each further answer-bearing entity, so each drives the graph
+retrieval towards a candidate answer's passages. Clues of three words or fewer are dropped; the
+question is always kept and weighs most in the fusion.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from fieldmap.prompts import load_prompt
+from rag.answer import Passage
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.retrievers import Hit, Retriever
@@ -39,28 +42,47 @@ def keep_clue(text: str) -> bool:
 
 
 class ClueWriter:
-    def __init__(self, con: duckdb.DuckDBPyConnection, linker: EntityLinker, gists: VectorTable, facts_per_entity: int = 2, gists_per_query: int = 2):
+    def __init__(self, con: duckdb.DuckDBPyConnection, linker: EntityLinker, gists: VectorTable, facts_per_entity: int = 2, gists_per_query: int = 3):
         self.con = con
         self.linker = linker
         self.gists = gists
         self.facts_per_entity = facts_per_entity
         self.gists_per_query = gists_per_query
 
-    def offline(self, question: str, query_vector: np.ndarray) -> Clues:
-        clues = [question]
-        linked = sorted(self.linker.link(question, query_vector).items(), key=lambda item: -item[1])[:3]
+    def facts(self, question: str, query_vector: np.ndarray) -> list[str]:
+        """The strongest relations of the entities the question names, as "subject predicate object"."""
+        found = []
+        linked = sorted(self.linker.link(question, query_vector).items(), key=lambda item: (-item[1], item[0]))[:3]
         for entity_id, _ in linked:
-            facts = self.con.execute(
+            rows = self.con.execute(
                 """SELECT s.name || ' ' || t.predicate || ' ' || o.name, count(*) AS n
                    FROM triplets t JOIN entities s ON s.entity_id = t.subject_id JOIN entities o ON o.entity_id = t.object_id
                    WHERE ? IN (t.subject_id, t.object_id) GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?""",
                 [entity_id, self.facts_per_entity],
             ).fetchall()
-            clues += [text for text, _ in facts]
-        for doc_id, _ in self.gists.dense(query_vector, self.gists_per_query):
-            rows = self.con.execute("SELECT gist FROM gists WHERE doc_id = ?", [doc_id]).fetchall()
-            clues += [rows[0][0]] if rows else []
-        return Clues([question] + [c for c in dict.fromkeys(clues[1:]) if keep_clue(c) and c != question])
+            found += [text for text, _ in rows]
+        return found
+
+    def memory_passages(self, question: str, query_vector: np.ndarray) -> list[Passage]:
+        """The global memory the offline draft reads: the matching gists, then the question's graph facts."""
+        doc_ids = [doc_id for doc_id, _ in self.gists.dense(query_vector, self.gists_per_query)]
+        gists = dict(self.con.execute("SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall())
+        memory = [Passage(d, f"gist:{d}", "", 0.0, _plain(gists[d])) for d in doc_ids if d in gists]
+        facts = self.facts(question, query_vector)
+        return memory + ([Passage("graph", "facts:" + question, "", 0.0, ". ".join(facts) + ".")] if facts else [])
+
+    def offline(self, question: str, query_vector: np.ndarray, reader=None, entity_clues: int = 2) -> Clues:
+        """Without a reader: the question's facts and the matching gists (the earlier clues). With
+        one: its draft over the memory and the answer-bearing entities, each joined to the question."""
+        if reader is None:
+            gists = [p.text for p in self.memory_passages(question, query_vector) if p.chunk_id.startswith("gist:")]
+            clues = self.facts(question, query_vector) + gists
+            return Clues([question] + [c for c in dict.fromkeys(clues) if keep_clue(c) and c != question])
+        reading = reader.read(question, self.memory_passages(question, query_vector))
+        draft = reading.answer if reading.answer_type != "description" else (reading.evidence[0].text if reading.evidence else "")
+        entities = [name for name, _ in reading.candidates if name != draft][:entity_clues]
+        clues = [f"{question} {text}" for text in [draft, *entities] if text]
+        return Clues([question] + [c for c in dict.fromkeys(clues) if keep_clue(c)], draft, "offline: reader over memory")
 
     def with_llm(self, client, question: str, query_vector: np.ndarray, memory_size: int = 12) -> Clues:
         """MemoRAG's clue kinds from the LLM, given the gists nearest the question as its memory."""
@@ -80,6 +102,11 @@ class ClueWriter:
         doc_ids = [doc_id for doc_id, _ in self.gists.dense(query_vector, size)]
         rows = dict(self.con.execute("SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall())
         return "\n".join(f"- {rows[d]}" for d in doc_ids if d in rows)
+
+
+def _plain(gist: str) -> str:
+    """An offline gist without its field labels, so the reader does not take "Entities" for a name."""
+    return gist.replace(" Aspects: ", " ").replace(" Entities: ", " ")
 
 
 def retrieve_with_clues(retriever: Retriever, clues: Clues, k: int, per_clue: int = 3, question_depth: int = 20,

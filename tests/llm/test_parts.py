@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from corpus.llm_structurize import LLMStructure, structures_code_version
+from corpus.llm_structurize import OFFLINE_VERSION, LLMStructure, structures_code_version
 from corpus.models import Sentence
 from fieldmap.llm import _retry_after
 from fieldmap.llm_cache import price_for
@@ -30,7 +30,7 @@ def test_prompt_files_carry_a_version_and_their_sections():
 
 def test_code_version_follows_prompt_and_model_and_stays_offline_without_llm():
     offline = Settings(**{k: v for k, v in LOCAL.items() if k == "llm_model"})
-    assert triplets_code_version(offline, "spacy-1") == "spacy-1" and structures_code_version(offline) == "offline-1"
+    assert triplets_code_version(offline, "spacy-1") == "spacy-1" and structures_code_version(offline) == OFFLINE_VERSION
     prompt = load_prompt("kg", "extract")
     base = llm_code_version(prompt, Settings(**LOCAL), "spacy-1")
     assert base.startswith(f"llm-extract-v{prompt.version}-")
@@ -109,3 +109,18 @@ def test_prices_and_retry_after():
     assert _retry_after(Response({"retry-after-ms": "250"})) == 0.25
     assert _retry_after(Response({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0  # a date in the past
     assert _retry_after(Response({})) is None
+
+
+def test_length_limits_are_checked_after_the_answer_not_sent_to_the_server():
+    """llama.cpp's server turned GistReply's maxLength 1200 into a grammar it could not parse, then
+    died (SIGSEGV): lengths and patterns stay out of the schema sent and pydantic still checks them."""
+    from fieldmap.llm import sendable_schema
+    from rag.memory import GistReply
+
+    full = GistReply.model_json_schema()
+    assert full["properties"]["gist"]["maxLength"] == 1200
+    sent = sendable_schema(full)
+    assert sent["properties"]["gist"] == {"title": "Gist", "type": "string"} and sent["required"] == ["gist"]
+    assert sendable_schema({"properties": {"pattern": {"type": "string", "pattern": "a+"}}}) == {"properties": {"pattern": {"type": "string"}}}
+    with pytest.raises(ValidationError, match="at least 10"):
+        GistReply.model_validate_json('{"gist": "short"}')

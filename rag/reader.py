@@ -1,0 +1,370 @@
+"""The offline reader: a short answer with its supporting sentence for a factoid question, a few
+cited evidence sentences across passages for an open one.
+
+Factoid candidates are the spaCy entities (and, for untyped "what" questions, noun chunks) of the
+retrieved passages' sentences. Each candidate occurrence is scored by a small linear combination of
+features in [0, 1] (weights in `Weights`, reasons beside them):
+
+  type       its NER label fits the expected answer type (answer_types.classify); half when only its
+             head word is the question's focus noun ("... County" for "which county")
+  sentence   share of the question's content words found in its sentence and the passage's heading
+             (title, or scope and aspect with the structure on)
+  window     share of them within WINDOW tokens of the candidate
+  rank       1 / (passage rank + 1): the retriever's order
+  ppr        its entity vertex's Personalized PageRank mass from the same retrieval, over the best
+             candidate's mass
+  proximity  1 / graph distance (hops) from the entities the question names
+  support    share of the passages that mention it
+
+A candidate whose words all occur in the question repeats it and is dropped. Yes/no questions answer
+"yes" when one sentence holds nearly all the question's content words, else "no"; "A or B?"
+questions answer with the option the passages support (by the comparative's date or number when
+there is one). Everything is deterministic: ties break by passage, then sentence, then text.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from rag.answer_types import CHOICE, DESCRIPTION, NUMBER, THING, YES_NO, QuestionType, classify
+
+STOP = frozenset(
+    "a an the of in on at to for from by with and or is was were be been being are am who whom whose what when where which "
+    "how why did does do that this these those as its it his her their he she they them there here into than then also "
+    "not no but if so such can could would should will may might has have had what's name named called one her him its "
+    "she he we you your our my me us".split())
+QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
+NEGATION = frozenset("not no never neither nor none n't".split())
+WORD = re.compile(r"[A-Za-z0-9]+")
+WINDOW = 8  # tokens either side of a candidate that count as its neighbourhood
+
+
+@dataclass(frozen=True)
+class Weights:
+    # the two direct signals weigh most: the right kind of thing, in a sentence about the question
+    type: float = 1.0
+    sentence: float = 1.0
+    # the question's words close around the candidate, within its sentence: sharper than the sentence
+    window: float = 0.5
+    # the retrieval's and the graph's evidence, as priors: a quarter each, so together they can
+    # decide between candidates of equal fit but not outvote a sentence that matches the question
+    rank: float = 0.25
+    ppr: float = 0.25
+    proximity: float = 0.25
+    # mentioned by several passages: a tie-breaker more than a signal
+    support: float = 0.25
+
+
+@dataclass
+class Evidence:
+    text: str
+    passage: int  # 1-based number of the passage, as in [n]
+    chunk_id: str
+    doc_id: str
+    score: float
+
+    def cited(self) -> str:
+        return f"{self.text} [{self.passage}]"
+
+
+@dataclass
+class Reading:
+    answer: str  # the short answer; for a description, the evidence sentences
+    answer_type: str
+    evidence: list[Evidence]
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # best answer-bearing entities first
+
+    @property
+    def text(self) -> str:
+        """The answer as shown: short answer [n], or the cited evidence sentences."""
+        if self.answer_type == DESCRIPTION:
+            return " ".join(e.cited() for e in self.evidence)
+        return f"{self.answer} [{self.evidence[0].passage}]" if self.answer and self.evidence else self.answer
+
+
+class GraphSignals(Protocol):
+    def mass(self, name: str) -> float: ...  # PPR mass of the entity named so (normalised name), 0 if none
+
+    def distance(self, name: str) -> int | None: ...  # hops from the question's entities, None if unreachable
+
+
+class NoGraph:
+    def mass(self, name: str) -> float:
+        return 0.0
+
+    def distance(self, name: str) -> int | None:
+        return None
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in WORD.findall(text.lower()) if w not in STOP and (len(w) > 1 or w.isdigit())}
+
+
+def lemma_words(span) -> set[str]:
+    """content_words of a parsed text, by lemma ("received" and "receive" match), plus the words as written."""
+    return {_stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+@dataclass
+class _Sentence:
+    passage: int  # 0-based
+    index: int
+    text: str
+    span: object  # the spaCy Span
+    words: set[str]
+
+
+class Reader:
+    """Reads passages (with optional headings) and answers; `nlp` is fieldmap.nlp.english()."""
+
+    def __init__(self, nlp, embedder=None, weights: Weights = Weights(), max_evidence: int = 3, cache_size: int = 512):
+        self.nlp = nlp
+        self.embedder = embedder
+        self.weights = weights
+        self.max_evidence = max_evidence
+        self._parsed: OrderedDict[str, object] = OrderedDict()
+        self.cache_size = cache_size
+
+    def parse(self, keys: list[str], texts: list[str]) -> list:
+        """spaCy docs of the texts, cached by key (a chunk id) so a passage is parsed once."""
+        missing = [(k, t) for k, t in zip(keys, texts) if k not in self._parsed]
+        for (key, _), doc in zip(missing, self.nlp.pipe([t for _, t in missing])):
+            self._parsed[key] = doc
+        docs = []
+        for key in keys:
+            self._parsed.move_to_end(key)
+            docs.append(self._parsed[key])
+        while len(self._parsed) > self.cache_size:
+            self._parsed.popitem(last=False)
+        return docs
+
+    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None) -> Reading:
+        qtype = classify(question)
+        headings = headings if headings is not None else [p.title for p in passages]
+        sentences = self._sentences(passages, headings)
+        if not sentences:
+            return Reading("", qtype.kind, [])
+        question_words = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
+        if qtype.kind == DESCRIPTION:
+            return self._describe(question, question_words, passages, sentences)
+        relevance = [_overlap(question_words, s.words) for s in sentences]
+        if qtype.kind == YES_NO:
+            return self._yes_no(question, question_words, passages, sentences, relevance)
+        if qtype.kind == CHOICE:
+            return self._choose(question, qtype, passages, sentences, relevance)
+        return self._factoid(question_words, qtype, passages, sentences, relevance, graph or NoGraph())
+
+    def _sentences(self, passages: list, headings: list[str]) -> list[_Sentence]:
+        docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
+        found = []
+        for number, (doc, heading) in enumerate(zip(docs, headings)):
+            heading_words = content_words(heading)
+            for index, span in enumerate(doc.sents):
+                text = span.text.strip()
+                if len(text.split()) >= 3:
+                    found.append(_Sentence(number, index, text, span, lemma_words(span) | heading_words))
+        return found
+
+    def _factoid(self, question_words: set[str], qtype: QuestionType, passages: list, sentences: list[_Sentence],
+                 relevance: list[float], graph: GraphSignals) -> Reading:
+        w = self.weights
+        occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
+        typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
+        for position, sentence in enumerate(sentences):
+            for surface, type_fit, start, end in _candidates(sentence.span, qtype):
+                words = content_words(surface)
+                if not words or words <= question_words:
+                    continue  # repeats the question
+                window = _overlap(question_words, lemma_words(sentence.span.doc[max(sentence.span.start, start - WINDOW) : min(sentence.span.end, end + WINDOW)]))
+                partial = w.type * type_fit + w.sentence * relevance[position] + w.window * window + w.rank / (sentence.passage + 1)
+                occurrences.setdefault(_key(surface), []).append((partial, position, surface))
+                typed.setdefault(_key(surface), []).append(type_fit)
+        if not occurrences:
+            return self._describe_short(qtype, passages, sentences, relevance)
+        if any(fit > 0 for found in typed.values() for fit in found):  # the expected type binds when some candidate has it
+            occurrences = {key: found for key, found in occurrences.items() if max(typed[key]) > 0}
+        occurrences = _merge_names(occurrences)
+        masses = {key: graph.mass(key) for key in occurrences}
+        top_mass = max(masses.values()) or 1.0
+        scored = []
+        for key, found in occurrences.items():
+            partial, position, surface = max(found, key=lambda f: (f[0], -f[1]))
+            passages_with = len({sentences[p].passage for _, p, _ in found})
+            distance = graph.distance(key)
+            score = (partial + w.ppr * masses[key] / top_mass + w.proximity * (1.0 / distance if distance else 0.0)
+                     + w.support * passages_with / len(passages))
+            scored.append((score, position, surface))
+        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+        best_score, position, surface = scored[0]
+        sentence = sentences[position]
+        evidence = [self._evidence(sentence, passages, best_score)]
+        return Reading(surface, qtype.kind, evidence, [(s, round(score, 4)) for score, _, s in scored[:5]])
+
+    def _describe_short(self, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+        """No candidate of the expected type: the most relevant sentence, as evidence without a short answer."""
+        position = int(np.argmax(relevance))
+        return Reading("", qtype.kind, [self._evidence(sentences[position], passages, relevance[position])])
+
+    def _yes_no(self, question: str, question_words: set[str], passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+        """Yes when one sentence (with its heading) holds every name and number the question gives and
+        at least three quarters of its content words, without a negation; else no."""
+        names = content_words(" ".join(w for w in question.split()[1:] if w[:1].isupper() or w[:1].isdigit()))
+        position = min(range(len(sentences)), key=lambda i: (-relevance[i] - (names <= sentences[i].words), i))
+        sentence = sentences[position]
+        negated = bool(NEGATION & {t.lower_ for t in sentence.span})
+        answer = "yes" if relevance[position] >= 0.75 and names <= sentence.words and not negated else "no"
+        return Reading(answer, YES_NO, [self._evidence(sentence, passages, relevance[position])])
+
+    def _choose(self, question: str, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+        """The compared option the passages support: by the comparative's date or number when there is one."""
+        direction = _comparative(question)
+        best = []
+        for option in qtype.options:
+            option_words = content_words(option)
+            mentions = [i for i, s in enumerate(sentences) if option_words and option_words <= s.words]
+            if not mentions:
+                best.append((None, None, option))
+                continue
+            valued = [i for i in mentions if _first_value(sentences[i].span) is not None] if direction else []
+            position = min(valued or mentions, key=lambda i: (-relevance[i], i))
+            best.append((_first_value(sentences[position].span), position, _trim(option)))
+        chosen = _pick(best, direction)
+        if chosen is None:  # neither option is mentioned: no evidence either way
+            return Reading(_trim(qtype.options[0]), CHOICE, [])
+        return Reading(chosen[2], CHOICE, [self._evidence(sentences[chosen[1]], passages, 1.0)])
+
+    def _describe(self, question: str, question_words: set[str], passages: list, sentences: list[_Sentence]) -> Reading:
+        """Evidence sentences, best first: relevant to the question (words and, with an embedder,
+        meaning), at least half as relevant as the best, at most two a passage, no near-duplicates."""
+        relevance = np.array([_overlap(question_words, s.words) for s in sentences])
+        if self.embedder is not None:
+            vectors = self.embedder.passages([s.text for s in sentences])
+            relevance = 0.5 * relevance + 0.5 * np.clip(vectors @ self.embedder.queries([question])[0], 0.0, 1.0)
+        relevance += 0.1 * np.array([1.0 / (s.passage + 1) for s in sentences])
+        chosen: list[int] = []
+        for position in sorted(range(len(sentences)), key=lambda i: (-relevance[i], i)):
+            sentence = sentences[position]
+            if len(chosen) == self.max_evidence or (chosen and relevance[position] < 0.5 * relevance[chosen[0]]):
+                break
+            if content_words(sentence.text) <= question_words or len(sentence.text.split()) < 6:
+                continue  # repeats the question or says too little
+            same_passage = sum(sentences[c].passage == sentence.passage for c in chosen)
+            if same_passage >= 2 or any(_jaccard(sentences[c].words, sentence.words) > 0.5 for c in chosen):
+                continue
+            chosen.append(position)
+        evidence = [self._evidence(sentences[c], passages, float(relevance[c])) for c in chosen]
+        return Reading(" ".join(e.cited() for e in evidence), DESCRIPTION, evidence)
+
+    @staticmethod
+    def _evidence(sentence: _Sentence, passages: list, score: float) -> Evidence:
+        passage = passages[sentence.passage]
+        return Evidence(sentence.text, sentence.passage + 1, passage.chunk_id, passage.doc_id, round(float(score), 4))
+
+
+def _candidates(span, qtype: QuestionType) -> list[tuple[str, float, int, int]]:
+    """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
+    Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
+    focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
+    found = []
+    for ent in span.ents:
+        if ent.label_ == "ORDINAL":
+            continue
+        near_focus = bool(qtype.focus) and qtype.focus in _lemmas_around(ent)
+        if ent.label_ in qtype.labels:
+            fit = 1.0 if near_focus or not qtype.focus else 0.75
+        else:
+            fit = 0.5 if near_focus else 0.0
+        surface = _trim(ent.text)
+        if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
+            surface = surface[: -len(qtype.focus) - 1]
+        found.append((surface, fit, ent.start, ent.end))
+    if qtype.kind == THING or qtype.focus:
+        entity_tokens = {t.i for ent in span.ents for t in ent}
+        for chunk in span.noun_chunks:
+            if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
+                continue
+            fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
+            if fit > 0:
+                found.append((_trim(chunk.text), fit, chunk.start, chunk.end))
+    return [c for c in found if c[0]]
+
+
+def _lemmas_around(ent) -> set[str]:
+    """The entity's own head word, its syntactic head and the word after it, as lemmas."""
+    doc = ent.doc
+    around = {ent.root.lemma_.lower(), ent.root.head.lemma_.lower(), ent.root.text.lower()}
+    if ent.end < len(doc):
+        around |= {doc[ent.end].lemma_.lower(), doc[ent.end].text.lower()}
+    return around
+
+
+def _merge_names(occurrences: dict[str, list]) -> dict[str, list]:
+    """A short name ("Reed") joins the longer one that contains its words ("Thomas Reed")."""
+    keys = sorted(occurrences, key=lambda k: (-len(k.split()), k))
+    merged: dict[str, list] = {}
+    for key in keys:
+        words = set(key.split())
+        target = next((longer for longer in merged if len(longer.split()) > len(words) and words <= set(longer.split())), None)
+        merged.setdefault(target or key, []).extend(occurrences[key] if target is None else
+                                                    [(score, position, merged[target][0][2]) for score, position, _ in occurrences[key]])
+    return merged
+
+
+def _trim(text: str) -> str:
+    """The candidate without a leading article or possessive tail."""
+    text = re.sub(r"^(the|a|an)\s+", "", " ".join(text.split()), flags=re.I)
+    return re.sub(r"\s*'s$", "", text).strip(" ,.;:")
+
+
+def _key(surface: str) -> str:
+    return " ".join(WORD.findall(surface.lower()))
+
+
+def _overlap(question_words: set[str], words: set[str]) -> float:
+    return len(question_words & words) / len(question_words) if question_words else 0.0
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+EARLY = re.compile(r"\b(first|earlier|earliest|older|oldest|before|sooner)\b", re.I)
+LATE = re.compile(r"\b(later|latest|last|younger|youngest|newer|newest|recent|after)\b", re.I)
+MORE = re.compile(r"\b(more|most|larger|largest|bigger|biggest|longer|longest|higher|highest|taller|tallest|greater)\b", re.I)
+LESS = re.compile(r"\b(fewer|less|least|smaller|smallest|shorter|shortest|lower|lowest)\b", re.I)
+
+
+def _comparative(question: str) -> int:
+    """-1: the option with the smaller value wins (earlier, fewer), 1: the larger, 0: no comparative."""
+    if EARLY.search(question) or LESS.search(question):
+        return -1
+    if LATE.search(question) or MORE.search(question):
+        return 1
+    return 0
+
+
+def _first_value(span) -> float | None:
+    """The first year or number in the sentence."""
+    for ent in span.ents:
+        if ent.label_ in ("DATE", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"):
+            digits = re.search(r"\d[\d,]*(\.\d+)?", ent.text)
+            if digits:
+                return float(digits.group().replace(",", ""))
+    return None
+
+
+def _pick(best: list, direction: int):
+    """The option with the winning value, else the first option mentioned."""
+    valued = [b for b in best if b[0] is not None]
+    if direction and len(valued) == len(best) and len({b[0] for b in valued}) > 1:
+        return (min if direction < 0 else max)(valued, key=lambda b: b[0])
+    mentioned = [b for b in best if b[1] is not None]
+    return min(mentioned, key=lambda b: b[1]) if mentioned else None

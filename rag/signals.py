@@ -1,0 +1,52 @@
+"""The graph's view of a candidate answer, from the retrieval that found its passages: the PPR mass
+of its entity vertex (kept by HippoRAGRetriever.recent_mass, not recomputed) and its distance in
+hops from the entities the question names."""
+from __future__ import annotations
+
+import numpy as np
+
+from kg.graph import KnowledgeGraph
+from kg.normalize import normalize_name
+
+
+class RetrievalSignals:
+    def __init__(self, kg: KnowledgeGraph, norm_to_entity: dict[str, str], mass: np.ndarray | None, question_entities: list[str], max_hops: int = 4):
+        self.kg = kg
+        self.norm_to_entity = norm_to_entity
+        self.vertex_of = kg.entity_vertex()
+        self.mass_vector = mass
+        self.sources = sorted({self.vertex_of[e] for e in question_entities if e in self.vertex_of})
+        self.max_hops = max_hops
+        self._hops: np.ndarray | None = None
+
+    def vertex(self, name: str) -> int | None:
+        entity = self.norm_to_entity.get(normalize_name(name))
+        return self.vertex_of.get(entity) if entity else None
+
+    def mass(self, name: str) -> float:
+        vertex = self.vertex(name)
+        return float(self.mass_vector[vertex]) if vertex is not None and self.mass_vector is not None else 0.0
+
+    def distance(self, name: str) -> int | None:
+        """Hops from the nearest question entity (entity - passage - entity is 2), None beyond max_hops."""
+        vertex = self.vertex(name)
+        if vertex is None or not self.sources:
+            return None
+        if self._hops is None:
+            self._hops = self._bfs()
+        hops = self._hops[vertex]
+        return int(hops) if 0 < hops <= self.max_hops else None
+
+    def _bfs(self) -> np.ndarray:
+        """Hop counts from the question's entities to every vertex, up to max_hops (beyond: inf)."""
+        graph = self.kg.graph
+        hops = np.full(graph.vcount(), np.inf)
+        frontier = list(self.sources)
+        hops[frontier] = 0
+        for depth in range(1, self.max_hops + 1):
+            reached = {n for v in frontier for n in graph.neighbors(v)}
+            frontier = [n for n in reached if hops[n] == np.inf]
+            if not frontier:
+                break
+            hops[frontier] = depth
+        return hops

@@ -1,0 +1,124 @@
+"""The offline reader over a six-document fixture indexed with the real pipeline: exact short answers."""
+import shutil
+
+import pytest
+
+from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, PLACE, YES_NO, classify
+from rag.citations import check_citations
+from rag.engine import QueryEngine
+from rag.structured import structured_passages
+from tests.conftest import FIXTURES, make_settings
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    from pipelines.run import run_pipeline
+
+    workspace = tmp_path_factory.mktemp("reader")
+    corpus = workspace / "reader-docs.jsonl"
+    shutil.copy(FIXTURES / "reader-docs.jsonl", corpus)
+    settings = make_settings(workspace, corpus, schema_name="general")
+    assert run_pipeline(settings).success
+    engine = QueryEngine(settings)
+    yield engine
+    engine.close()
+
+
+FACTOIDS = [
+    ("Who founded the Riverside Rowing Club?", "James Holloway", PERSON),
+    ("When was the Riverside Rowing Club founded?", "1889", DATE),
+    ("Which county is Greensboro in?", "Hale County", PLACE),
+    ("How many islands does Lake Orla have?", "14", NUMBER),
+    ("Who directed the film adaptation of The Blue Harbor?", "Anna Kowalski", PERSON),
+    ("Who wrote The Blue Harbor?", "Thomas Reed", PERSON),
+    ("In what year did Marie Curie receive her second Nobel Prize?", "1911", DATE),
+    ("What is the capital of Poland?", "Warsaw", PLACE),
+    ("Was Marie Curie born in Warsaw?", "yes", YES_NO),
+    ("Was Marie Curie born in Lisbon?", "no", YES_NO),
+    ("Which is older, the Riverside Rowing Club or Hale County?", "Hale County", CHOICE),
+]
+
+
+@pytest.mark.parametrize("mode", ["hipporag", "memorag"])
+def test_factoid_questions_get_the_exact_short_answer_with_its_cited_sentence(engine, mode):
+    for question, expected, kind in FACTOIDS:
+        answer = engine.ask(question, mode=mode, k=5)
+        short, _, marker = answer.answer.partition(" [")
+        assert (short, answer.answer_type) == (expected, kind), question
+        evidence = answer.evidence[0]
+        passage = answer.passages[evidence["passage"] - 1]
+        assert marker == f"{evidence['passage']}]" and evidence["text"] in passage.text
+        assert [c.chunk_id for c in answer.citations] == [passage.chunk_id]
+        assert check_citations(answer.answer, answer.passages).flags == [] or kind == YES_NO  # "yes [1]" has no words to check
+
+
+def test_an_open_question_gets_cited_evidence_sentences_without_near_duplicates(engine):
+    answer = engine.ask("What do we know about Lake Orla and its islands?", mode="hipporag", k=5)
+    assert answer.answer_type == DESCRIPTION and 1 <= len(answer.evidence) <= 3
+    texts = [e["text"] for e in answer.evidence]
+    assert len(set(texts)) == len(texts)
+    assert "14 islands" in " ".join(texts)
+    for item in answer.evidence:
+        assert item["text"] in answer.passages[item["passage"] - 1].text
+        assert f"{item['text']} [{item['passage']}]" in answer.answer
+    assert check_citations(answer.answer, answer.passages).flags == []
+    assert set(answer.to_dict()) >= {"evidence", "answer_type", "retrieval"}
+
+
+def test_the_reader_is_deterministic_and_names_the_retrieval_that_ran(engine):
+    first = engine.ask("Who founded the Riverside Rowing Club?", mode="memorag")
+    second = engine.ask("Who founded the Riverside Rowing Club?", mode="memorag")
+    assert first.answer == second.answer and first.evidence == second.evidence and first.clues == second.clues
+    assert first.retrieval.startswith("memorag: hipporag")
+    assert engine.ask("Who founded the Riverside Rowing Club?", mode="dense").retrieval == "dense"
+
+
+def test_memorag_drafts_from_memory_and_uses_the_draft_as_a_clue(engine):
+    answer = engine.ask("Who directed the film adaptation of The Blue Harbor?", mode="memorag")
+    assert answer.draft and any(answer.draft in clue for clue in answer.clues)
+    assert all(clue.startswith("Who directed the film adaptation of The Blue Harbor? ") for clue in answer.clues)
+
+
+def test_candidates_that_repeat_the_question_are_dropped(engine):
+    answer = engine.ask("Who was Marie Curie?", mode="hipporag")
+    assert "marie curie" not in answer.answer.lower().partition(" [")[0]
+
+
+def test_graph_signals_give_ppr_mass_and_distance_from_the_same_retrieval(engine):
+    question = "Who directed the film adaptation of The Blue Harbor?"
+    engine.retriever("hipporag").retrieve(question, 5)
+    signals = engine.graph_signals(question, "hipporag")
+    assert signals.mass("Anna Kowalski") > 0
+    assert signals.distance("Anna Kowalski") == 2  # the Blue Harbor - its passage - Anna Kowalski
+    assert signals.mass("no such entity") == 0 and signals.distance("no such entity") is None
+
+
+def test_passages_are_presented_under_their_scope_and_aspects(engine):
+    answer = engine.ask("How many islands does Lake Orla have?", mode="hipporag")
+    structured = structured_passages(engine.con, [p.chunk_id for p in answer.passages])
+    orla = structured["fx-orla#0"]
+    assert orla.scope == "Lake Orla" and orla.sections
+    assert orla.heading.startswith("Lake Orla") and all(title in orla.heading for title, _ in orla.sections)
+    rendered = orla.render()
+    assert rendered.startswith("Lake Orla.\n1. ") and "The lake contains 14 islands" in rendered
+    without = engine.read("How many islands does Lake Orla have?", answer.passages, "hipporag", structure=False)
+    assert without.answer == "14"
+
+
+@pytest.mark.parametrize("question, kind, focus", [
+    ("Who was the first president of the association?", PERSON, ""),
+    ("What county shares a border with Marion County?", PLACE, "county"),
+    ("In what year was the bridge built?", DATE, "year"),
+    ("How many Publix stores are in the state?", NUMBER, "stores"),
+    ("What is the name of the waterfall in the country?", "thing", "waterfall"),
+    ("What kind of university did the author attend?", "organization", "university"),
+    ("When did the war end?", DATE, ""),
+    ("Did the band tour Japan?", YES_NO, ""),
+    ("Who was born first, Ada Lovelace or Charles Babbage?", CHOICE, ""),
+    ("What do X-ray observations reveal about galaxy clusters?", DESCRIPTION, ""),
+])
+def test_expected_answer_type_from_the_wh_word_and_focus_noun(question, kind, focus):
+    qtype = classify(question)
+    assert (qtype.kind, qtype.focus) == (kind, focus)
+    if kind == CHOICE:
+        assert qtype.options == ("Ada Lovelace", "Charles Babbage")
