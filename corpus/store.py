@@ -10,6 +10,13 @@ from corpus.models import BadDocument, Chunk, Document, Sentence, Structure
 from fieldmap.store import delete_document_rows, insert_rows, transaction
 
 
+TOMBSTONED = "deleted with `fieldmap delete`, so not read back in (`fieldmap undelete ID` restores it)"
+
+
+class UnknownDocument(ValueError):
+    pass
+
+
 @dataclass
 class SyncReport:
     new: list[str] = field(default_factory=list)
@@ -28,7 +35,9 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
     stored_sources = dict(con.execute("SELECT doc_id, source FROM documents").fetchall())
     incoming = []
     tombstones = {r[0] for r in con.execute("SELECT doc_id FROM tombstones").fetchall()}
-    report.tombstoned = sum(1 for d in documents if d.doc_id in tombstones)
+    deleted = [BadDocument(d.source, TOMBSTONED, None, d.doc_id) for d in documents if d.doc_id in tombstones]
+    report.tombstoned = len(deleted)
+    report.skipped += deleted  # listed in `skipped` and `status`, not silently dropped
     documents = [d for d in documents if d.doc_id not in tombstones]
     for doc in documents:
         previous = stored.get(doc.doc_id)
@@ -53,7 +62,7 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
             ],
         )
         con.execute("DELETE FROM skipped")
-        insert_rows(con, "skipped", ["source", "line", "doc_id", "reason"], [(b.source, b.line, b.doc_id, b.reason) for b in bad])
+        insert_rows(con, "skipped", ["source", "line", "doc_id", "reason"], [(b.source, b.line, b.doc_id, b.reason) for b in report.skipped])
     return report
 
 
@@ -92,11 +101,29 @@ def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure]
         )
 
 
-def delete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> list[str]:
+def delete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str], force: bool = False) -> list[str]:
     """Remove these documents and everything derived from them, and remember them as deleted so a
-    later run does not read them back from their source. Returns the ids that were stored."""
+    later run does not read them back from their source. Returns the ids that were stored.
+
+    An id that is not stored is an error (a typo would otherwise hide a later document for good),
+    unless `force`: then it is remembered as deleted all the same."""
     stored = [r[0] for r in con.execute("SELECT doc_id FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()]
+    unknown = [d for d in doc_ids if d not in stored]
+    if unknown and not force:
+        raise UnknownDocument(f"no stored document has the id {', '.join(map(repr, unknown))}; nothing was deleted "
+                              "(use --force to remember the id as deleted anyway)")
     with transaction(con):
         delete_document_rows(con, stored)
         insert_rows(con, "tombstones", ["doc_id"], [(d,) for d in doc_ids], "ON CONFLICT DO NOTHING")
     return stored
+
+
+def undelete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> list[str]:
+    """Forget these deletions, so the next run reads the documents from their sources again.
+    Returns the ids that were deleted; an id that was not is an error naming it."""
+    known = [r[0] for r in con.execute("SELECT doc_id FROM tombstones WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()]
+    unknown = [d for d in doc_ids if d not in known]
+    if unknown:
+        raise UnknownDocument(f"{', '.join(map(repr, unknown))} {'was' if len(unknown) == 1 else 'were'} never deleted; nothing was undeleted")
+    con.execute("DELETE FROM tombstones WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids])
+    return known

@@ -120,8 +120,10 @@ class LLMUsage:
     completion_tokens: int = 0
     cost: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)  # reason kind -> items that failed
+    answered: int = 0  # requests that got a valid answer (from the server or the cache)
 
     def add(self, call: CallRecord) -> None:
+        self.answered += call.status == "ok"
         self.cache_hits += call.cached
         self.calls += not call.cached
         self.attempts += call.attempts
@@ -138,6 +140,14 @@ class LLMUsage:
             "llm_prompt_tokens": self.prompt_tokens, "llm_completion_tokens": self.completion_tokens,
             "llm_cost_usd": round(self.cost, 6), "llm_failures": dict(sorted(self.failures.items())),
         }
+
+    def health(self) -> dict:
+        """What the run's outage check reads: requests made, how many were answered, failures by kind."""
+        return {"requests": self.calls + self.cache_hits, "answered": self.answered, "failures": dict(sorted(self.failures.items()))}
+
+    @property
+    def all_failed(self) -> bool:
+        return self.calls + self.cache_hits > 0 and self.answered == 0
 
 
 def has_llm_tables(con: duckdb.DuckDBPyConnection) -> bool:

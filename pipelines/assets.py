@@ -12,6 +12,7 @@ from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
 from fieldmap.nlp import english
 from fieldmap.settings import Settings
+from fieldmap.prompts import llm_code_version, load_prompt
 from fieldmap.store import set_meta
 from kg.extract import SpacyExtractor
 from kg.graph import build_graph
@@ -24,8 +25,21 @@ from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors
 from schemas import load_schema
 
 EXTRACTOR_VERSION = "spacy-2"
+MEMORY_VERSION = "memory-offline-1"  # the offline gist (scope, aspects, top entities) and the gist clustering
+LLM_STEPS = ("structures", "triplets", "memory")
 # code versions follow the LLM that FIELDMAP_*/OPENAI_* and fieldmap.toml configure, as the resource's settings do
 _CONFIGURED = Settings.load()
+
+
+def memory_code_version(settings: Settings) -> str:
+    """The memory asset's code_version: the gist prompt and model with an LLM, else the offline one."""
+    return llm_code_version(load_prompt("rag", "gist"), settings, MEMORY_VERSION)
+
+
+def _record_llm_health(con, step: str, client) -> None:
+    """This run's requests and answers for `step`, which the llm_answered check reads."""
+    health = client.usage.health() if client is not None else {"requests": 0, "answered": 0, "failures": {}}
+    set_meta(con, f"llm_health:{step}", json.dumps(health))
 
 
 def _progress(progress, context):
@@ -65,6 +79,7 @@ def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, pr
     with fieldmap.writer() as con, llm_client(settings, con, "structures") as client:
         structurizer = LLMStructurizer(client) if client else None
         done = structure_pending(con, _progress(progress, context), structurizer)
+        _record_llm_health(con, "structures", client)
     return dg.MaterializeResult(metadata={"documents_structured": done, **(structurizer.metadata() if structurizer else {})})
 
 
@@ -75,11 +90,19 @@ def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, prog
     schema = load_schema(settings.schema_name)
     started = time.perf_counter()
     with fieldmap.writer() as con, llm_client(settings, con, "triplets") as client:
-        extractor = (LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client
-                     else SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes))
-        report = extract_pending(con, extractor, _progress(progress, context))
+        def offline() -> SpacyExtractor:
+            return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
+
+        extractor = LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client else offline()
+        # chunks the LLM fails on are extracted by spaCy meanwhile, and asked of the LLM again next run
+        report = extract_pending(con, extractor, _progress(progress, context), fallback=offline if client else None)
+        _record_llm_health(con, "triplets", client)
+    if report.all_failed and client is not None:
+        context.log.error(f"every LLM extraction failed ({report.failed} chunks: {report.reasons}); {report.fallback} extracted offline "
+                          "with spaCy instead, to be retried with the LLM on the next run")
     return dg.MaterializeResult(
-        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "mentions_added": report.mentions,
+        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "fallback_offline": report.fallback,
+                  "retried": report.retried, "mentions_added": report.mentions,
                   "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
                   "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
     )
@@ -94,7 +117,8 @@ def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, 
         entity_counts = sync_entity_vectors(con, store, _progress(progress, context))
         fact_counts = sync_fact_vectors(con, store, _progress(progress, context))
     return dg.MaterializeResult(
-        metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total,
+        metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_replaced": chunk_counts.replaced,
+                  "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total, "fact_vectors_replaced": fact_counts.replaced,
                   "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total,
                   "fact_vectors_added": fact_counts.added, "fact_vectors": fact_counts.total, "embedder": store.embedder.name}
     )
@@ -122,13 +146,14 @@ def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "url": dg.MetadataValue.url(path.resolve().as_uri())})
 
 
-@dg.asset(group_name="rag", deps=[structures, triplets, vector_index],
+@dg.asset(group_name="rag", deps=[structures, triplets, vector_index], code_version=memory_code_version(_CONFIGURED),
           description="MemoRAG's global memory: a gist per document (LLM summary, or offline scope, aspects and top entities) and topic clusters of gists.")
 def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     store = VectorStore(settings.lancedb_uri, get_embedder(settings))
     with fieldmap.writer() as con, llm_client(settings, con, "memory") as client:
         report = update_memory(con, store, client, progress=_progress(progress, context))
+        _record_llm_health(con, "memory", client)
     usage = client.usage.as_metadata() if client is not None else {}
     return dg.MaterializeResult(
         metadata={"gists_added": report.gists_added, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}

@@ -3,7 +3,8 @@
 Per document a gist: with an LLM, a compressed summary that keeps every key fact; offline, the
 structure's scope and aspect headings with the document's most mentioned entities. The corpus
 memory groups the gists into topic clusters (k-means over gist vectors). Both are updated
-incrementally: only documents without a gist are summarised; removed documents take theirs along.
+incrementally: only documents without a gist are summarised; removed documents take theirs along,
+and a changed document's gist (and its vector) is written again.
 """
 from __future__ import annotations
 
@@ -87,15 +88,8 @@ def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=Non
         added += len(rows)
         progress("memory", min((done + 1) * 200, len(pending)), len(pending))
     table = store.table("gists")
-    rows = dict(con.execute("SELECT doc_id, gist FROM gists").fetchall())
-    indexed = table.ids()
-    stale = sorted(indexed - rows.keys())
-    if stale:
-        table.delete_ids(stale)
-    missing = [(d, g) for d, g in rows.items() if d not in indexed]
-    for done, batch in enumerate(batches(missing, 256)):
-        table.add([{"id": d, "doc_id": d, "text": g} for d, g in batch], store.embedder.passages([g for _, g in batch]))
-        progress("embed gists", min((done + 1) * 256, len(missing)), len(missing))
+    wanted = {d: {"doc_id": d, "text": g} for d, g in con.execute("SELECT doc_id, gist FROM gists ORDER BY doc_id").fetchall()}
+    table.sync(wanted, "text", "text", 256, progress, "embed gists")  # a changed document's new gist replaces its old vector
     ids, vectors = table.matrix()
     labels = kmeans(vectors, n_clusters or max(1, int(round(np.sqrt(len(ids) / 2))))) if len(ids) else np.zeros(0, dtype=int)
     with transaction(con):
