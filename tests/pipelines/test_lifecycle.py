@@ -11,10 +11,10 @@ from pathlib import Path
 import lancedb
 import pytest
 
-from corpus.store import delete_documents
+from corpus.store import UnknownDocument, delete_documents, undelete_documents
 from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
-from pipelines.run import check_results, run_pipeline
+from pipelines.run import asset_metadata, check_results, run_pipeline
 from rag.steps import fact_id, passage_text
 from tests.conftest import FIXTURES, make_settings
 
@@ -88,7 +88,7 @@ def test_add_change_and_delete_keep_every_store_in_step(tmp_path):
 
     _write(corpus, records)  # add the 20th document
     result = run_pipeline(settings)
-    assert all(check_results(result).values()) and len(check_results(result)) == 6
+    assert all(check_results(result).values()) and len(check_results(result)) == 7
     assert_consistent(settings)
 
     changed = dict(records[3], summary="Gravitational lensing by the Bullet Cluster maps dark matter. The Chandra observatory saw its hot gas.")
@@ -128,6 +128,34 @@ def test_delete_keeps_an_entity_another_document_shares(tmp_path):
     docs = [r[0] for r in con.execute("SELECT doc_id FROM documents").fetchall()]
     con.close()
     assert docs == ["b"] and "crab nebula" in names and "chandra telescope" not in names
+
+
+def test_deleting_an_unknown_id_is_an_error_and_a_deletion_can_be_undone(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    _write(corpus, [{"id": "a", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula."}])
+    settings = make_settings(tmp_path / "ws", corpus)
+    assert run_pipeline(settings).success
+    con = connect(settings.duckdb_path)
+    with pytest.raises(UnknownDocument, match="'typo'"):
+        delete_documents(con, ["a", "typo"])
+    assert con.execute("SELECT count(*) FROM tombstones").fetchall() == [(0,)]  # nothing was deleted
+    assert delete_documents(con, ["later"], force=True) == []
+    assert delete_documents(con, ["a"]) == ["a"]
+    con.close()
+    _write(corpus, [{"id": "a", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula."},
+                    {"id": "later", "title": "Vela", "text": "The Vela pulsar glitches."}])
+    metadata = asset_metadata(run_pipeline(settings))
+    assert metadata["documents"]["tombstoned"] == 2 and metadata["documents"]["skipped"] == 2
+    con = connect(settings.duckdb_path)
+    skipped = con.execute("SELECT doc_id, reason FROM skipped ORDER BY doc_id").fetchall()
+    assert [d for d, _ in skipped] == ["a", "later"] and all("fieldmap undelete" in r for _, r in skipped)
+    with pytest.raises(UnknownDocument, match="never deleted"):
+        undelete_documents(con, ["b"])
+    assert undelete_documents(con, ["later"]) == ["later"]
+    con.close()
+    metadata = asset_metadata(run_pipeline(settings))
+    assert metadata["documents"]["new"] == 1 and metadata["documents"]["tombstoned"] == 1
+    assert_consistent(settings)
 
 
 def _kill_when(corpus: Path, killed: Path, ready) -> subprocess.Popen:
@@ -184,11 +212,13 @@ def clean_run(tmp_path_factory):
     corpus = tmp / "corpus.jsonl"
     shutil.copy(FIXTURES / "arxiv-20.jsonl", corpus)
     clean = make_settings(tmp / "clean", corpus, chunk_size=KILL_CHUNK_SIZE)
-    assert run_pipeline(clean).success
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE))  # as the child has it, whichever settings the resource reads
+        assert run_pipeline(clean).success
     return corpus, clean
 
 
-def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path):
+def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path, monkeypatch):
     corpus, clean = clean_run
     killed = tmp_path / "killed"
     assert _kill_when(corpus, killed, _inside_triplets).returncode == -signal.SIGKILL
@@ -196,13 +226,14 @@ def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninter
     extracted, chunks = con.execute("SELECT (SELECT count(*) FROM extractions), (SELECT count(*) FROM chunks)").fetchall()[0]
     con.close()
     assert 0 < extracted < chunks  # killed with extraction half done
+    monkeypatch.setenv("FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE))
     resumed = make_settings(killed, corpus, chunk_size=KILL_CHUNK_SIZE)
     assert run_pipeline(resumed).success
     assert snapshot(resumed) == snapshot(clean)
     assert_consistent(resumed)
 
 
-def test_killed_inside_vector_index_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path):
+def test_killed_inside_vector_index_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path, monkeypatch):
     corpus, clean = clean_run
     killed = tmp_path / "killed"
     assert _kill_when(corpus, killed, _inside_vector_index).returncode == -signal.SIGKILL
@@ -210,6 +241,7 @@ def test_killed_inside_vector_index_the_resumed_run_ends_with_the_rows_of_an_uni
     assert not settings.graph_path.exists()  # the graph step never ran
     tables = lancedb.connect(settings.lancedb_uri).list_tables().tables
     assert "gists" not in tables  # nor memory
+    monkeypatch.setenv("FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE))
     assert run_pipeline(settings).success
     assert snapshot(settings) == snapshot(clean)
     assert_consistent(settings)
