@@ -53,6 +53,14 @@ def offline_gists(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[st
     return {doc_id: f"{scope}. Aspects: {aspects or 'none'}. Entities: {entities or 'none'}." for doc_id, scope, aspects, entities in rows}
 
 
+GIST_TEXT_CHARS = 6000  # of a document's text shown to the LLM for its gist
+
+
+def gist_messages(prompt, title: str, text: str) -> list[dict]:
+    """The request for one document's gist (what `fieldmap run --dry-run` prices too)."""
+    return [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("user", title=title, text=text[:GIST_TEXT_CHARS])}]
+
+
 def llm_gists(client, con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> tuple[dict[str, str], list[str]]:
     """Gists written by the LLM; documents whose gist failed are returned for the offline gist."""
     prompt = load_prompt("rag", "gist")
@@ -60,8 +68,7 @@ def llm_gists(client, con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> tup
 
     def ask(doc):
         doc_id, title, text = doc
-        messages = [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("user", title=title, text=text[:6000])}]
-        return doc_id, client.complete(messages, GistReply, "Your reply was invalid: $error. Reply again as {\"gist\": \"...\"}.")
+        return doc_id, client.complete(gist_messages(prompt, title, text), GistReply, "Your reply was invalid: $error. Reply again as {\"gist\": \"...\"}.")
 
     gists, failed = {}, []
     for doc_id, result in client.map(ask, docs):

@@ -149,8 +149,9 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
     settings = fault_settings(tmp_path / "ws", fault_server.base_url, _corpus(tmp_path, []))
     fresh = estimate_run(settings)
     assert not settings.duckdb_path.exists()  # the estimate writes nothing
-    structures, triplets = fresh.steps
+    structures, triplets, memory = fresh.steps
     assert (structures.items, structures.calls, triplets.items, triplets.calls) == (1, 1, 1, 1)
+    assert (memory.step, memory.items, memory.calls) == ("memory", 1, 1) and memory.prompt_tokens > 20  # the gist
     assert triplets.prompt_tokens > 100 and triplets.completion_tokens > 0 and triplets.cost == 0.0
     assert fault_server.count() == 0
 
