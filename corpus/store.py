@@ -66,6 +66,25 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
     return report
 
 
+# what a document's chunks carry with them: re-chunking it redoes everything made from its sentences
+CHUNK_DERIVED = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
+
+
+def clear_stale(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]) -> tuple[int, int]:
+    """Documents whose `table` rows another configuration made (another fingerprint) lose their rows
+    in `derived` (their document row stays), so the step redoes them. Rows from before fingerprints
+    were recorded adopt this one. Returns (stale documents, adopted rows)."""
+    adopted = con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint IS NULL").fetchall()[0][0]
+    if adopted:
+        con.execute(f"UPDATE {table} SET fingerprint = ? WHERE fingerprint IS NULL", [fingerprint])
+    stale = [r[0] for r in con.execute(f"SELECT DISTINCT doc_id FROM {table} WHERE fingerprint <> ? ORDER BY doc_id", [fingerprint]).fetchall()]
+    if stale:
+        with transaction(con):
+            for name in derived:
+                con.execute(f"DELETE FROM {name} WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [stale])
+    return len(stale), adopted
+
+
 def documents_without(con: duckdb.DuckDBPyConnection, table: str) -> list[Document]:
     """Documents that have no row yet in `table` (chunks or structures): the work still to do."""
     rows = con.execute(
@@ -74,14 +93,15 @@ def documents_without(con: duckdb.DuckDBPyConnection, table: str) -> list[Docume
     return [Document(doc_id, title, text, source, date) for doc_id, title, text, source, date in rows]
 
 
-def write_chunks(con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence], list[Chunk]]]) -> None:
+def write_chunks(con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence], list[Chunk]]], fingerprint: str | None = None) -> None:
     with transaction(con):
         insert_rows(con, "sentences", ["doc_id", "sent_index", "start_char", "end_char"], [(s.doc_id, s.index, s.start, s.end) for sents, _ in batch for s in sents])
         insert_rows(
             con,
             "chunks",
-            ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
-            [(c.chunk_id, c.doc_id, c.index, c.text, c.start, c.end, c.sent_start, c.sent_end, c.own_sent_start) for _, chunks in batch for c in chunks],
+            ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start", "fingerprint"],
+            [(c.chunk_id, c.doc_id, c.index, c.text, c.start, c.end, c.sent_start, c.sent_end, c.own_sent_start, fingerprint)
+             for _, chunks in batch for c in chunks],
         )
 
 
@@ -90,9 +110,9 @@ def load_sentences(con: duckdb.DuckDBPyConnection, doc_id: str, text: str) -> li
     return [Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in rows]
 
 
-def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure]) -> None:
+def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure], fingerprint: str | None = None) -> None:
     with transaction(con):
-        insert_rows(con, "structures", ["doc_id", "scope", "method"], [(s.doc_id, s.scope, s.method) for s in structures])
+        insert_rows(con, "structures", ["doc_id", "scope", "method", "fingerprint"], [(s.doc_id, s.scope, s.method, fingerprint) for s in structures])
         insert_rows(
             con,
             "aspects",

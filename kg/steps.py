@@ -24,7 +24,8 @@ class ExtractReport:
     mentions: int
     triplets: int
     fallback: int = 0  # of the failed ones, extracted by the fallback extractor instead
-    retried: int = 0  # chunks taken up again: failed or fallback rows of an earlier run
+    retried: int = 0  # chunks taken up again: failed, fallback or stale rows of an earlier run
+    stale: int = 0  # of them, extracted before by another extractor, schema or prompt (another fingerprint)
     reasons: dict[str, int] = field(default_factory=dict)  # failure reason kind -> chunks
 
     @property
@@ -47,19 +48,25 @@ def document_batches(chunks: list[ChunkText], size: int) -> list[list[ChunkText]
 
 
 def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progress = silent,
-                    fallback: Callable[[], SpacyExtractor] | None = None) -> ExtractReport:
+                    fallback: Callable[[], SpacyExtractor] | None = None, fingerprint: str | None = None,
+                    fallback_fingerprint: str | None = None) -> ExtractReport:
     """Extract every chunk not yet extracted (and every failed one again), one transaction per batch
     (a crash loses one batch at most).
 
     A chunk that raises is logged as failed with its reason; the others go on. With `fallback` (how
     to make the offline extractor), chunks an LLM extractor failed on are extracted offline instead
-    and marked "fallback", so an outage still leaves a graph; an LLM run takes them up again."""
+    and marked "fallback", so an outage still leaves a graph; an LLM run takes them up again.
+    `fingerprint` (of the configured extractor) makes chunks another extractor did pending too; rows
+    from before fingerprints were recorded adopt it."""
     uses_llm = hasattr(extractor, "extract_with_failures")
-    pending = pending_chunks(con, RETRY_LLM if uses_llm else RETRY_OFFLINE)
+    if fingerprint is not None:
+        con.execute("UPDATE extractions SET fingerprint = ? WHERE fingerprint IS NULL AND status = 'ok'", [fingerprint])
+    pending = pending_chunks(con, RETRY_LLM if uses_llm else RETRY_OFFLINE, fingerprint)
     report = ExtractReport(len(pending), 0, 0, 0)
-    report.retried = con.execute(
-        "SELECT count(*) FROM extractions WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [[c.chunk_id for c in pending]]
-    ).fetchall()[0][0]
+    report.retried, report.stale = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'ok') FROM extractions WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[c.chunk_id for c in pending]],
+    ).fetchall()[0]
     parses = extractor.parse_all(pending) if isinstance(extractor, SpacyExtractor) else None  # parsed ahead, maybe in workers
     offline: SpacyExtractor | None = None
     done = 0
@@ -72,7 +79,7 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
                 log.warning("spaCy workers failed (%s: %s); parsing in this process", type(exc).__name__, exc)
                 parses = None
         extractions, failures = _extract_batch(extractor, batch, parsed, uses_llm)
-        write_extractions(con, extractions, failures if not (failures and fallback) else [], extractor.method)
+        write_extractions(con, extractions, failures if not (failures and fallback) else [], extractor.method, fingerprint=fingerprint)
         report.failed += len(failures)
         for failure in failures:
             kind = failure.reason.split(":", 1)[0].strip() or "unknown"
@@ -81,7 +88,7 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
             offline = offline or fallback()
             failed_ids = {f.chunk_id: f.reason for f in failures}
             rescued, still_failed = _extract_batch(offline, [c for c in batch if c.chunk_id in failed_ids], None, False)
-            write_extractions(con, rescued, still_failed, offline.method, "fallback", failed_ids)
+            write_extractions(con, rescued, still_failed, offline.method, "fallback", failed_ids, fallback_fingerprint)
             report.fallback += len(rescued)
             extractions = extractions + rescued
         report.mentions += sum(len(e.mentions) for e in extractions)

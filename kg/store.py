@@ -21,9 +21,10 @@ RETRY_OFFLINE = ("failed",)  # statuses an offline extractor takes up again
 RETRY_LLM = ("failed", "fallback")  # an LLM extractor also retries what spaCy did while the LLM was gone
 
 
-def pending_chunks(con: duckdb.DuckDBPyConnection, retry: tuple[str, ...] = RETRY_OFFLINE) -> list[ChunkText]:
+def pending_chunks(con: duckdb.DuckDBPyConnection, retry: tuple[str, ...] = RETRY_OFFLINE, fingerprint: str | None = None) -> list[ChunkText]:
     """Chunks the extractor has not finished with (no row in extractions, or one whose status is in
-    `retry`: failed, or extracted offline as a fallback), owned text only."""
+    `retry`: failed, or extracted offline as a fallback; or, given the configured extractor's
+    `fingerprint`, one another extractor made), owned text only."""
     rows = con.execute(
         """
         SELECT c.chunk_id, c.doc_id, d.text, c.end_char, c.own_sent_start,
@@ -31,17 +32,18 @@ def pending_chunks(con: duckdb.DuckDBPyConnection, retry: tuple[str, ...] = RETR
         FROM chunks c
         JOIN documents d USING (doc_id)
         JOIN sentences s ON s.doc_id = c.doc_id AND s.sent_index >= c.own_sent_start AND s.sent_index < c.sent_end
-        WHERE NOT EXISTS (SELECT 1 FROM extractions e WHERE e.chunk_id = c.chunk_id AND e.status NOT IN (SELECT unnest(?::VARCHAR[])))
+        WHERE NOT EXISTS (SELECT 1 FROM extractions e WHERE e.chunk_id = c.chunk_id AND e.status NOT IN (SELECT unnest(?::VARCHAR[]))
+                          AND (?::VARCHAR IS NULL OR e.fingerprint IS NULL OR e.fingerprint = ?))
         GROUP BY ALL
         ORDER BY c.doc_id, c.chunk_id
         """,
-        [list(retry)],
+        [list(retry), fingerprint, fingerprint],
     ).fetchall()
     return [ChunkText(chunk_id, doc_id, text[starts[0] : end], starts[0], tuple(starts), own) for chunk_id, doc_id, text, end, own, starts in rows]
 
 
 def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extraction], failures: list[FailedChunk], method: str,
-                      status: str = "ok", reasons: dict[str, str] | None = None) -> None:
+                      status: str = "ok", reasons: dict[str, str] | None = None, fingerprint: str | None = None) -> None:
     """One transaction for the batch: entities (merged by normalised name), mentions, triplets, log.
     Rows an earlier attempt left for these chunks (failed, or a fallback) are replaced in the same
     transaction. `status` "fallback" marks extractions made offline because the LLM failed
@@ -65,8 +67,8 @@ def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extracti
                  sub_eid, relation.relation, relation.predicate, obj_eid, sub_mid, obj_mid, method)
             )
         log_rows.append((extraction.chunk_id, extraction.doc_id, status, (reasons or {}).get(extraction.chunk_id), method,
-                         len(extraction.mentions), len(extraction.relations)))
-    log_rows += [(f.chunk_id, f.doc_id, "failed", f.reason, method, 0, 0) for f in failures]
+                         len(extraction.mentions), len(extraction.relations), fingerprint))
+    log_rows += [(f.chunk_id, f.doc_id, "failed", f.reason, method, 0, 0, fingerprint) for f in failures]
     chunk_ids = [row[0] for row in log_rows]
     with transaction(con):
         for table in ("triplets", "mentions", "extractions"):
@@ -74,7 +76,7 @@ def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extracti
         insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], list(entity_rows.values()), "ON CONFLICT DO NOTHING")
         insert_rows(con, "mentions", MENTION_COLUMNS, mention_rows)
         insert_rows(con, "triplets", TRIPLET_COLUMNS, triplet_rows)
-        insert_rows(con, "extractions", ["chunk_id", "doc_id", "status", "reason", "method", "mentions", "triplets"], log_rows)
+        insert_rows(con, "extractions", ["chunk_id", "doc_id", "status", "reason", "method", "mentions", "triplets", "fingerprint"], log_rows)
 
 
 MENTION_COLUMNS = ["mention_id", "entity_id", "doc_id", "chunk_id", "sent_index", "start_char", "end_char", "text", "type", "type_score", "origin"]

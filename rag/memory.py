@@ -79,7 +79,9 @@ def llm_gists(client, con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> tup
     return gists, failed
 
 
-def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=None, n_clusters: int | None = None, progress: Progress = silent) -> MemoryReport:
+def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=None, n_clusters: int | None = None, progress: Progress = silent,
+                  fingerprint: str | None = None) -> MemoryReport:
+    """Gists for documents without one (stamped with `fingerprint`), their vectors, the clusters."""
     pending = [r[0] for r in con.execute("SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM gists) ORDER BY doc_id").fetchall()]
     added, failed = 0, 0
     for done, batch in enumerate(batches(pending, 200)):
@@ -91,7 +93,7 @@ def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=Non
             rows += [(d, g, client.method) for d, g in gists.items()]
         rows += [(d, g, "offline") for d, g in offline_gists(con, fallback).items()]
         with transaction(con):
-            insert_rows(con, "gists", ["doc_id", "gist", "method"], rows)
+            insert_rows(con, "gists", ["doc_id", "gist", "method", "fingerprint"], [(*row, fingerprint) for row in rows])
         added += len(rows)
         progress("memory", min((done + 1) * 200, len(pending)), len(pending))
     table = store.table("gists")

@@ -148,3 +148,10 @@ CREATE TABLE IF NOT EXISTS gist_clusters (
     doc_id VARCHAR PRIMARY KEY,      -- the corpus memory: gists grouped by topic
     cluster INTEGER NOT NULL
 );
+-- what produced each row-set (chunking settings; extractor, schema, prompt and model; ...): a row
+-- whose fingerprint differs from the configured one is stale and is redone by the next run.
+-- NULL: written before fingerprints were recorded; the next run adopts the configured one.
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE structures ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE extractions ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE gists ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
