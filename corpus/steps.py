@@ -22,11 +22,12 @@ def ingest(con: duckdb.DuckDBPyConnection, paths: list[str]) -> SyncReport:
     return sync_documents(con, loaded.documents, loaded.bad, [str(Path(p)) for p in paths])
 
 
-def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent) -> int:
-    """Chunk every document that has no chunks; returns how many documents were chunked."""
+def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent, fingerprint: str | None = None) -> int:
+    """Chunk every document that has no chunks, stamping them with `fingerprint`; returns how many
+    (corpus.store.clear_stale first makes the ones chunked under other settings pending)."""
     pending = documents_without(con, "chunks")
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_chunks(con, [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in batch])
+        write_chunks(con, [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in batch], fingerprint)
         progress("chunk", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)
 
@@ -35,11 +36,13 @@ def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: 
 Structurizer = Callable[[list[tuple[Document, list[Sentence]]]], list[Structure]]
 
 
-def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent, structurizer: Structurizer | None = None) -> int:
-    """Structure every document that has none (offline unless a structurizer is given); returns how many."""
+def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent, structurizer: Structurizer | None = None,
+                      fingerprint: str | None = None) -> int:
+    """Structure every document that has none (offline unless a structurizer is given), stamped with
+    `fingerprint`; returns how many."""
     pending = documents_without(con, "structures")
     structure_batch = structurizer or (lambda items: [structurize(doc, sentences) for doc, sentences in items])
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_structures(con, structure_batch([(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch]))
+        write_structures(con, structure_batch([(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch]), fingerprint)
         progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)

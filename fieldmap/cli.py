@@ -151,10 +151,48 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if corpus is None:
         raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
     with writer(settings.duckdb_path) as con:
-        deleted = delete_documents(con, args.ids)
+        deleted = delete_documents(con, args.ids, force=args.force)
     for doc_id in args.ids:
-        out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted)'}: {doc_id}", markup=False, highlight=False)
+        out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}", markup=False, highlight=False)
     result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    return 0 if result.success else 1
+
+
+def cmd_undelete(args: argparse.Namespace) -> int:
+    """Forget deletions, then run: the documents are read from their sources again."""
+    from corpus.store import undelete_documents
+    from fieldmap.store import writer
+    from pipelines.run import run_pipeline
+
+    settings = _settings(args)
+    corpus = _workspace_corpus(settings)
+    if corpus is None:
+        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    with writer(settings.duckdb_path) as con:
+        restored = undelete_documents(con, args.ids)
+    for doc_id in restored:
+        out.print(f"undeleted: {doc_id}", markup=False, highlight=False)
+    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    return 0 if result.success else 1
+
+
+def cmd_retry_failed(args: argparse.Namespace) -> int:
+    """Run again now for the chunks whose extraction failed (or was done offline while the LLM was down)."""
+    from fieldmap.store import writer
+    from kg.store import retry_failed
+    from pipelines.run import asset_metadata, run_pipeline
+
+    settings = _settings(args)
+    corpus = _workspace_corpus(settings)
+    if corpus is None:
+        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    with writer(settings.duckdb_path) as con:
+        waiting = retry_failed(con)
+    out.print(f"{waiting} chunks to retry", highlight=False)
+    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    triplets = asset_metadata(result).get("triplets", {})
+    out.print(f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
+              f"{triplets.get('fallback_offline', 0)} extracted offline", highlight=False)
     return 0 if result.success else 1
 
 
@@ -334,8 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
     delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
     delete.add_argument("ids", nargs="+")
+    delete.add_argument("--force", action="store_true", help="remember ids that are not stored as deleted too")
     delete.set_defaults(func=cmd_delete)
     _add_service_parsers(sub, common)
+    undelete = sub.add_parser("undelete", parents=[common], help="forget deletions: the documents are read from their sources again")
+    undelete.add_argument("ids", nargs="+")
+    undelete.set_defaults(func=cmd_undelete)
+    retry = sub.add_parser("retry-failed", parents=[common], help="extract again the chunks that failed (with the LLM when one is configured)")
+    retry.set_defaults(func=cmd_retry_failed)
     status = sub.add_parser("status", parents=[common], help="counts of what the workspace holds")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
@@ -120,8 +123,10 @@ class LLMUsage:
     completion_tokens: int = 0
     cost: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)  # reason kind -> items that failed
+    answered: int = 0  # requests that got a valid answer (from the server or the cache)
 
     def add(self, call: CallRecord) -> None:
+        self.answered += call.status == "ok"
         self.cache_hits += call.cached
         self.calls += not call.cached
         self.attempts += call.attempts
@@ -139,6 +144,14 @@ class LLMUsage:
             "llm_cost_usd": round(self.cost, 6), "llm_failures": dict(sorted(self.failures.items())),
         }
 
+    def health(self) -> dict:
+        """What the run's outage check reads: requests made, how many were answered, failures by kind."""
+        return {"requests": self.calls + self.cache_hits, "answered": self.answered, "failures": dict(sorted(self.failures.items()))}
+
+    @property
+    def all_failed(self) -> bool:
+        return self.calls + self.cache_hits > 0 and self.answered == 0
+
 
 def has_llm_tables(con: duckdb.DuckDBPyConnection) -> bool:
     """False for a workspace made before the LLM tables existed (opened read-only, no DDL ran)."""
@@ -146,9 +159,30 @@ def has_llm_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return rows[0][0] == 2
 
 
-def llm_status(con: duckdb.DuckDBPyConnection) -> dict:
-    """The workspace's LLM figures for `fieldmap status`: calls, cache hits, retries, tokens, cost,
-    and failures by step and reason kind (a request whose repair also failed counts once)."""
+QUERY_CACHE = "queries.duckdb"  # beside fieldmap.duckdb: query-time LLM cache and calls (readers never write the pipeline's file)
+
+
+@contextmanager
+def query_cache(workspace: Path, enabled: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The connection `fieldmap ask` caches and logs its LLM calls through, or None without an LLM
+    or while another process holds the file (DuckDB allows one writer; that query goes uncached)."""
+    if not enabled:
+        yield None
+        return
+    from fieldmap.store import connect
+
+    try:
+        con = connect(Path(workspace) / QUERY_CACHE)
+    except duckdb.Error:
+        yield None
+        return
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _figures(con: duckdb.DuckDBPyConnection) -> tuple[tuple, dict[str, int]]:
     figures = (0, 0, 0, 0, 0, 0.0)
     failures: dict[str, int] = {}
     if has_llm_tables(con):
@@ -161,9 +195,35 @@ def llm_status(con: duckdb.DuckDBPyConnection) -> dict:
         for step, reason in con.execute("SELECT step, reason FROM llm_calls WHERE status <> 'ok' AND final").fetchall():
             key = f"{step}: {reason_kind(reason)}"
             failures[key] = failures.get(key, 0) + 1
-    calls, hits, retries, prompt, completion, cost = figures
+    return figures, failures
+
+
+def _query_figures(con: duckdb.DuckDBPyConnection) -> dict:
+    """The query-time figures, from the query cache beside the database `con` has open."""
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    cache = Path(path[0][0]).parent / QUERY_CACHE if path and path[0][0] else None
+    figures, failures = (0, 0, 0, 0, 0, 0.0), {}
+    if cache is not None and cache.exists():
+        try:
+            queries = duckdb.connect(str(cache), read_only=True)
+        except duckdb.Error:  # an `ask` is writing it right now
+            return {"query_llm_calls": None}
+        try:
+            figures, failures = _figures(queries)
+        finally:
+            queries.close()
+    calls, hits, _, prompt, completion, cost = figures
+    return {"query_llm_calls": calls, "query_llm_cache_hits": hits, "query_llm_tokens": int(prompt + completion),
+            "query_llm_cost_usd": round(float(cost), 6), "query_llm_failures": dict(sorted(failures.items()))}
+
+
+def llm_status(con: duckdb.DuckDBPyConnection) -> dict:
+    """The workspace's LLM figures for `fieldmap status`: calls, cache hits, retries, tokens, cost,
+    and failures by step and reason kind (a request whose repair also failed counts once), then the
+    same for query-time calls (`fieldmap ask`, answered from their own cache when asked again)."""
+    (calls, hits, retries, prompt, completion, cost), failures = _figures(con)
     return {
         "llm_calls": calls, "llm_cache_hits": hits, "llm_retries": int(retries), "llm_prompt_tokens": int(prompt),
         "llm_completion_tokens": int(completion), "llm_tokens": int(prompt + completion), "llm_cost_usd": round(float(cost), 6),
-        "llm_failures": dict(sorted(failures.items())),
+        "llm_failures": dict(sorted(failures.items())), **_query_figures(con),
     }

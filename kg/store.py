@@ -17,8 +17,14 @@ class FailedChunk:
     reason: str
 
 
-def pending_chunks(con: duckdb.DuckDBPyConnection) -> list[ChunkText]:
-    """Chunks the extractor has not finished with (no row in extractions), owned text only."""
+RETRY_OFFLINE = ("failed",)  # statuses an offline extractor takes up again
+RETRY_LLM = ("failed", "fallback")  # an LLM extractor also retries what spaCy did while the LLM was gone
+
+
+def pending_chunks(con: duckdb.DuckDBPyConnection, retry: tuple[str, ...] = RETRY_OFFLINE, fingerprint: str | None = None) -> list[ChunkText]:
+    """Chunks the extractor has not finished with (no row in extractions, or one whose status is in
+    `retry`: failed, or extracted offline as a fallback; or, given the configured extractor's
+    `fingerprint`, one another extractor made), owned text only."""
     rows = con.execute(
         """
         SELECT c.chunk_id, c.doc_id, d.text, c.end_char, c.own_sent_start,
@@ -26,16 +32,22 @@ def pending_chunks(con: duckdb.DuckDBPyConnection) -> list[ChunkText]:
         FROM chunks c
         JOIN documents d USING (doc_id)
         JOIN sentences s ON s.doc_id = c.doc_id AND s.sent_index >= c.own_sent_start AND s.sent_index < c.sent_end
-        WHERE NOT EXISTS (SELECT 1 FROM extractions e WHERE e.chunk_id = c.chunk_id)
+        WHERE NOT EXISTS (SELECT 1 FROM extractions e WHERE e.chunk_id = c.chunk_id AND e.status NOT IN (SELECT unnest(?::VARCHAR[]))
+                          AND (?::VARCHAR IS NULL OR e.fingerprint IS NULL OR e.fingerprint = ?))
         GROUP BY ALL
         ORDER BY c.doc_id, c.chunk_id
-        """
+        """,
+        [list(retry), fingerprint, fingerprint],
     ).fetchall()
     return [ChunkText(chunk_id, doc_id, text[starts[0] : end], starts[0], tuple(starts), own) for chunk_id, doc_id, text, end, own, starts in rows]
 
 
-def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extraction], failures: list[FailedChunk], method: str) -> None:
-    """One transaction for the batch: entities (merged by normalised name), mentions, triplets, log."""
+def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extraction], failures: list[FailedChunk], method: str,
+                      status: str = "ok", reasons: dict[str, str] | None = None, fingerprint: str | None = None) -> None:
+    """One transaction for the batch: entities (merged by normalised name), mentions, triplets, log.
+    Rows an earlier attempt left for these chunks (failed, or a fallback) are replaced in the same
+    transaction. `status` "fallback" marks extractions made offline because the LLM failed
+    (`reasons`: chunk id -> the LLM's failure), which an LLM run takes up again."""
     entity_rows, mention_rows, triplet_rows, log_rows = {}, [], [], []
     for extraction in extractions:
         mention_ids = []
@@ -54,13 +66,17 @@ def write_extractions(con: duckdb.DuckDBPyConnection, extractions: list[Extracti
                 (f"{extraction.chunk_id}:{relation.sent_index}:{n}", extraction.doc_id, extraction.chunk_id, relation.sent_index,
                  sub_eid, relation.relation, relation.predicate, obj_eid, sub_mid, obj_mid, method)
             )
-        log_rows.append((extraction.chunk_id, extraction.doc_id, "ok", None, method, len(extraction.mentions), len(extraction.relations)))
-    log_rows += [(f.chunk_id, f.doc_id, "failed", f.reason, method, 0, 0) for f in failures]
+        log_rows.append((extraction.chunk_id, extraction.doc_id, status, (reasons or {}).get(extraction.chunk_id), method,
+                         len(extraction.mentions), len(extraction.relations), fingerprint))
+    log_rows += [(f.chunk_id, f.doc_id, "failed", f.reason, method, 0, 0, fingerprint) for f in failures]
+    chunk_ids = [row[0] for row in log_rows]
     with transaction(con):
+        for table in ("triplets", "mentions", "extractions"):
+            con.execute(f"DELETE FROM {table} WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [chunk_ids])
         insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], list(entity_rows.values()), "ON CONFLICT DO NOTHING")
         insert_rows(con, "mentions", MENTION_COLUMNS, mention_rows)
         insert_rows(con, "triplets", TRIPLET_COLUMNS, triplet_rows)
-        insert_rows(con, "extractions", ["chunk_id", "doc_id", "status", "reason", "method", "mentions", "triplets"], log_rows)
+        insert_rows(con, "extractions", ["chunk_id", "doc_id", "status", "reason", "method", "mentions", "triplets", "fingerprint"], log_rows)
 
 
 MENTION_COLUMNS = ["mention_id", "entity_id", "doc_id", "chunk_id", "sent_index", "start_char", "end_char", "text", "type", "type_score", "origin"]
@@ -71,16 +87,32 @@ TRIPLET_COLUMNS = [
 
 
 def refresh_entities(con: duckdb.DuckDBPyConnection) -> None:
-    """An entity's name and type are its mentions' most frequent surface form and type."""
+    """Entities whose mentions were all replaced go (with their synonym rows); an entity's name and type are its mentions' most frequent surface form and type. Ties are
+    broken by rule, never by scan order (DuckDB's mode() picks any of the tied values, which made
+    one clean run name an entity "SMA" and the next "Submillimeter Array"): the longer name, then
+    the alphabetically first; the type with the higher total typing score, then the first."""
     con.execute(
         """
         UPDATE entities SET type = m.t, name = m.n
-        FROM (SELECT entity_id, mode(type) AS t, mode(text) AS n FROM mentions GROUP BY entity_id) m
+        FROM (
+            SELECT n.entity_id, n.text AS n, t.type AS t
+            FROM (SELECT entity_id, text FROM mentions GROUP BY entity_id, text
+                  QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY count(*) DESC, length(text) DESC, text) = 1) n
+            JOIN (SELECT entity_id, type FROM mentions GROUP BY entity_id, type
+                  QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY count(*) DESC, round(sum(coalesce(type_score, 0)), 6) DESC, type) = 1) t
+            USING (entity_id)
+        ) m
         WHERE entities.entity_id = m.entity_id AND (entities.type <> m.t OR entities.name <> m.n)
         """
     )
+    if con.execute("SELECT count(*) FROM entities WHERE entity_id NOT IN (SELECT entity_id FROM mentions)").fetchall()[0][0]:
+        with transaction(con):
+            con.execute("DELETE FROM entities WHERE entity_id NOT IN (SELECT entity_id FROM mentions)")
+            con.execute("DELETE FROM synonym_scanned WHERE entity_id NOT IN (SELECT entity_id FROM entities)")
+            con.execute("DELETE FROM synonyms WHERE entity_a NOT IN (SELECT entity_id FROM entities) OR entity_b NOT IN (SELECT entity_id FROM entities)")
 
 
 def retry_failed(con: duckdb.DuckDBPyConnection) -> int:
-    """Forget failed chunks so the next extraction run tries them again."""
-    return con.execute("DELETE FROM extractions WHERE status = 'failed' RETURNING chunk_id").fetchall().__len__()
+    """How many chunks the next extraction takes up again: failed ones always, offline fallbacks when
+    an LLM is configured (pending_chunks selects them; nothing is deleted before they are redone)."""
+    return con.execute("SELECT count(*) FROM extractions WHERE status IN ('failed', 'fallback')").fetchall()[0][0]

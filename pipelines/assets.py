@@ -7,6 +7,7 @@ import dagster as dg
 
 from corpus.llm_structurize import LLMStructurizer, structures_code_version
 from corpus.steps import chunk_pending, ingest, structure_pending
+from corpus.store import CHUNK_DERIVED, clear_stale
 from dashboards import build_dashboard
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
@@ -17,15 +18,24 @@ from kg.extract import SpacyExtractor
 from kg.graph import build_graph
 from kg.llm_extract import LLMExtractor, load_examples, triplets_code_version
 from kg.steps import extract_pending
+from pipelines.fingerprints import (
+    CHUNKER_VERSION, EXTRACTOR_VERSION, chunk_fingerprint, extraction_fingerprint, memory_code_version, memory_fingerprint, structure_fingerprint,
+)
 from pipelines.resources import FieldmapResource
 from rag.index import VectorStore
 from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
 from schemas import load_schema
 
-EXTRACTOR_VERSION = "spacy-2"
+LLM_STEPS = ("structures", "triplets", "memory")
 # code versions follow the LLM that FIELDMAP_*/OPENAI_* and fieldmap.toml configure, as the resource's settings do
 _CONFIGURED = Settings.load()
+
+
+def _record_llm_health(con, step: str, client) -> None:
+    """This run's requests and answers for `step`, which the llm_answered check reads."""
+    health = client.usage.health() if client is not None else {"requests": 0, "answered": 0, "failures": {}}
+    set_meta(con, f"llm_health:{step}", json.dumps(health))
 
 
 def _progress(progress, context):
@@ -49,13 +59,17 @@ def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
     )
 
 
-@dg.asset(group_name="corpus", deps=[documents], description="Sentence-aware chunks with stable ids.")
+@dg.asset(group_name="corpus", deps=[documents], code_version=CHUNKER_VERSION,
+          description="Sentence-aware chunks with stable ids; documents chunked under other chunking settings are chunked again.")
 def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     with fieldmap.writer() as con:
-        chunked = chunk_pending(con, settings, _progress(progress, context))
+        fingerprint = chunk_fingerprint(settings)
+        stale, adopted = clear_stale(con, "chunks", fingerprint, CHUNK_DERIVED)  # everything made from their chunks is redone
+        chunked = chunk_pending(con, settings, _progress(progress, context), fingerprint)
         total = con.execute("SELECT count(*) FROM chunks").fetchall()[0][0]
-    return dg.MaterializeResult(metadata={"documents_chunked": chunked, "chunks_total": total})
+    return dg.MaterializeResult(metadata={"documents_chunked": chunked, "stale_documents": stale, "adopted_chunks": adopted,
+                                          "chunks_total": total, "fingerprint": fingerprint})
 
 
 @dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_CONFIGURED),
@@ -64,8 +78,12 @@ def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, pr
     settings = fieldmap.settings()
     with fieldmap.writer() as con, llm_client(settings, con, "structures") as client:
         structurizer = LLMStructurizer(client) if client else None
-        done = structure_pending(con, _progress(progress, context), structurizer)
-    return dg.MaterializeResult(metadata={"documents_structured": done, **(structurizer.metadata() if structurizer else {})})
+        fingerprint = structure_fingerprint(settings)
+        stale, adopted = clear_stale(con, "structures", fingerprint, ("aspects", "structures"))
+        done = structure_pending(con, _progress(progress, context), structurizer, fingerprint)
+        _record_llm_health(con, "structures", client)
+    return dg.MaterializeResult(metadata={"documents_structured": done, "stale_documents": stale, "adopted_structures": adopted,
+                                          "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {})})
 
 
 @dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_CONFIGURED, EXTRACTOR_VERSION),
@@ -75,11 +93,21 @@ def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, prog
     schema = load_schema(settings.schema_name)
     started = time.perf_counter()
     with fieldmap.writer() as con, llm_client(settings, con, "triplets") as client:
-        extractor = (LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client
-                     else SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes))
-        report = extract_pending(con, extractor, _progress(progress, context))
+        def offline() -> SpacyExtractor:
+            return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
+
+        extractor = LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client else offline()
+        # chunks the LLM fails on are extracted by spaCy meanwhile, and asked of the LLM again next run
+        fingerprint = extraction_fingerprint(settings, schema, client is not None)
+        report = extract_pending(con, extractor, _progress(progress, context), fallback=offline if client else None,
+                                 fingerprint=fingerprint, fallback_fingerprint=extraction_fingerprint(settings, schema, False))
+        _record_llm_health(con, "triplets", client)
+    if report.all_failed and client is not None:
+        context.log.error(f"every LLM extraction failed ({report.failed} chunks: {report.reasons}); {report.fallback} extracted offline "
+                          "with spaCy instead, to be retried with the LLM on the next run")
     return dg.MaterializeResult(
-        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "mentions_added": report.mentions,
+        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "fallback_offline": report.fallback,
+                  "retried": report.retried, "stale_chunks": report.stale, "fingerprint": fingerprint, "mentions_added": report.mentions,
                   "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
                   "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
     )
@@ -94,7 +122,8 @@ def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, 
         entity_counts = sync_entity_vectors(con, store, _progress(progress, context))
         fact_counts = sync_fact_vectors(con, store, _progress(progress, context))
     return dg.MaterializeResult(
-        metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total,
+        metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_replaced": chunk_counts.replaced,
+                  "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total, "fact_vectors_replaced": fact_counts.replaced,
                   "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total,
                   "fact_vectors_added": fact_counts.added, "fact_vectors": fact_counts.total, "embedder": store.embedder.name}
     )
@@ -122,16 +151,19 @@ def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "url": dg.MetadataValue.url(path.resolve().as_uri())})
 
 
-@dg.asset(group_name="rag", deps=[structures, triplets, vector_index],
+@dg.asset(group_name="rag", deps=[structures, triplets, vector_index], code_version=memory_code_version(_CONFIGURED),
           description="MemoRAG's global memory: a gist per document (LLM summary, or offline scope, aspects and top entities) and topic clusters of gists.")
 def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     store = VectorStore(settings.lancedb_uri, get_embedder(settings))
     with fieldmap.writer() as con, llm_client(settings, con, "memory") as client:
-        report = update_memory(con, store, client, progress=_progress(progress, context))
+        fingerprint = memory_fingerprint(settings)
+        stale, _ = clear_stale(con, "gists", fingerprint, ("gists",))
+        report = update_memory(con, store, client, progress=_progress(progress, context), fingerprint=fingerprint)
+        _record_llm_health(con, "memory", client)
     usage = client.usage.as_metadata() if client is not None else {}
     return dg.MaterializeResult(
-        metadata={"gists_added": report.gists_added, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}
+        metadata={"gists_added": report.gists_added, "stale_gists": stale, "fingerprint": fingerprint, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}
     )
 
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import graph, triplets, vector_index
+import json
+
+from fieldmap.store import get_meta
+from pipelines.assets import LLM_STEPS, graph, memory, triplets, vector_index
 from pipelines.resources import FieldmapResource
 from rag.index import read_meta
 
@@ -49,21 +52,29 @@ def extraction_failure_rate(fieldmap: FieldmapResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=rate <= MAX_FAILURE_RATE, metadata={"chunks": total, "failed": failed, "rate": round(rate, 4)})
 
 
-@dg.asset_check(asset=vector_index, description="One vector per chunk, and the index built by the configured embedder.")
+@dg.asset_check(asset=vector_index, description="One vector per chunk, holding the chunk's current text, and the index built by the configured embedder.")
 def vectors_match_chunks(fieldmap: FieldmapResource) -> dg.AssetCheckResult:
     import lancedb
 
+    from rag.steps import passage_text
+
     settings = fieldmap.settings()
     with fieldmap.writer() as con:
-        chunk_ids = {r[0] for r in con.execute("SELECT chunk_id FROM chunks").fetchall()}
+        chunks = {cid: passage_text(title, text) for cid, title, text in
+                  con.execute("SELECT c.chunk_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id)").fetchall()}
     db = lancedb.connect(settings.lancedb_uri)
-    vector_ids = set(db.open_table("chunks").to_arrow().column("id").to_pylist()) if "chunks" in db.list_tables().tables else set()
+    vectors = {}
+    if "chunks" in db.list_tables().tables:
+        arrow = db.open_table("chunks").to_arrow().select(["id", "search_text"])
+        vectors = dict(zip(arrow.column("id").to_pylist(), arrow.column("search_text").to_pylist()))
+    outdated = sum(1 for cid, text in vectors.items() if cid in chunks and chunks[cid] != text)
     meta = read_meta(settings.lancedb_uri) or {}
-    same_embedder = meta.get("embedder") == settings.embedder or (not chunk_ids and not meta)
+    same_embedder = meta.get("embedder") == settings.embedder or (not chunks and not meta)
     return dg.AssetCheckResult(
-        passed=vector_ids == chunk_ids and same_embedder,
-        metadata={"chunks": len(chunk_ids), "vectors": len(vector_ids), "missing": len(chunk_ids - vector_ids), "stale": len(vector_ids - chunk_ids),
-                  "index_embedder": str(meta.get("embedder")), "index_dim": int(meta.get("dim", 0)), "configured_embedder": settings.embedder},
+        passed=vectors == chunks and same_embedder,
+        metadata={"chunks": len(chunks), "vectors": len(vectors), "missing": len(chunks.keys() - vectors.keys()), "stale": len(vectors.keys() - chunks.keys()),
+                  "outdated_text": outdated, "index_embedder": str(meta.get("embedder")), "index_dim": int(meta.get("dim", 0)),
+                  "configured_embedder": settings.embedder},
     )
 
 
@@ -80,4 +91,20 @@ def graph_matches_store(fieldmap: FieldmapResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=passed, metadata={"passage_nodes": knowledge_graph.n_passages, "entity_nodes": len(knowledge_graph.entity_ids)})
 
 
-ALL_CHECKS = [triplets_have_chunks, no_orphan_entities, duplicate_entity_rate, extraction_failure_rate, vectors_match_chunks, graph_matches_store]
+@dg.asset_check(asset=memory, blocking=True,
+                description="With an LLM configured, at least one of this run's LLM requests was answered; a run in which every one failed (an outage) fails.")
+def llm_answered(context, fieldmap: FieldmapResource) -> dg.AssetCheckResult:
+    with fieldmap.writer() as con:
+        health = {step: json.loads(get_meta(con, f"llm_health:{step}") or '{"requests": 0, "answered": 0, "failures": {}}') for step in LLM_STEPS}
+    requests = sum(h["requests"] for h in health.values())
+    answered = sum(h["answered"] for h in health.values())
+    passed = requests == 0 or answered > 0
+    failures = {f"{step}: {kind}": n for step, h in health.items() for kind, n in h["failures"].items()}
+    if not passed:
+        context.log.error(f"every LLM request of this run failed ({requests} requests; {failures}): the LLM is unreachable or broken. "
+                          "Offline results stand in meanwhile; the next run (or `fieldmap retry-failed`) asks the LLM again.")
+    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+                               metadata={"requests": requests, "answered": answered, "failures": json.dumps(failures)})
+
+
+ALL_CHECKS = [triplets_have_chunks, no_orphan_entities, duplicate_entity_rate, extraction_failure_rate, vectors_match_chunks, graph_matches_store, llm_answered]

@@ -7,7 +7,7 @@ Tokens are estimated from characters (no tokenizer is assumed for an arbitrary m
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 
@@ -23,7 +23,9 @@ from fieldmap.settings import Settings
 from fieldmap.store import connect
 from kg.extract import ChunkText
 from kg.llm_extract import extraction_messages, extraction_model, load_examples
-from kg.store import pending_chunks
+from kg.store import RETRY_LLM, pending_chunks
+from pipelines.fingerprints import chunk_fingerprint, extraction_fingerprint, memory_fingerprint, structure_fingerprint
+from rag.memory import GistReply, gist_messages
 from schemas import load_schema
 
 CHARS_PER_TOKEN = 4.0  # English prose and JSON under GPT-style tokenizers, roughly
@@ -31,6 +33,7 @@ TOKENS_PER_MESSAGE = 4  # chat-format overhead
 # expected answer sizes in tokens (a structure's aspects grow with its sentences, an extraction with its text)
 EXTRACT_ANSWER_PER_TEXT_TOKEN = 0.6
 STRUCTURE_ANSWER_PER_SENTENCE = 25
+GIST_ANSWER_TOKENS = 150  # a gist is a few sentences (GistReply allows up to 1,200 characters)
 
 
 @dataclass
@@ -49,15 +52,20 @@ class RunEstimate:
     model: str
     llm_enabled: bool
     steps: list[StepEstimate]
+    stale: dict[str, int] = field(default_factory=dict)  # row-sets another configuration made, which the run redoes
 
     def as_dict(self) -> dict:
         total = {k: sum(getattr(s, k) for s in self.steps) for k in ("calls", "cached", "prompt_tokens", "completion_tokens", "cost")}
-        return {"model": self.model, "llm_enabled": self.llm_enabled, "steps": [asdict(s) for s in self.steps], "total": total}
+        return {"model": self.model, "llm_enabled": self.llm_enabled, "steps": [asdict(s) for s in self.steps], "total": total, "stale": self.stale}
+
+    def stale_line(self) -> str:
+        found = ", ".join(f"{n} {what}" for what, n in self.stale.items() if n)
+        return f"stale (made under other settings, redone by this run): {found or 'nothing'}"
 
     def lines(self) -> list[str]:
         if not self.llm_enabled:
-            return ["no LLM configured (set OPENAI_API_KEY or OPENAI_BASE_URL): spaCy extracts offline, 0 calls, cost $0"]
-        lines = [f"dry run with {self.model}: nothing was sent or stored"]
+            return ["no LLM configured (set OPENAI_API_KEY or OPENAI_BASE_URL): spaCy extracts offline, 0 calls, cost $0", self.stale_line()]
+        lines = [f"dry run with {self.model}: nothing was sent or stored", self.stale_line()]
         for s in self.steps:
             lines.append(
                 f"{s.step:>10}: {s.items} pending, {s.cached} cached, {s.calls} calls, ~{s.prompt_tokens:,} prompt + "
@@ -69,13 +77,33 @@ class RunEstimate:
         return lines
 
 
+def stale_work(con: duckdb.DuckDBPyConnection | None, settings: Settings) -> dict[str, int]:
+    """How much stored work another configuration made: what `fieldmap run` will redo."""
+    if con is None:
+        return {}
+    schema = load_schema(settings.schema_name)
+    wanted = {
+        "documents to re-chunk": ("chunks", "count(DISTINCT doc_id)", chunk_fingerprint(settings), ""),
+        "documents to re-structure": ("structures", "count(*)", structure_fingerprint(settings), ""),
+        "chunks to re-extract": ("extractions", "count(*)", extraction_fingerprint(settings, schema, settings.llm_enabled), "AND status = 'ok'"),
+        "gists to rewrite": ("gists", "count(*)", memory_fingerprint(settings), ""),
+    }
+    return {what: con.execute(f"SELECT {count} FROM {table} WHERE fingerprint <> ? {extra}", [fingerprint]).fetchall()[0][0]
+            for what, (table, count, fingerprint, extra) in wanted.items()}
+
+
 def estimate_run(settings: Settings) -> RunEstimate:
     if not settings.llm_enabled:
-        return RunEstimate(settings.llm_model, False, [])
+        con = connect(settings.duckdb_path, read_only=True) if settings.duckdb_path.exists() else None
+        try:
+            return RunEstimate(settings.llm_model, False, [], stale_work(con, settings))
+        finally:
+            if con is not None:
+                con.close()
     documents = load_corpus(settings.corpus_paths).documents  # what the documents asset reads
     con = connect(settings.duckdb_path, read_only=True) if settings.duckdb_path.exists() else None
     try:
-        to_structure, to_extract = _pending_work(con, documents, settings)
+        to_structure, to_extract, to_gist = _pending_work(con, documents, settings)
         schema = load_schema(settings.schema_name)
         structure_prompt, extract_prompt = load_prompt("corpus", "structurize"), load_prompt("kg", "extract")
         examples = load_examples(settings.schema_name, schema)[: settings.llm_examples]
@@ -88,10 +116,13 @@ def estimate_run(settings: Settings) -> RunEstimate:
             (extraction_messages(extract_prompt, schema, examples, chunk.text), EXTRACT_ANSWER_PER_TEXT_TOKEN * len(chunk.text) / CHARS_PER_TOKEN + 30)
             for chunk in to_extract
         ]
+        gist_prompt = load_prompt("rag", "gist")
+        gists = [(gist_messages(gist_prompt, doc.title, doc.text), GIST_ANSWER_TOKENS) for doc in to_gist]
         return RunEstimate(settings.llm_model, True, [
             _estimate("structures", structures, LLMStructure, settings, con),
             _estimate("triplets", extractions, model, settings, con),
-        ])
+            _estimate("memory", gists, GistReply, settings, con),
+        ], stale_work(con, settings))
     finally:
         if con is not None:
             con.close()
@@ -111,12 +142,16 @@ def _estimate(step: str, requests: list[tuple[list[dict], float]], response_mode
     return StepEstimate(step, len(requests), len(requests) - calls, calls, prompt, completion, round(cost, 6))
 
 
-def _pending_work(con: duckdb.DuckDBPyConnection | None, documents: list[Document], settings: Settings) -> tuple[list, list[ChunkText]]:
-    """(document, sentences) still to structure and chunks still to extract, as the run would see them."""
+def _pending_work(con: duckdb.DuckDBPyConnection | None, documents: list[Document], settings: Settings) -> tuple[list, list[ChunkText], list[Document]]:
+    """(document, sentences) still to structure, chunks still to extract (failed and offline
+    fallbacks included, as an LLM run retries them) and documents still to gist, as the run would see them."""
     stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall()) if con else {}
-    chunked = {r[0] for r in con.execute("SELECT DISTINCT doc_id FROM chunks").fetchall()} if con else set()
+    chunked = ({r[0] for r in con.execute("SELECT DISTINCT doc_id FROM chunks WHERE fingerprint IS NULL OR fingerprint = ?", [chunk_fingerprint(settings)]).fetchall()}
+               if con else set())  # chunked under other settings: chunked again, so everything about it is pending
     structured = {r[0] for r in con.execute("SELECT doc_id FROM structures").fetchall()} if con else set()
+    gisted = {r[0] for r in con.execute("SELECT doc_id FROM gists").fetchall()} if con else set()
     to_structure, to_extract, in_memory = [], [], set()
+    to_gist = [d for d in documents if stored.get(d.doc_id) != d.content_hash or d.doc_id not in gisted]
     for doc in documents:
         if stored.get(doc.doc_id) == doc.content_hash and doc.doc_id in chunked:
             if doc.doc_id not in structured:
@@ -129,8 +164,9 @@ def _pending_work(con: duckdb.DuckDBPyConnection | None, documents: list[Documen
         to_extract.extend(_chunk_text(doc, sentences, c) for c in chunks)
     if con is not None:
         wanted = {d.doc_id for d in documents} - in_memory
-        to_extract.extend(c for c in pending_chunks(con) if c.doc_id in wanted)
-    return to_structure, to_extract
+        fingerprint = extraction_fingerprint(settings, load_schema(settings.schema_name), True)
+        to_extract.extend(c for c in pending_chunks(con, RETRY_LLM, fingerprint) if c.doc_id in wanted)
+    return to_structure, to_extract, to_gist
 
 
 def _chunk_text(doc: Document, sentences: list[Sentence], chunk: Chunk) -> ChunkText:

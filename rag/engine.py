@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
+from fieldmap.llm_cache import query_cache
 from fieldmap.nlp import english
 from fieldmap.settings import Settings
 from fieldmap.store import connect
@@ -139,7 +140,7 @@ class QueryEngine:
         k = k or self.settings.top_k
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        with llm_client(self.settings, None, "answer") as client:
+        with query_cache(self.settings.workspace, self.settings.llm_enabled) as cache, llm_client(self.settings, cache, "answer") as client:
             if mode == "memorag" and client is not None and self.settings.answer_from_memory:
                 memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(self.embedder.queries([question])[0], 12)
                 direct = memory_answer(client, question, memory)

@@ -13,7 +13,10 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from dataclasses import dataclass
+
 from fieldmap.embedders import Embedder
+from fieldmap.progress import Progress, batches, silent
 
 META_FILE = "fieldmap-index.json"
 
@@ -80,6 +83,14 @@ class VectorStore:
         return VectorTable(self, name)
 
 
+@dataclass
+class SyncCounts:
+    added: int  # rows embedded this time, replaced ones included
+    removed: int  # rows dropped: their id is gone or their text changed
+    total: int
+    replaced: int = 0  # ids kept whose text changed: embedded again
+
+
 class VectorTable:
     """Rows of (id, doc_id, text, vector) plus any extra string columns; ids are unique."""
 
@@ -98,6 +109,32 @@ class VectorTable:
         if table is None:
             return set()
         return set(table.to_arrow().column("id").to_pylist())
+
+    def texts(self, column: str = "text") -> dict[str, str]:
+        """Each row's id and the text it was embedded from: what a sync compares, so a row whose
+        text changed under a surviving id is replaced, not kept."""
+        table = self._open()
+        if table is None:
+            return {}
+        arrow = table.to_arrow().select(["id", column])
+        return dict(zip(arrow.column("id").to_pylist(), arrow.column(column).to_pylist()))
+
+    def sync(self, wanted: dict[str, dict], column: str, embed: str, batch: int, progress: Progress = silent, step: str = "") -> SyncCounts:
+        """Make the table hold exactly `wanted` (id -> row): rows whose id is gone or whose `column`
+        differs from the wanted row's are dropped, missing and changed rows are embedded (from
+        their `embed` text) and added. Content, not the id, decides what is current."""
+        indexed = self.texts(column)
+        stale = sorted(i for i, text in indexed.items() if i not in wanted or wanted[i][column] != text)
+        if stale:
+            self.delete_ids(stale)
+        kept = indexed.keys() - set(stale)
+        missing = [(i, row) for i, row in wanted.items() if i not in kept]
+        for done, part in enumerate(batches(missing, batch)):
+            vectors = self.store.embedder.passages([row[embed] for _, row in part])
+            self.add([{"id": i, **row} for i, row in part], vectors)
+            progress(step or f"embed {self.name}", min((done + 1) * batch, len(missing)), len(missing))
+        replaced = sum(1 for i in stale if i in wanted)
+        return SyncCounts(len(missing), len(stale), self.count(), replaced)
 
     def count(self) -> int:
         table = self._open()

@@ -172,3 +172,10 @@ CREATE VIEW IF NOT EXISTS mention_pages AS
 CREATE VIEW IF NOT EXISTS triplet_pages AS
     SELECT t.triplet_id, t.doc_id, t.chunk_id, t.sent_index, sp.page
     FROM triplets t JOIN sentence_pages sp ON sp.doc_id = t.doc_id AND sp.sent_index = t.sent_index;
+-- what produced each row-set (chunking settings; extractor, schema, prompt and model; ...): a row
+-- whose fingerprint differs from the configured one is stale and is redone by the next run.
+-- NULL: written before fingerprints were recorded; the next run adopts the configured one.
+ALTER TABLE chunks ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE structures ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE extractions ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
+ALTER TABLE gists ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;

@@ -39,3 +39,39 @@ def test_deleting_a_document_keeps_shared_entities_and_drops_its_own(tmp_path, e
     assert "crab nebula" in names and "chandra telescope" not in names
     for table in ("documents", "chunks", "sentences", "mentions", "triplets", "extractions"):
         assert con.execute(f"SELECT count(*) FROM {table} WHERE doc_id = 'a'").fetchall() == [(0,)]
+
+
+def _tied(con, order: list[tuple[str, str, float]]) -> tuple[str, str]:
+    """Mentions of one entity inserted in `order` ((text, type, score) each); the entity's name and type."""
+    from kg.extract import Extraction, Mention
+
+    mentions = [Mention(text, 10 * n, 10 * n + len(text), 0, "submillimeter array", "ner", None, type_, score)
+                for n, (text, type_, score) in enumerate(order)]
+    con.execute("DELETE FROM mentions; DELETE FROM extractions; DELETE FROM entities")
+    write_extractions(con, [Extraction("a#0", "a", mentions)], [], "spacy")
+    refresh_entities(con)
+    return con.execute("SELECT name, type FROM entities").fetchall()[0]
+
+
+def test_an_entity_named_by_tied_mentions_gets_the_same_name_and_type_whatever_the_order(tmp_path):
+    con = connect(tmp_path / "db.duckdb")
+    _seed(con, "a", "The Submillimeter Array (SMA) observed the disk. The SMA saw dust.")
+    order = [("SMA", "instrument", 0.6), ("Submillimeter Array", "object", 0.4), ("SMA", "object", 0.4), ("Submillimeter Array", "instrument", 0.6)]
+    found = {_tied(con, order[i:] + order[:i]) for i in range(len(order))} | {_tied(con, order[::-1])}
+    assert found == {("Submillimeter Array", "instrument")}  # 2-2 ties: the longer name, the higher summed score
+
+
+def test_a_retried_chunk_replaces_its_rows_and_an_entity_left_without_mentions_goes(tmp_path, extractor):
+    con = connect(tmp_path / "db.duckdb")
+    _seed(con, "a", "The Chandra telescope observed the Crab Nebula.")
+    chunk = pending_chunks(con)
+    write_extractions(con, extractor.extract(chunk), [], "spacy", "fallback", {"a#0": "connection_error: refused"})
+    assert pending_chunks(con) == [] and pending_chunks(con, ("failed", "fallback")) == chunk
+    replaced = extractor.extract(chunk)
+    replaced[0].mentions = [m for m in replaced[0].mentions if m.norm_name == "crab nebula"]
+    replaced[0].relations = []
+    write_extractions(con, replaced, [], "llm:test")
+    refresh_entities(con)
+    assert con.execute("SELECT status, method FROM extractions").fetchall() == [("ok", "llm:test")]
+    assert {r[0] for r in con.execute("SELECT norm_name FROM entities").fetchall()} == {"crab nebula"}
+    assert con.execute("SELECT count(*) FROM triplets").fetchall() == [(0,)]

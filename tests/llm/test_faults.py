@@ -76,15 +76,12 @@ def test_every_chunk_is_extracted_or_failed_with_its_reason_and_nothing_twice(tm
     assert metadata["failed_chunks_by_reason"] == {"invalid_output": 1, "server_error": 1}
     assert metadata["llm_retries"] == 4 + 2 and metadata["llm_calls"] == 10 and metadata["llm_cache_hits"] == 0
 
-    # a second run finds nothing to do and asks nothing
+    # the next run takes up the failed chunks only: the invalid answers come from the cache, the 500s are asked again
     before = fault_server.count()
-    assert extract_pending(con, _extractor(settings, con)).chunks == 0
-    assert fault_server.count() == before
-
-    # retrying the failed chunks: the invalid answers come from the cache, the 500s are asked again
     assert retry_failed(con) == 2
     again = _extractor(settings, con)
-    extract_pending(con, again)
+    report = extract_pending(con, again)
+    assert report.chunks == report.retried == 2
     assert again.client.usage.cache_hits == 2  # BADJSONALWAYS' answer and its repair
     # SERVERERROR: three attempts, each followed by a json_object probe, since this fresh client has
     # not yet seen the server accept json_schema (the probes stop after MAX_FORMAT_PROBES)
@@ -152,8 +149,9 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
     settings = fault_settings(tmp_path / "ws", fault_server.base_url, _corpus(tmp_path, []))
     fresh = estimate_run(settings)
     assert not settings.duckdb_path.exists()  # the estimate writes nothing
-    structures, triplets = fresh.steps
+    structures, triplets, memory = fresh.steps
     assert (structures.items, structures.calls, triplets.items, triplets.calls) == (1, 1, 1, 1)
+    assert (memory.step, memory.items, memory.calls) == ("memory", 1, 1) and memory.prompt_tokens > 20  # the gist
     assert triplets.prompt_tokens > 100 and triplets.completion_tokens > 0 and triplets.cost == 0.0
     assert fault_server.count() == 0
 
