@@ -94,6 +94,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failures or not result.success else 0
 
 
+def _rerun(settings: Settings):
+    """Bring every store in step after delete/undelete/retry-failed, on the workspace's Dagster instance."""
+    from pipelines.instance import workspace_instance
+    from pipelines.run import run_pipeline
+
+    with workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance:
+        return run_pipeline(settings, instance=instance)
+
+
 def _print_skipped(settings: Settings) -> None:
     from fieldmap.store import connect
 
@@ -144,7 +153,6 @@ def cmd_delete(args: argparse.Namespace) -> int:
     """Delete documents by their source ids everywhere, then bring vectors, graph and dashboard in step."""
     from corpus.store import delete_documents
     from fieldmap.store import writer
-    from pipelines.run import run_pipeline
 
     settings = _settings(args)
     corpus = _workspace_corpus(settings)
@@ -154,7 +162,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         deleted = delete_documents(con, args.ids, force=args.force)
     for doc_id in args.ids:
         out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}", markup=False, highlight=False)
-    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings.model_copy(update={"corpus": corpus}))
     return 0 if result.success else 1
 
 
@@ -162,7 +170,6 @@ def cmd_undelete(args: argparse.Namespace) -> int:
     """Forget deletions, then run: the documents are read from their sources again."""
     from corpus.store import undelete_documents
     from fieldmap.store import writer
-    from pipelines.run import run_pipeline
 
     settings = _settings(args)
     corpus = _workspace_corpus(settings)
@@ -172,7 +179,7 @@ def cmd_undelete(args: argparse.Namespace) -> int:
         restored = undelete_documents(con, args.ids)
     for doc_id in restored:
         out.print(f"undeleted: {doc_id}", markup=False, highlight=False)
-    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings.model_copy(update={"corpus": corpus}))
     return 0 if result.success else 1
 
 
@@ -180,7 +187,7 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
     """Run again now for the chunks whose extraction failed (or was done offline while the LLM was down)."""
     from fieldmap.store import writer
     from kg.store import retry_failed
-    from pipelines.run import asset_metadata, run_pipeline
+    from pipelines.run import asset_metadata
 
     settings = _settings(args)
     corpus = _workspace_corpus(settings)
@@ -189,7 +196,7 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
     with writer(settings.duckdb_path) as con:
         waiting = retry_failed(con)
     out.print(f"{waiting} chunks to retry", highlight=False)
-    result = run_pipeline(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings.model_copy(update={"corpus": corpus}))
     triplets = asset_metadata(result).get("triplets", {})
     out.print(f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
               f"{triplets.get('fallback_offline', 0)} extracted offline", highlight=False)
