@@ -28,8 +28,8 @@ from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors
 from schemas import load_schema
 
 LLM_STEPS = ("structures", "triplets", "memory")
-# code versions follow the LLM that FIELDMAP_*/OPENAI_* and fieldmap.toml configure, as the resource's settings do
-_CONFIGURED = Settings.load()
+# the decorators carry the offline code versions; the entry point's settings set the LLM's (assets_for)
+_OFFLINE = Settings()
 
 
 def _record_llm_health(con, step: str, client) -> None:
@@ -72,7 +72,7 @@ def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
                                           "chunks_total": total, "fingerprint": fingerprint})
 
 
-@dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_CONFIGURED),
+@dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_OFFLINE),
           description="StruXGPT-style structure per document: scope and aspects over verbatim sentences (by the LLM when one is configured).")
 def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
@@ -86,7 +86,7 @@ def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, pr
                                           "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {})})
 
 
-@dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_CONFIGURED, EXTRACTOR_VERSION),
+@dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_OFFLINE, EXTRACTOR_VERSION),
           description="Schema-typed entities, mentions and triplets in DuckDB (by the LLM when one is configured, else spaCy), each traceable to document, chunk and sentence.")
 def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
@@ -151,7 +151,7 @@ def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)), "url": dg.MetadataValue.url(path.resolve().as_uri())})
 
 
-@dg.asset(group_name="rag", deps=[structures, triplets, vector_index], code_version=memory_code_version(_CONFIGURED),
+@dg.asset(group_name="rag", deps=[structures, triplets, vector_index], code_version=memory_code_version(_OFFLINE),
           description="MemoRAG's global memory: a gist per document (LLM summary, or offline scope, aspects and top entities) and topic clusters of gists.")
 def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
@@ -168,3 +168,16 @@ def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
 
 
 ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, memory, dashboard]
+
+
+def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
+    """ALL_ASSETS with the code versions of these settings (the LLM's prompt and model when one is
+    configured), so the UI marks an asset stale exactly when its fingerprinted rows are."""
+    versions = {"structures": structures_code_version(settings), "triplets": triplets_code_version(settings, EXTRACTOR_VERSION),
+                "memory": memory_code_version(settings)}
+
+    def versioned(spec: dg.AssetSpec) -> dg.AssetSpec:
+        version = versions.get(spec.key.to_user_string())
+        return spec.replace_attributes(code_version=version) if version else spec
+
+    return dg.map_asset_specs(versioned, ALL_ASSETS)

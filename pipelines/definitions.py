@@ -4,7 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from fieldmap.settings import Settings
-from pipelines.assets import ALL_ASSETS
+from pipelines.assets import assets_for
 from pipelines.automation import build_automation
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import FieldmapResource, LogProgress
@@ -25,7 +25,7 @@ SETTINGS = Settings.load()
 daily_refresh, inbox_sensor = build_automation(pipeline_job, SETTINGS)
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
+    assets=assets_for(SETTINGS),
     asset_checks=ALL_CHECKS,
     jobs=[pipeline_job],
     schedules=[daily_refresh],

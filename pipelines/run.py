@@ -6,7 +6,7 @@ import dagster as dg
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
 from fieldmap.store import connect, workspace_lock
-from pipelines.assets import ALL_ASSETS
+from pipelines.assets import assets_for
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
 from pipelines.indexed_with import record_indexing
@@ -22,7 +22,7 @@ def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str
     with workspace_lock(settings.workspace):
         connect(settings.duckdb_path).close()  # checks the file and that no other process writes it
         result = dg.materialize(
-            [*ALL_ASSETS, *ALL_CHECKS],
+            [*assets_for(settings), *ALL_CHECKS],
             resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})},
             raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, instance=instance,
         )
