@@ -88,7 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
-    failures = failure_lines(result)
+    from fieldmap.store import _rebuild
+
+    failures = failure_lines(result, _rebuild(settings.duckdb_path))
     for line in failures:
         _error(line)
     return 1 if failures or not result.success else 0

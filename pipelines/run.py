@@ -5,6 +5,7 @@ import dagster as dg
 
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
+from fieldmap.dbfile import DAMAGE_SIGNS
 from fieldmap.store import connect, workspace_lock
 from pipelines.assets import assets_for
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
@@ -50,7 +51,7 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return found
 
 
-def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+def failure_lines(result: dg.ExecuteInProcessResult, damaged_way_out: str = "") -> list[str]:
     """One line per failed step: the step and the error its code raised (the traceback stays in Dagster's log)."""
     lines = []
     for event in result.all_events:
@@ -58,5 +59,8 @@ def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
             error = event.event_specific_data.error
             while error.cause is not None and error.cls_name.startswith("Dagster"):  # Dagster's wrapper around the asset's error
                 error = error.cause
-            lines.append(f"step {event.step_key} failed: {' '.join(error.message.split())}")
+            message = " ".join(error.message.split())
+            if any(sign.lower() in message.lower() for sign in DAMAGE_SIGNS):  # a block DuckDB could not read: the file is damaged
+                message = f"the database is damaged ({message}); {damaged_way_out}"
+            lines.append(f"step {event.step_key} failed: {message}")
     return lines
