@@ -54,6 +54,18 @@ class Settings(BaseModel):
     ppr_neighbourhood_passages: int = 100
     ppr_neighbourhood_max_degree: int = 150
     ppr_whole_graph_below: int = 200_000
+    # lexical evidence inside hipporag (rag/hipporag.py; chosen on half A of MuSiQue, BENCHMARKS.md)
+    lexical_passage_weight: float = 0.0
+    lexical_depth: int = 100
+    ngram_entity_weight: float = 0.0
+    vector_entity_weight: float = 0.0
+    fuse_dense: float = 0.0
+    fuse_lexical: float = 0.0
+    bridging_weight: float = 0.0
+    bridging_hops: int = 2
+    bridging_decay: float = 0.5
+    bridging_passages: int = 2
+    activation_weight: float = 0.0
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
     rrf_k: int = 60
