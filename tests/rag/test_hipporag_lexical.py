@@ -1,0 +1,56 @@
+"""hipporag's lexical evidence over the session's 20-document workspace (real stores, graph and models)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from kg.graph import KnowledgeGraph
+from rag.engine import QueryEngine, hippo_params
+from rag.hipporag import HippoParams, HippoRAGRetriever
+from rag.retrievers import FullTextRetriever
+
+QUESTION = "Can storage rings detect a relic gravitational-wave background?"
+TARGET_DOC = "http://arxiv.org/abs/gr-qc/0210091v7"
+
+
+@pytest.fixture(scope="module")
+def engine(built_workspace):
+    engine = QueryEngine(built_workspace)
+    yield engine
+    engine.close()
+
+
+def _retriever(engine, **overrides) -> HippoRAGRetriever:
+    params = dataclasses.replace(hippo_params(engine.settings), **overrides)
+    return HippoRAGRetriever(KnowledgeGraph.load(engine.settings.graph_path), engine.store.table("facts"), engine.linker,
+                             engine.retriever("dense"), params, FullTextRetriever(engine.chunks))
+
+
+def test_lexical_scores_are_relative_to_the_best_hit_and_zero_without_query_words(engine):
+    retriever = _retriever(engine)
+    scores = retriever.lexical_by_passage(QUESTION)
+    assert scores.max() == pytest.approx(1.0) and scores.min() == 0.0
+    best = retriever.kg.passage_ids[int(np.argmax(scores))]
+    assert engine.con.execute("SELECT doc_id FROM chunks WHERE chunk_id = ?", [best]).fetchall() == [(TARGET_DOC,)]
+    assert not retriever.lexical_by_passage("zzzz qqqq").any()
+
+
+def test_fused_order_is_by_fused_score_and_keeps_the_target_on_top(engine):
+    fused = _retriever(engine, fuse_dense=1.0, fuse_lexical=0.5, lexical_passage_weight=0.2).retrieve(QUESTION, 5)
+    scores = [h.score for h in fused]
+    assert scores == sorted(scores, reverse=True) and len(fused) == 5
+    top = engine.con.execute("SELECT doc_id FROM chunks WHERE chunk_id = ?", [fused[0].chunk_id]).fetchall()
+    assert top == [(TARGET_DOC,)]
+    # a passage first in all three lists scores the most RRF can give: (1 + 1 + 0.5) / (60 + 1)
+    assert scores[0] <= 2.5 / 61 + 1e-12
+
+
+def test_ngram_links_find_a_name_inside_a_longer_phrase(engine):
+    name, entity_id = engine.con.execute(
+        "SELECT norm_name, entity_id FROM entities WHERE len(norm_name) > 8 AND norm_name NOT LIKE '% %' ORDER BY norm_name LIMIT 1").fetchall()[0]
+    question = f"What did the authors of the {name} measurements around 1990 conclude?"
+    assert entity_id in engine.linker.ngrams(question)
+    assert engine.linker.ngrams("what is it of the and") == {}
+    retriever = _retriever(engine, ngram_entity_weight=1.0)
+    assert retriever._entity_vertex[entity_id] in retriever.named(question)
+    assert HippoParams().ngram_entity_weight == 0.0  # off unless the settings turn it on
