@@ -66,12 +66,17 @@ def _titles(cues: list[str | None], texts: list[list[str]], bags: list[list[Coun
     return titles
 
 
+# an aspect's key phrase is read from its first 100,000 characters: far below spaCy's 1,000,000-character
+# limit (a 2-million-character record is one aspect), and more than any aspect title needs
+KEY_PHRASE_CHARS = 100_000
+
+
 def _key_phrases(text: str, aspect_words: list[set[str]], own: int) -> list[str]:
     """Noun phrases of up to MAX_PHRASE words (adjectives and nouns ending in a noun, by spaCy's
     tagger), best first: words frequent here and rare in the document's other aspects (tf x idf
     over its aspects); a phrase said twice scores above one said once."""
     runs: list[list] = [[]]
-    for token in _tagger()(text):
+    for token in _tagger()(text[:KEY_PHRASE_CHARS]):
         if token.pos_ in PHRASE_POS and WORD.fullmatch(token.lower_) and token.lower_ not in STOP:
             runs[-1].append(token)
         elif runs[-1]:

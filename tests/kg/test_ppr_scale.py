@@ -1,6 +1,7 @@
 """The neighbourhood-restricted PPR (HippoParams.neighbourhood_hops) agrees with the whole-graph PPR
 when the neighbourhood holds every vertex that can carry mass."""
 import dataclasses
+from collections import OrderedDict
 from types import SimpleNamespace
 
 import numpy as np
@@ -74,6 +75,7 @@ def _retriever(kg, params: HippoParams, seeds: dict[str, float], dense: dict[str
     retriever.kg, retriever.params = kg, params
     retriever._passage_vertex, retriever._entity_vertex = kg.passage_vertex(), kg.entity_vertex()
     retriever._adjacency = retriever._whole = retriever._aligned = None
+    retriever.recent_mass = OrderedDict()
     ids = list(dense)
     retriever.dense = SimpleNamespace(embedder=SimpleNamespace(queries=lambda texts: [np.zeros(1)]),
                                       scores=lambda vector: (ids, np.array([dense[i] for i in ids])))
