@@ -96,6 +96,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failures or not result.success else 0
 
 
+def _stored_workspace(args: argparse.Namespace) -> Settings:
+    """The settings of a built workspace, on the corpus it was last run on (for delete, undelete, retry-failed)."""
+    settings = _settings(args)
+    corpus = _workspace_corpus(settings)
+    if corpus is None:
+        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    return settings.model_copy(update={"corpus": corpus})
+
+
 def _rerun(settings: Settings):
     """Bring every store in step after delete/undelete/retry-failed, on the workspace's Dagster instance."""
     from pipelines.instance import workspace_instance
@@ -156,15 +165,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from corpus.store import delete_documents
     from fieldmap.store import writer
 
-    settings = _settings(args)
-    corpus = _workspace_corpus(settings)
-    if corpus is None:
-        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    settings = _stored_workspace(args)
     with writer(settings.duckdb_path) as con:
         deleted = delete_documents(con, args.ids, force=args.force)
     for doc_id in args.ids:
         out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}", markup=False, highlight=False)
-    result = _rerun(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings)
     return 0 if result.success else 1
 
 
@@ -173,15 +179,12 @@ def cmd_undelete(args: argparse.Namespace) -> int:
     from corpus.store import undelete_documents
     from fieldmap.store import writer
 
-    settings = _settings(args)
-    corpus = _workspace_corpus(settings)
-    if corpus is None:
-        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    settings = _stored_workspace(args)
     with writer(settings.duckdb_path) as con:
         restored = undelete_documents(con, args.ids)
     for doc_id in restored:
         out.print(f"undeleted: {doc_id}", markup=False, highlight=False)
-    result = _rerun(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings)
     return 0 if result.success else 1
 
 
@@ -191,14 +194,11 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
     from kg.store import retry_failed
     from pipelines.run import asset_metadata
 
-    settings = _settings(args)
-    corpus = _workspace_corpus(settings)
-    if corpus is None:
-        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
+    settings = _stored_workspace(args)
     with writer(settings.duckdb_path) as con:
         waiting = retry_failed(con)
     out.print(f"{waiting} chunks to retry", highlight=False)
-    result = _rerun(settings.model_copy(update={"corpus": corpus}))
+    result = _rerun(settings)
     triplets = asset_metadata(result).get("triplets", {})
     out.print(f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
               f"{triplets.get('fallback_offline', 0)} extracted offline", highlight=False)

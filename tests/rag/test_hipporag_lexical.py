@@ -5,19 +5,10 @@ import numpy as np
 import pytest
 
 from kg.graph import KnowledgeGraph
-from rag.engine import QueryEngine, hippo_params
+from rag.engine import hippo_params
 from rag.hipporag import HippoParams, HippoRAGRetriever
 from rag.retrievers import FullTextRetriever
-
-QUESTION = "Can storage rings detect a relic gravitational-wave background?"
-TARGET_DOC = "http://arxiv.org/abs/gr-qc/0210091v7"
-
-
-@pytest.fixture(scope="module")
-def engine(built_workspace):
-    engine = QueryEngine(built_workspace)
-    yield engine
-    engine.close()
+from tests.rag.conftest import QUESTION, TARGET_DOC
 
 
 def _retriever(engine, **overrides) -> HippoRAGRetriever:

@@ -3,17 +3,8 @@ import re
 
 import pytest
 
-from rag.engine import MODES, QueryEngine
-
-QUESTION = "Can storage rings detect a relic gravitational-wave background?"
-TARGET_DOC = "http://arxiv.org/abs/gr-qc/0210091v7"
-
-
-@pytest.fixture(scope="module")
-def engine(built_workspace):
-    engine = QueryEngine(built_workspace)
-    yield engine
-    engine.close()
+from rag.engine import MODES
+from tests.rag.conftest import QUESTION, TARGET_DOC
 
 
 @pytest.mark.parametrize("mode", MODES)
