@@ -35,9 +35,15 @@ FOCUS = {
     NUMBER: "number amount population percentage age".split(),
     PERSON: "person man woman president king queen author writer singer actor actress director player leader founder "
             "composer artist performer member father mother son daughter wife husband brother sister emperor ruler "
-            "governor minister chancellor prime monarch pope bishop scientist inventor creator producer owner".split(),
+            "governor minister chancellor prime monarch pope bishop scientist inventor creator producer owner spouse partner "
+            "parent child sibling successor predecessor architect designer coach manager captain host editor narrator "
+            "screenwriter lyricist vocalist drummer guitarist developer".split(),
     WORK: "film movie book novel song album show series game title play opera magazine work painting".split(),
 }
+# a place noun that names an administrative unit wants a geopolitical entity (spaCy GPE), not a
+# building (FAC) or a natural feature (LOC): "which country" is answered by Guyana, not a highway
+ADMINISTRATIVE = frozenset("county state country city town village province region district municipality borough "
+                           "territory nation capital".split())
 AUXILIARIES = frozenset("is are was were am did does do can could has have had will would should may might must".split())
 OPEN_CUES = re.compile(r"^(how|why|describe|explain)\b|^what (do|does|did|can|is known|are the|is the role)\b.*\b(reveal|show|tell|suggest|mean|imply|know|role|effect|impact)", re.I)
 CHOICE_CUE = re.compile(r"(?:,|:)\s*(?P<a>[^,?]+?)\s+or\s+(?P<b>[^,?]+?)\s*\?*$", re.I)
@@ -124,6 +130,8 @@ def classify(question: str) -> QuestionType:
     if words[wh] == "where":
         return QuestionType(PLACE, LABELS[PLACE])
     focus, kind = _focus_after(words, wh + 1)
+    if kind == PLACE and (focus in ADMINISTRATIVE or focus.rstrip("s") in ADMINISTRATIVE):
+        return QuestionType(kind, frozenset({"GPE"}), focus)
     if kind is not None:
         return QuestionType(kind, LABELS[kind], focus)
     return QuestionType(THING, LABELS[THING], focus)

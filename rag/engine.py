@@ -123,9 +123,15 @@ class QueryEngine:
     def read(self, question: str, passages: list[Passage], mode: str, structure: bool | None = None) -> Reading:
         """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
         override answer_structure, to measure with and without on the same passages)."""
-        structured = self.structured(passages, structure)
-        headings = [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in passages]
-        return self.reader.read(question, passages, headings, self.graph_signals(question, mode))
+        def headings_of(found: list[Passage]) -> list[str]:
+            structured = self.structured(found, structure)
+            return [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in found]
+
+        def retrieve(rewritten: str) -> list[tuple[Passage, str]]:  # a chain's next hop retrieves for its rewritten question
+            found = self.passages([(h.chunk_id, h.score) for h in self.retriever(mode).retrieve(rewritten, len(passages))])
+            return list(zip(found, headings_of(found)))
+
+        return self.reader.read(question, passages, headings_of(passages), self.graph_signals(question, mode), retrieve)
 
     def graph_signals(self, question: str, mode: str) -> GraphSignals | None:
         """PPR mass of this question's retrieval and graph distances, when the graph retrieval ran."""
@@ -168,6 +174,8 @@ class QueryEngine:
                     answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
                     return answer
             reading = self.read(question, ranked, mode)
+            if reading.passages is not None:  # a chain's rewritten questions retrieved more: [n] counts them too
+                answer.passages = ranked = reading.passages
             answer.answer, answer.answer_type = reading.text, reading.answer_type
             answer.evidence = [asdict(e) for e in reading.evidence]
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))

@@ -30,7 +30,9 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.answer_types import CHOICE, DESCRIPTION, NUMBER, THING, YES_NO, QuestionType, classify
+from rag.chain import read_chain
+from rag.places import place_fit
+from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, THING, YES_NO, QuestionType, classify
 
 STOP = frozenset(
     "a an the of in on at to for from by with and or is was were be been being are am who whom whose what when where which "
@@ -77,6 +79,10 @@ class Reading:
     answer_type: str
     evidence: list[Evidence]
     candidates: list[tuple[str, float]] = field(default_factory=list)  # best answer-bearing entities first
+    chain: list[tuple[str, int]] = field(default_factory=list)  # bridges read first (rag/chain.py): (answer, passage)
+    resolved: str = ""  # the question with its bridges in place, as last read
+    typed: bool = False  # the short answer is of the expected type (a bridge must be)
+    passages: list | None = None  # set when a chain read more passages than it was given: what [n] refers to
 
     @property
     def text(self) -> str:
@@ -146,16 +152,29 @@ class Reader:
             self._parsed.popitem(last=False)
         return docs
 
-    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None) -> Reading:
-        qtype = classify(question)
+    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None,
+             retrieve=None) -> Reading:
+        """`retrieve`: question -> [(passage, heading)], for the rewritten questions of a chain (rag/chain.py)."""
         headings = headings if headings is not None else [p.title for p in passages]
+        if classify(question).kind != DESCRIPTION:
+            chained = read_chain(self, question, passages, headings, graph, self._read_flat, retrieve)
+            if chained is not None:
+                return chained
+        return self._read_flat(question, passages, headings, graph)
+
+    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None) -> Reading:
+        qtype = classify(question)
         sentences = self._sentences(passages, headings)
         if not sentences:
             return Reading("", qtype.kind, [])
-        question_words = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
+        parsed = self.nlp(question)
+        question_words = {w for w in lemma_words(parsed) if w not in QUESTION_WORDS}
         if qtype.kind == DESCRIPTION:
             return self._describe(question, question_words, passages, sentences)
-        relevance = [_overlap(question_words, s.words) for s in sentences]
+        names = _names(parsed)
+        # a hop is anchored at the entity it names: a sentence (with its heading) without that name
+        # shares only the relation's common words with the question, and is about something else
+        relevance = [_overlap(question_words, s.words) * ((1 + _overlap(names, s.words)) / 2 if names else 1.0) for s in sentences]
         if qtype.kind == YES_NO:
             return self._yes_no(question, question_words, passages, sentences, relevance)
         if qtype.kind == CHOICE:
@@ -179,7 +198,7 @@ class Reader:
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
         typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
-            for surface, type_fit, start, end in _candidates(sentence.span, qtype):
+            for surface, type_fit, start, end in _candidates(sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""):
                 words = content_words(surface)
                 if not words or words <= question_words:
                     continue  # repeats the question
@@ -189,7 +208,8 @@ class Reader:
                 typed.setdefault(_key(surface), []).append(type_fit)
         if not occurrences:
             return self._describe_short(qtype, passages, sentences, relevance)
-        if any(fit > 0 for found in typed.values() for fit in found):  # the expected type binds when some candidate has it
+        has_type = any(fit > 0 for found in typed.values() for fit in found)
+        if has_type:  # the expected type binds when some candidate has it
             occurrences = {key: found for key, found in occurrences.items() if max(typed[key]) > 0}
         occurrences = _merge_names(occurrences)
         masses = {key: graph.mass(key) for key in occurrences}
@@ -206,7 +226,7 @@ class Reader:
         best_score, position, surface = scored[0]
         sentence = sentences[position]
         evidence = [self._evidence(sentence, passages, best_score)]
-        return Reading(surface, qtype.kind, evidence, [(s, round(score, 4)) for score, _, s in scored[:5]])
+        return Reading(surface, qtype.kind, evidence, [(s, round(score, 4)) for score, _, s in scored[:5]], typed=has_type)
 
     def _describe_short(self, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
         """No candidate of the expected type: the most relevant sentence, as evidence without a short answer."""
@@ -271,24 +291,27 @@ class Reader:
         return Evidence(sentence.text, sentence.passage + 1, passage.chunk_id, passage.doc_id, round(float(score), 4))
 
 
-def _candidates(span, qtype: QuestionType) -> list[tuple[str, float, int, int]]:
+def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, float, int, int]]:
     """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
     Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
     focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
     found = []
+    misplaced, confirmed = place_fit(span, qtype.focus)
     for ent in span.ents:
         if ent.label_ == "ORDINAL":
             continue
-        near_focus = bool(qtype.focus) and qtype.focus in _lemmas_around(ent)
+        near_focus = bool(qtype.focus) and (qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus))
         if ent.label_ in qtype.labels:
             fit = 1.0 if near_focus or not qtype.focus else 0.75
         else:
             fit = 0.5 if near_focus else 0.0
+        if ent.start in misplaced or (qtype.kind == PERSON and ent.label_ == "ORG"):
+            fit /= 2  # the wrong kind of place; "who" asks for a person more often than for a band or firm
         surface = _trim(ent.text)
         if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
         found.append((surface, fit, ent.start, ent.end))
-    if qtype.kind == THING or qtype.focus:
+    if qtype.kind == THING or (qtype.focus and qtype.kind not in (NUMBER, DATE)):  # a number or a date is an entity
         entity_tokens = {t.i for ent in span.ents for t in ent}
         for chunk in span.noun_chunks:
             if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
@@ -296,13 +319,45 @@ def _candidates(span, qtype: QuestionType) -> list[tuple[str, float, int, int]]:
             fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
             if fit > 0:
                 found.append((_trim(chunk.text), fit, chunk.start, chunk.end))
+    if title:
+        found += _title_candidate(span, title, qtype, {(c[2], c[3]) for c in found})
     return [c for c in found if c[0]]
+
+
+def _defined_as(root, focus: str) -> bool:
+    """The sentence defines the candidate as a focus noun: "Last Vegas is a 2013 comedy film",
+    "Winner, a city in Tripp County"."""
+    focus = _stem(focus)
+    defined = [c for c in root.head.children if c.dep_ == "attr"] if root.dep_ == "nsubj" and root.head.lemma_ == "be" else []
+    defined += [c for c in root.children if c.dep_ == "appos"]
+    return any(_stem(c.lemma_.lower()) == focus or _stem(c.lower_) == focus for c in defined)
+
+
+def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
+    """A passage's first sentence usually opens with its subject, the title ("Last Vegas is ..."),
+    which the entity recogniser may miss; it is a candidate when the sentence defines it as the focus."""
+    name = re.sub(r"\s*\(.*?\)\s*", " ", title).split(",")[0].strip()
+    tokens = [t for t in span if not t.is_space]
+    if not name or not span.text.lower().startswith(name.lower()):
+        return []
+    count = len(span.doc.text[span.start_char : span.start_char + len(name)].split()) if tokens else 0
+    end = span.start + max(1, len([t for t in span[: count + 3] if t.idx < span.start_char + len(name)]))
+    if (span.start, end) in taken or not qtype.focus or not _defined_as(span.doc[end - 1], qtype.focus):
+        return []
+    return [(_trim(span.doc[span.start : end].text), 1.0, span.start, end)]
+
+
+def _names(parsed) -> set[str]:
+    """The content words of the proper names and numbers the question gives."""
+    return content_words(" ".join(t.text for t in parsed[1:] if t.pos_ in ("PROPN", "NUM") or t.ent_type_ not in ("", "ORDINAL")))
 
 
 def _lemmas_around(ent) -> set[str]:
     """The entity's own head word, its syntactic head and the word after it, as lemmas."""
     doc = ent.doc
-    around = {ent.root.lemma_.lower(), ent.root.head.lemma_.lower(), ent.root.text.lower()}
+    # a name ending in the plural of a noun names several of them ("United States" is no "state")
+    # (so its own head word counts as written, not by lemma)
+    around = {ent.root.text.lower(), ent.root.head.lemma_.lower()}
     if ent.end < len(doc):
         around |= {doc[ent.end].lemma_.lower(), doc[ent.end].text.lower()}
     return around

@@ -52,6 +52,38 @@ def test_factoid_questions_get_the_exact_short_answer_with_its_cited_sentence(en
         assert check_citations(answer.answer, answer.passages).flags == [] or kind == YES_NO  # "yes [1]" has no words to check
 
 
+CHAINS = [  # a bridge the question describes, then the question about the bridge
+    ("In what year was the county where Greensboro is located established?", "Hale County", "1867"),
+    ("What is the population of the city where Marie Curie was born?", "Warsaw", "1.86 million"),
+    ("Where was the author of The Blue Harbor living when he wrote the novel?", "Thomas Reed", "Lisbon"),
+]
+
+
+def test_multi_hop_questions_are_read_bridge_first_and_cite_both_hops(engine):
+    for question, bridge, expected in CHAINS:
+        answer = engine.ask(question, mode="hipporag", k=5)
+        short, _, _ = answer.answer.partition(" [")
+        assert short == expected, (question, answer.answer, answer.evidence)
+        texts = [e["text"] for e in answer.evidence]
+        assert any(bridge in t for t in texts) and any(expected in t for t in texts), texts
+        # every evidence sentence is in the passage it cites, also passages the rewritten question retrieved
+        assert all(e["text"] in answer.passages[e["passage"] - 1].text for e in answer.evidence)
+
+
+def test_the_bridge_of_a_question_is_read_first(engine):
+    from rag.chain import innermost_bracket
+
+    nlp = engine.reader.nlp
+    question = "When was the astronomical clock built in the city where Karel Purkyne died?"
+    bracket = innermost_bracket(nlp(question))
+    assert question[bracket.start : bracket.end] == "the city where Karel Purkyne died"
+    assert bracket.question == "which city where Karel Purkyne died"
+    assert innermost_bracket(nlp("Who is the spouse of Louis Armstrong?")) is None  # one hop: what the question asks for
+    assert innermost_bracket(nlp("When did Guyana become a member of CARICOM?")) is None  # indefinite: no bridge
+    of = innermost_bracket(nlp("When did the spouse of Lil Hardin Armstrong record What a Wonderful World?"))
+    assert of.question == "which spouse of Lil Hardin Armstrong"
+
+
 def test_an_open_question_gets_cited_evidence_sentences_without_near_duplicates(engine):
     answer = engine.ask("What do we know about Lake Orla and its islands?", mode="hipporag", k=5)
     assert answer.answer_type == DESCRIPTION and 1 <= len(answer.evidence) <= 3
