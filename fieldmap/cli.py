@@ -141,6 +141,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         say(f"A{kind}:")
     else:
         say(f"A{kind}: {answer.answer or '(no answer found)'}")
+    if answer.chain:  # a multi-hop question: the bridges it was read through
+        via = ", then ".join(f"{step['bridge']} [{step['passage']}]" for step in answer.chain)
+        say(f"  read as: {answer.resolved}   (via {via})")
     for flag in answer.flags:
         say(f"  ! {flag}")
     if answer.evidence:

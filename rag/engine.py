@@ -177,6 +177,8 @@ class QueryEngine:
             if reading.passages is not None:  # a chain's rewritten questions retrieved more: [n] counts them too
                 answer.passages = ranked = reading.passages
             answer.answer, answer.answer_type = reading.text, reading.answer_type
+            answer.chain = [{"bridge": bridge, "passage": number} for bridge, number in reading.chain]
+            answer.resolved = reading.resolved
             answer.evidence = [asdict(e) for e in reading.evidence]
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))
             answer.citations = [Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited]

@@ -64,6 +64,7 @@ def test_multi_hop_questions_are_read_bridge_first_and_cite_both_hops(engine):
         answer = engine.ask(question, mode="hipporag", k=5)
         short, _, _ = answer.answer.partition(" [")
         assert short == expected, (question, answer.answer, answer.evidence)
+        assert [step["bridge"] for step in answer.chain] == [bridge] and bridge in answer.resolved
         texts = [e["text"] for e in answer.evidence]
         assert any(bridge in t for t in texts) and any(expected in t for t in texts), texts
         # every evidence sentence is in the passage it cites, also passages the rewritten question retrieved
