@@ -84,10 +84,14 @@ class Settings(BaseModel):
     # Qwen2.5-Coder-1.5B"); `benchmarks/llm_answers.py` chooses it from stored LLM clues on half of 30 MuSiQue questions
     clue_weight_llm: float = 0.3
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
-    # passages shown to the LLM and read by the reader under their document's scope and aspect
-    # headings (StruXGPT); on: the offline reader scored the same with and without on MuSiQue
-    # (BENCHMARKS.md), so the default follows StruXGPT's claim for the LLM until item 4 measures it
+    # passages shown to the LLM under their document's scope and aspect headings (StruXGPT's claim;
+    # the LLM measurement is in BENCHMARKS.md)
     answer_structure: bool = True
+    # the offline reader's sentence headings: the scope and aspect titles (on) or the title (off).
+    # Off: on MuSiQue's tune half the reader scored EM 0.10 / F1 0.127 with titles against 0.08 /
+    # 0.107 with the structure (test half equal, 0.10 / 0.137): offline aspect titles add words that
+    # match questions without answering them (BENCHMARKS.md)
+    reader_structure: bool = False
 
     # LLM (OpenAI-compatible)
     openai_api_key: SecretStr | None = None

@@ -115,14 +115,14 @@ class QueryEngine:
                  else "memorag: hipporag alone (no clue weighed)")
         return hits, clues, label
 
-    def structured(self, passages: list[Passage], structure: bool | None = None) -> dict[str, StructuredPassage]:
-        """Chunk id -> its passage under the document's scope and aspects (none when the structure is off)."""
-        on = self.settings.answer_structure if structure is None else structure
+    def structured(self, passages: list[Passage], on: bool) -> dict[str, StructuredPassage]:
+        """Chunk id -> its passage under the document's scope and aspects (none when `on` is false)."""
         return structured_passages(self.con, [p.chunk_id for p in passages]) if on else {}
 
     def read(self, question: str, passages: list[Passage], mode: str, structure: bool | None = None) -> Reading:
         """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
-        override answer_structure, to measure with and without on the same passages)."""
+        override reader_structure, to measure with and without on the same passages)."""
+        structure = self.settings.reader_structure if structure is None else structure
         def headings_of(found: list[Passage]) -> list[str]:
             structured = self.structured(found, structure)
             return [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in found]
@@ -165,7 +165,7 @@ class QueryEngine:
             order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
             answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft, retrieval=label)
             if client is not None:
-                structured = self.structured(ranked)
+                structured = self.structured(ranked, self.settings.answer_structure)
                 rendered = [structured[p.chunk_id].render() if p.chunk_id in structured else p.text for p in ranked]
                 answer.answer, answer.citations, answer.flags, failure = llm_answer(client, question, ranked, clues.draft, order, rendered)
                 answer.method = client.method

@@ -159,7 +159,7 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
         answer = engine.ask(question["question"], mode=mode, k=k)
         latencies.append((time.perf_counter() - started) * 1000)
         reader_ms.append(answer.timings_ms.get("answer", 0.0))
-        other = engine.read(question["question"], answer.passages, mode, structure=not engine.settings.answer_structure)
+        other = engine.read(question["question"], answer.passages, mode, structure=not engine.settings.reader_structure)
         extractive, _ = extractive_answer(question["question"], answer.passages, engine.embedder)
         texts = {"reader": answer.answer, "reader_other": other.text, "extractive": extractive}
         row = {}
@@ -169,7 +169,7 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
         row["ceiling"] = answer_in_passages(answer.passages, gold)
         row[f"recall@{k}"] = recall_at([chunk_doc[p.chunk_id] for p in answer.passages], question["supporting_ids"], k)
         rows.append(row)
-    other_name = "without_structure" if engine.settings.answer_structure else "with_structure"
+    other_name = "without_structure" if engine.settings.reader_structure else "with_structure"
 
     def mean(indices) -> dict:
         chosen = [rows[i] for i in sorted(indices)]
@@ -179,7 +179,7 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
     split = halves(questions)
     return {
         "mode": mode, "clue_weight": engine.settings.clue_weight_offline if mode == "memorag" else None,
-        "answer_structure": engine.settings.answer_structure, **mean(range(len(rows))),
+        "reader_structure": engine.settings.reader_structure, **mean(range(len(rows))),
         "halves": {name: mean(indices) for name, indices in split.items()},
         "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)),
         "reader_p95_ms": float(np.percentile(reader_ms, 95)), "questions": len(questions),
