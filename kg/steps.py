@@ -56,8 +56,11 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
     A chunk that raises is logged as failed with its reason; the others go on. With `fallback` (how
     to make the offline extractor), chunks an LLM extractor failed on are extracted offline instead
     and marked "fallback", so an outage still leaves a graph; an LLM run takes them up again.
+    `extractor` may also be how to make the offline extractor: it is then made only when a chunk is
+    pending (loading spaCy and the embedder costs seconds a re-run with nothing new need not pay).
     `fingerprint` (of the configured extractor) makes chunks another extractor did pending too; rows
     from before fingerprints were recorded adopt it."""
+    make = None if hasattr(extractor, "extract") else extractor
     uses_llm = hasattr(extractor, "extract_with_failures")
     if fingerprint is not None:
         con.execute("UPDATE extractions SET fingerprint = ? WHERE fingerprint IS NULL AND status = 'ok'", [fingerprint])
@@ -67,6 +70,8 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
         "SELECT count(*), count(*) FILTER (WHERE status = 'ok') FROM extractions WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))",
         [[c.chunk_id for c in pending]],
     ).fetchall()[0]
+    if make is not None:
+        extractor = make() if pending else None
     parses = extractor.parse_all(pending) if isinstance(extractor, SpacyExtractor) else None  # parsed ahead, maybe in workers
     offline: SpacyExtractor | None = None
     done = 0

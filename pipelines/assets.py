@@ -96,7 +96,7 @@ def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, prog
         def offline() -> SpacyExtractor:
             return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
 
-        extractor = LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client else offline()
+        extractor = LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client else offline
         # chunks the LLM fails on are extracted by spaCy meanwhile, and asked of the LLM again next run
         fingerprint = extraction_fingerprint(settings, schema, client is not None)
         report = extract_pending(con, extractor, _progress(progress, context), fallback=offline if client else None,

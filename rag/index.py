@@ -9,7 +9,6 @@ import json
 import warnings
 from pathlib import Path
 
-import lancedb
 import numpy as np
 import pyarrow as pa
 
@@ -63,6 +62,8 @@ class VectorStore:
     def __init__(self, uri: str, embedder: Embedder):
         self.uri = uri
         self.embedder = embedder
+        import lancedb  # here, not at import: a process that opens no index (most Dagster step processes) skips its seconds
+
         self.db = lancedb.connect(uri)
         self._check_meta()
 

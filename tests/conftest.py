@@ -21,15 +21,21 @@ def make_settings(workspace: Path, *corpus: Path, **extra) -> Settings:
     return Settings.load(workspace=workspace, config_file=workspace / "none.toml", env={}, corpus=[str(c) for c in corpus], **extra)
 
 
+def build_here(workspace: Path, *corpus: Path) -> Settings:
+    """A workspace built in this process, where the models stay loaded from test to test: a CLI test builds
+    its starting workspace so, and runs the commands it is about through the console script (a `fieldmap run`
+    there would pay the model loads again)."""
+    from pipelines.run import run_pipeline
+
+    settings = make_settings(workspace, *corpus)
+    assert run_pipeline(settings).success
+    return settings
+
+
 @pytest.fixture(scope="session")
 def built_workspace(tmp_path_factory) -> Settings:
     """The 20-document arXiv fixture run through every asset once, shared read-only by query tests."""
-    from pipelines.run import run_pipeline
-
     workspace = tmp_path_factory.mktemp("ws20")
     corpus = workspace / "arxiv-20.jsonl"
     shutil.copy(FIXTURES / "arxiv-20.jsonl", corpus)
-    settings = make_settings(workspace, corpus)
-    result = run_pipeline(settings)
-    assert result.success
-    return settings
+    return build_here(workspace, corpus)

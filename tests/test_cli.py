@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, build_here
 
 FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
 
@@ -120,7 +120,7 @@ def test_delete_by_source_id_removes_the_document_everywhere(tmp_path: Path):
         '{"id": "http://arxiv.org/abs/x2", "title": "Radio", "text": "Radio emission from the Crab Nebula was mapped by the Very Large Array."}\n'
     )
     workspace = str(tmp_path / "ws")
-    assert _run("run", "--workspace", workspace, "--corpus", str(corpus), cwd=tmp_path).returncode == 0
+    build_here(tmp_path / "ws", corpus)  # delete, status and the second run through the console script
     deleted = _run("delete", "--workspace", workspace, "http://arxiv.org/abs/x1", cwd=tmp_path)
     assert deleted.returncode == 0, deleted.stderr
     assert "deleted: http://arxiv.org/abs/x1" in deleted.stdout

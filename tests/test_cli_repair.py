@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import build_here
+
 FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
 
 
@@ -17,7 +19,7 @@ def test_delete_unknown_id_is_an_error_unless_forced_and_undelete_restores(tmp_p
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"id": "x1", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula."}\n')
     workspace = str(tmp_path / "ws")
-    assert _run("run", "--workspace", workspace, "--corpus", str(corpus), cwd=tmp_path).returncode == 0
+    build_here(tmp_path / "ws", corpus)  # in this process; delete, undelete, status and retry-failed through the console script
     typo = _run("delete", "--workspace", workspace, "x2", cwd=tmp_path)
     assert typo.returncode == 2 and "'x2'" in typo.stderr and "--force" in typo.stderr and "Traceback" not in typo.stderr
     never = _run("undelete", "--workspace", workspace, "x1", cwd=tmp_path)
