@@ -101,8 +101,8 @@ def parse_variant(spec: str) -> tuple[str, dict]:
 
 
 def answer_all(out: Path, model: str, port: int, n: int, modes: list[str], variants: list[str]) -> None:
-    """Every (mode, question, variant) not stored yet; the variants of one question run back to back,
-    so a run cut short still compares them on the same questions."""
+    """Every (question, mode, variant) not stored yet; the modes and variants of one question run back
+    to back, so a run cut short still compares them on the same questions."""
     from rag.engine import QueryEngine
 
     path = out / f"answers-{model}.jsonl"
@@ -111,8 +111,8 @@ def answer_all(out: Path, model: str, port: int, n: int, modes: list[str], varia
     workspace = copy_musique(out)
     engines = {name: QueryEngine(llm_settings(workspace, model, port, **overrides)) for name, overrides in map(parse_variant, variants)}
     try:
-        for mode in modes:
-            for question in questions:
+        for question in questions:
+            for mode in modes:
                 for variant, engine in engines.items():
                     if (variant, mode, question["id"]) in done:
                         continue

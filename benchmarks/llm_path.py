@@ -154,13 +154,18 @@ def copy_musique(out: Path) -> Path:
 # extraction
 
 
-def extraction(out: Path, model: str, port: int) -> dict:
-    """`fieldmap eval extraction --mode llm` on all 13 annotations and on lines 4-13 (1-3 are the
-    few-shot examples), its calls cached in OUT/ws-extraction-<model> (the second run costs nothing)."""
-    held_out = out / "annotations-4-13.jsonl"
+def extraction(out: Path, model: str, port: int, limit: int | None = None) -> dict:
+    """`fieldmap eval extraction --mode llm` on lines 4-13 (1-3 are the few-shot examples), then on
+    all 13 annotations, its calls cached in OUT/ws-extraction-<model> (the held-out chunks are not
+    asked twice). With `limit`: only held-out lines 4..3+limit, and no all-13 run."""
+    lines = ANNOTATIONS.read_text(encoding="utf-8").splitlines(keepends=True)
+    last = 3 + limit if limit else len(lines)
+    held_out = out / f"annotations-4-{last}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
-    held_out.write_text("".join(ANNOTATIONS.read_text(encoding="utf-8").splitlines(keepends=True)[3:]), encoding="utf-8")
-    figures = {"all": extraction_run(out, model, port, ANNOTATIONS, "all"), "lines 4-13": extraction_run(out, model, port, held_out, "4-13")}
+    held_out.write_text("".join(lines[3:last]), encoding="utf-8")
+    figures = {f"lines 4-{last}": extraction_run(out, model, port, held_out, f"4-{last}")}
+    if not limit:
+        figures["all"] = extraction_run(out, model, port, ANNOTATIONS, "all")
     write_json(out / f"extraction-{model}.json", figures)
     return figures
 
@@ -324,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=8192, help="5 passages, the few-shot extraction prompt and the answer fit in 4k; 8k leaves room")
     parser.add_argument("-n", type=int, default=25, help="structure: abstracts; gists: questions")
+    parser.add_argument("--limit", type=int, default=None, help="extraction: only held-out annotations 4..3+LIMIT (no all-13 run)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.step == "serve":
@@ -331,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.step == "speed":
         speed(out, args.model, args.port, min(args.n, 3))
     elif args.step == "extraction":
-        extraction(out, args.model, args.port)
+        extraction(out, args.model, args.port, args.limit)
     elif args.step == "structure":
         structure(out, args.model, args.port, args.n)
     else:

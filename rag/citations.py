@@ -5,7 +5,9 @@ cited passage supports its claim when it holds at least `min_support` of the cla
 words (stemmed, stop words out); a claim of no content words (a bare "yes") is supported by any
 cited passage in range. Markers that point to no passage, that cannot be read ("[1-]", "[a]"),
 and claims that no cited passage supports are returned as flags; an answer with no citation at all
-is flagged as uncited.
+is flagged as uncited. An answer that cites only through a list beside its text (`extra_numbers`,
+as the LLM's {"answer", "citations"} reply does) is one claim: its whole text, markers out, which
+the listed passages in range must support together (its facts may come from different passages).
 """
 from __future__ import annotations
 
@@ -50,8 +52,10 @@ def parse_citations(answer: str) -> tuple[list[Claim], list[str]]:
     return claims, unreadable
 
 
-def supports(claim: str, passage_text: str, min_support: float = MIN_SUPPORT) -> bool:
-    words = content_words(_last_sentence(claim)) - {"yes", "no"}
+def supports(claim: str, passage_text: str, min_support: float = MIN_SUPPORT, whole: bool = False) -> bool:
+    """Whether the passage holds min_support of the claim's content words: those of its last
+    sentence (the one a marker closes), or of all of it when `whole`."""
+    words = content_words(claim if whole else _last_sentence(claim)) - {"yes", "no"}
     if not words:
         return True
     return len(words & content_words(passage_text)) / len(words) >= min_support
@@ -66,11 +70,21 @@ def check_citations(answer: str, passages: list, extra_numbers: list[int] = (), 
     for claim in claims:
         cited = [n for n in claim.numbers if 1 <= n <= len(passages)]
         if cited and not any(supports(claim.text, passages[n - 1].text, min_support) for n in cited):
-            shown = claim.text if len(claim.text) <= 80 else claim.text[:77] + "..."
-            flags.append(f"claim {shown!r} is not supported by its citation {', '.join(f'[{n}]' for n in cited)}")
+            flags.append(_unsupported(claim.text, cited))
+    listed = [n for n in dict.fromkeys(extra_numbers) if 1 <= n <= len(passages)]
+    if not claims and listed:  # cited only through the list: the whole answer is the claim
+        text = re.sub(r"\s*" + GROUP.pattern, "", answer).strip()
+        if not supports(text, " ".join(passages[n - 1].text for n in listed), min_support, whole=True):
+            flags.append(_unsupported(text, listed))
     if not numbers:
         flags.append("the answer cites no passage")
     return CitationCheck([n for n in numbers if 1 <= n <= len(passages)], flags)
+
+
+def _unsupported(claim: str, cited: list[int]) -> str:
+    shown = " ".join(claim.split())
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"claim {shown!r} is not supported by its citation {', '.join(f'[{n}]' for n in cited)}"
 
 
 def _last_sentence(claim: str) -> str:

@@ -35,3 +35,19 @@ def test_out_of_range_unreadable_and_missing_citations_are_flagged():
 def test_citations_listed_beside_the_text_are_checked_for_range():
     check = check_citations("Lake Orla is in Finland [1].", PASSAGES, extra_numbers=[2, 5])
     assert check.numbers == [1, 2] and check.flags == ["citation [5] points to no retrieved passage"]
+
+
+def test_an_answer_cited_only_by_its_list_is_one_claim_checked_against_the_listed_passages():
+    supported = check_citations("Lake Orla lies in central Finland and has 14 islands.", PASSAGES, extra_numbers=[1])
+    assert supported.numbers == [1] and supported.flags == []
+    wrong = check_citations("Warsaw is the capital of Poland.", PASSAGES, extra_numbers=[1])
+    assert wrong.numbers == [1]
+    assert wrong.flags == ["claim 'Warsaw is the capital of Poland.' is not supported by its citation [1]"]
+
+
+def test_a_listed_answer_may_draw_on_several_passages_and_its_markers_are_left_out():
+    both = check_citations("Lake Orla is in Finland; Warsaw stands on the Vistula.", PASSAGES, extra_numbers=[1, 2])
+    assert both.numbers == [1, 2] and both.flags == []
+    unreadable = check_citations("Warsaw is the capital of Poland [a].", PASSAGES, extra_numbers=[1, 7])
+    assert unreadable.flags == ["citation [a] cannot be read as passage numbers", "citation [7] points to no retrieved passage",
+                                "claim 'Warsaw is the capital of Poland.' is not supported by its citation [1]"]
