@@ -44,6 +44,7 @@ class Answer:
     evidence: list[dict] = field(default_factory=list)  # {"text", "passage", "chunk_id", "doc_id", "score"}: the sentences behind the answer
     answer_type: str = ""  # what the question asks for: person, place, date, number, yes/no, choice, description, ...
     retrieval: str = ""  # which retrieval actually ran, e.g. "hipporag" or "memorag: hipporag + 2 clues (weight 0.2)"
+    retrieved: int = 0  # how many of `passages` the retrieval returned; a chain's rewritten questions added the rest
     chain: list[dict] = field(default_factory=list)  # {"bridge", "passage"}: what a multi-hop question was read through, first hop first
     resolved: str = ""  # the question with its bridges in place, as the reader answered it last
 

@@ -163,7 +163,7 @@ class QueryEngine:
             ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
             # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
             order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
-            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft, retrieval=label)
+            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft, retrieval=label, retrieved=len(ranked))
             if client is not None:
                 structured = self.structured(ranked, self.settings.answer_structure)
                 rendered = [structured[p.chunk_id].render() if p.chunk_id in structured else p.text for p in ranked]

@@ -159,7 +159,8 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
         answer = engine.ask(question["question"], mode=mode, k=k)
         latencies.append((time.perf_counter() - started) * 1000)
         reader_ms.append(answer.timings_ms.get("answer", 0.0))
-        other = engine.read(question["question"], answer.passages, mode, structure=not engine.settings.reader_structure)
+        retrieved = answer.passages[: answer.retrieved or len(answer.passages)]  # as retrieved, before a chain added any
+        other = engine.read(question["question"], retrieved, mode, structure=not engine.settings.reader_structure)
         extractive, _ = extractive_answer(question["question"], answer.passages, engine.embedder)
         texts = {"reader": answer.answer, "reader_other": other.text, "extractive": extractive}
         row = {}

@@ -42,6 +42,7 @@ STOP = frozenset(
 QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
 NEGATION = frozenset("not no never neither nor none n't".split())
 WORD = re.compile(r"[A-Za-z0-9]+")
+VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 WINDOW = 8  # tokens either side of a candidate that count as its neighbourhood
 
 
@@ -303,8 +304,8 @@ def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, f
         near_focus = bool(qtype.focus) and (qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus))
         if ent.label_ in qtype.labels:
             fit = 1.0 if near_focus or not qtype.focus else 0.75
-        else:
-            fit = 0.5 if near_focus else 0.0
+        else:  # a name beside the focus noun may be of it; a date or an amount never names a place or a person
+            fit = 0.5 if near_focus and ent.label_ not in VALUE_LABELS else 0.0
         if ent.start in misplaced or (qtype.kind == PERSON and ent.label_ == "ORG"):
             fit /= 2  # the wrong kind of place; "who" asks for a person more often than for a band or firm
         surface = _trim(ent.text)
