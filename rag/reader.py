@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.chain import read_chain
+from rag.compare import comparative, first_value, pick
 from rag.places import place_fit
 from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, THING, YES_NO, QuestionType, classify
 
@@ -246,7 +247,7 @@ class Reader:
 
     def _choose(self, question: str, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
         """The compared option the passages support: by the comparative's date or number when there is one."""
-        direction = _comparative(question)
+        direction = comparative(question)
         best = []
         for option in qtype.options:
             option_words = content_words(option)
@@ -254,10 +255,10 @@ class Reader:
             if not mentions:
                 best.append((None, None, option))
                 continue
-            valued = [i for i in mentions if _first_value(sentences[i].span) is not None] if direction else []
+            valued = [i for i in mentions if first_value(sentences[i].span) is not None] if direction else []
             position = min(valued or mentions, key=lambda i: (-relevance[i], i))
-            best.append((_first_value(sentences[position].span), position, _trim(option)))
-        chosen = _pick(best, direction)
+            best.append((first_value(sentences[position].span), position, _trim(option)))
+        chosen = pick(best, direction)
         if chosen is None:  # neither option is mentioned: no evidence either way
             return Reading(_trim(qtype.options[0]), CHOICE, [])
         return Reading(chosen[2], CHOICE, [self._evidence(sentences[chosen[1]], passages, 1.0)])
@@ -396,35 +397,3 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 FINDING = re.compile(r"\b(we find|we found|we show|we conclude|reveal|reveals|revealed|indicat\w*|suggest\w*|confirm\w*|impl(?:y|ies|ied)|consistent with|is found|are found|shows?|showed)\b", re.I)
 PREAMBLE = re.compile(r"^(we (present|use|study|report|propose|describe|investigate|review|discuss)|in this (paper|work|letter|article)|here we|this (paper|work|letter|article))\b", re.I)
-EARLY = re.compile(r"\b(first|earlier|earliest|older|oldest|before|sooner)\b", re.I)
-LATE = re.compile(r"\b(later|latest|last|younger|youngest|newer|newest|recent|after)\b", re.I)
-MORE = re.compile(r"\b(more|most|larger|largest|bigger|biggest|longer|longest|higher|highest|taller|tallest|greater)\b", re.I)
-LESS = re.compile(r"\b(fewer|less|least|smaller|smallest|shorter|shortest|lower|lowest)\b", re.I)
-
-
-def _comparative(question: str) -> int:
-    """-1: the option with the smaller value wins (earlier, fewer), 1: the larger, 0: no comparative."""
-    if EARLY.search(question) or LESS.search(question):
-        return -1
-    if LATE.search(question) or MORE.search(question):
-        return 1
-    return 0
-
-
-def _first_value(span) -> float | None:
-    """The first year or number in the sentence."""
-    for ent in span.ents:
-        if ent.label_ in ("DATE", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"):
-            digits = re.search(r"\d[\d,]*(\.\d+)?", ent.text)
-            if digits:
-                return float(digits.group().replace(",", ""))
-    return None
-
-
-def _pick(best: list, direction: int):
-    """The option with the winning value, else the first option mentioned."""
-    valued = [b for b in best if b[0] is not None]
-    if direction and len(valued) == len(best) and len({b[0] for b in valued}) > 1:
-        return (min if direction < 0 else max)(valued, key=lambda b: b[0])
-    mentioned = [b for b in best if b[1] is not None]
-    return min(mentioned, key=lambda b: b[1]) if mentioned else None
