@@ -80,9 +80,9 @@ class Settings(BaseModel):
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
     clue_weight_offline: float = 0.3  # reader-draft clues: of 0.15 and 0.3, 0.3 has the higher Recall@5 on MuSiQue's tune half (0.668 vs 0.648; test half 0.752 both; hipporag alone 0.642 / 0.725) (BENCHMARKS.md)
-    # LLM clues (Qwen2.5-Coder-1.5B, 17 MuSiQue questions, `benchmarks/llm_answers.py --report`): every weight above 0 lowered
-    # Recall@5 on the tune half (questions 1-8: 0.56 at 0 -> 0.44 at 0.1-1.0) and on the report half (9-17: 0.80 -> 0.67-0.72),
-    # so the clues get no weight and memorag with an LLM retrieves as hipporag (BENCHMARKS.md, "LLM path on Qwen2.5-Coder-1.5B")
+    # LLM clues (Qwen2.5-Coder-1.5B, 30 MuSiQue questions, `benchmarks/llm_answers.py --report`): chosen on questions 1-15,
+    # where every weight above 0 lowered Recall@5 (0.71 at 0 -> 0.57-0.60); on 16-30 weights 0.1-0.3 gave 0.79 against
+    # 0.76 at 0, one passage in 15 questions: no shown gain, so memorag with an LLM retrieves as hipporag (BENCHMARKS.md)
     clue_weight_llm: float = 0.0
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
     # passages shown to the LLM under their document's scope and aspect headings (StruXGPT's claim;
