@@ -44,6 +44,16 @@ FOCUS = {
 # building (FAC) or a natural feature (LOC): "which country" is answered by Guyana, not a highway
 ADMINISTRATIVE = frozenset("county state country city town village province region district municipality borough "
                            "territory nation capital".split())
+
+
+def administrative_unit(noun: str) -> str:
+    """The noun in the singular when it names an administrative unit ("states" -> "state"), else ""."""
+    for word in (noun, noun[:-1] if noun.endswith("s") else noun):
+        if word in ADMINISTRATIVE:
+            return word
+    return ""
+
+
 AUXILIARIES = frozenset("is are was were am did does do can could has have had will would should may might must".split())
 OPEN_CUES = re.compile(r"^(how|why|describe|explain)\b|^what (do|does|did|can|is known|are the|is the role)\b.*\b(reveal|show|tell|suggest|mean|imply|know|role|effect|impact)", re.I)
 CHOICE_CUE = re.compile(r"(?:,|:)\s*(?P<a>[^,?]+?)\s+or\s+(?P<b>[^,?]+?)\s*\?*$", re.I)
@@ -130,7 +140,7 @@ def classify(question: str) -> QuestionType:
     if words[wh] == "where":
         return QuestionType(PLACE, LABELS[PLACE])
     focus, kind = _focus_after(words, wh + 1)
-    if kind == PLACE and (focus in ADMINISTRATIVE or focus.rstrip("s") in ADMINISTRATIVE):
+    if kind == PLACE and administrative_unit(focus):
         return QuestionType(kind, frozenset({"GPE"}), focus)
     if kind is not None:
         return QuestionType(kind, LABELS[kind], focus)

@@ -8,13 +8,16 @@ in its place ("When was the astronomical clock built in Prague?"), and repeats u
 clause is left (a 4-hop question nests up to three). The final question is read as usual; its
 evidence is the chain's sentences, the final hop's first.
 
-The clauses come from spaCy's dependency parse: a `relcl` token with its subtree and the noun it
-modifies (with that noun's determiners and modifiers on the left). A bracket whose bridge cannot
+The brackets come from spaCy's dependency parse: a `relcl` token with its subtree and the noun it
+modifies (with that noun's determiners and modifiers on the left), or a definite description of a
+named thing ("the composer of Bastien und Bastienne", "Hello Love's performer"). A bracket whose bridge cannot
 be read (no candidate of its type) ends the chain, and the question is read whole.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, _type_of_focus, administrative_unit
 
 NEW_PASSAGES = 2  # passages a rewritten question adds
 MAX_HOPS = 3  # MuSiQue's deepest questions have 4 hops, so at most 3 bridges
@@ -35,6 +38,7 @@ def innermost_bracket(doc) -> Bracket | None:
 
 def _relative_brackets(doc):
     """Noun phrases with a relative clause: "the city where Karel Purkyně died"."""
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
     for clause in doc:
         if clause.dep_ != "relcl" or clause.head.pos_ not in ("NOUN", "PROPN"):
             continue
@@ -43,7 +47,6 @@ def _relative_brackets(doc):
             continue  # "Paris, where ...": a clause on a name describes it, it does not name a bridge
         first = _phrase_start(doc, noun)
         last = clause.right_edge.i
-        root = next((t for t in doc if t.dep_ == "ROOT"), None)
         if root is not None and noun.i < root.i <= last:  # the parse let the clause swallow the main verb
             last = root.i - 1
         while last > first and doc[last].is_punct:
@@ -58,12 +61,10 @@ def _of_brackets(doc):
     """Definite descriptions of a named thing: "the composer of Bastien und Bastienne", "Hello Love's
     performer"; not the question's own subject ("Who is the spouse of X?" is one hop), not an
     indefinite "a member of CARICOM"."""
-    from rag.answer_types import ADMINISTRATIVE, _type_of_focus
-
     for noun in doc:
         # "the composer of X", "the continent of X", "the capital of X" relate two things; an
         # administrative unit's "of" names the unit itself ("the village of Clonbrook" is Clonbrook)
-        naming = noun.lower_.rstrip("s") in ADMINISTRATIVE - {"capital"} or noun.lower_ in ADMINISTRATIVE - {"capital"}
+        naming = administrative_unit(noun.lower_) not in ("", "capital")
         if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or naming or _asked_about(doc, noun):
             continue
         named = [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)]
@@ -162,7 +163,7 @@ def read_chain(reader, question: str, passages: list, headings: list[str], graph
         if bracket is None:
             break
         reading = read_flat(bracket.question, passages, headings, graph)
-        if not reading.typed or not reading.evidence or reading.answer_type in ("yes/no", "description", "choice"):
+        if not reading.typed or not reading.evidence or reading.answer_type in (YES_NO, DESCRIPTION, CHOICE):
             break
         steps.append((reading.answer, reading.evidence[0]))
         current = rewrite(current, bracket, reading.answer)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer_types import ADMINISTRATIVE
+from rag.answer_types import administrative_unit
 
 # units whose English names carry the unit's word ("DuPage County", "Lunenburg Municipal District")
 NAMED_UNITS = frozenset("county parish district province borough prefecture township municipality".split())
@@ -26,14 +26,6 @@ def countries() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
-def _unit(focus: str) -> str:
-    """The focus noun in the singular, when it names an administrative unit; else ""."""
-    for word in (focus, focus[:-1] if focus.endswith("s") else focus):
-        if word in ADMINISTRATIVE:
-            return word
-    return ""
-
-
 def is_country(text: str) -> bool:
     name = text.lower().strip()
     return name in countries() or (name.startswith("the ") and name[4:] in countries())
@@ -41,7 +33,7 @@ def is_country(text: str) -> bool:
 
 def place_fit(span, focus: str) -> tuple[set[int], set[int]]:
     """First tokens of the sentence's places that do not fit the focus noun, and of those that do."""
-    unit = _unit(focus)
+    unit = administrative_unit(focus)
     if not unit:
         return set(), set()
     places = [ent for ent in span.ents if ent.label_ in ("GPE", "LOC")]

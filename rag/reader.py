@@ -339,10 +339,9 @@ def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
     """A passage's first sentence usually opens with its subject, the title ("Last Vegas is ..."),
     which the entity recogniser may miss; it is a candidate when the sentence defines it as the focus."""
     name = re.sub(r"\s*\(.*?\)\s*", " ", title).split(",")[0].strip()
-    tokens = [t for t in span if not t.is_space]
     if not name or not span.text.lower().startswith(name.lower()):
         return []
-    count = len(span.doc.text[span.start_char : span.start_char + len(name)].split()) if tokens else 0
+    count = len(span.doc.text[span.start_char : span.start_char + len(name)].split())
     end = span.start + max(1, len([t for t in span[: count + 3] if t.idx < span.start_char + len(name)]))
     if (span.start, end) in taken or not qtype.focus or not _defined_as(span.doc[end - 1], qtype.focus):
         return []
