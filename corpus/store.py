@@ -68,7 +68,7 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
 
 
 # what a document's chunks carry with them: re-chunking it redoes everything made from its sentences
-CHUNK_DERIVED = ("triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
+CHUNK_DERIVED = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
 
 
 def clear_stale(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]) -> tuple[int, int]:

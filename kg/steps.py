@@ -11,6 +11,7 @@ import duckdb
 from fieldmap.progress import Progress, silent
 from kg.extract import ChunkText, SpacyExtractor
 from kg.graph import KnowledgeGraph, build_graph
+from kg.parses import model_name, write_parses
 from kg.store import RETRY_LLM, RETRY_OFFLINE, FailedChunk, pending_chunks, refresh_entities, write_extractions
 
 BATCH = 64
@@ -84,6 +85,8 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
                 log.warning("spaCy workers failed (%s: %s); parsing in this process", type(exc).__name__, exc)
                 parses = None
         extractions, failures = _extract_batch(extractor, batch, parsed, uses_llm)
+        if parsed is not None:  # kept for the answer reader, which would otherwise parse them again
+            write_parses(con, [(c.chunk_id, c.doc_id, doc) for c, doc in zip(batch, parsed)], model_name(extractor.nlp))
         write_extractions(con, extractions, failures if not (failures and fallback) else [], extractor.method, fingerprint=fingerprint)
         report.failed += len(failures)
         for failure in failures:

@@ -14,6 +14,7 @@ from fieldmap.nlp import english
 from fieldmap.settings import Settings
 from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
+from kg.parses import load_parses
 from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
 from rag.hipporag import HippoParams, HippoRAGRetriever
 from rag.index import VectorStore
@@ -32,7 +33,7 @@ def hippo_params(s: Settings) -> HippoParams:
     return HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight,
                        s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below,
                        lexical_passage_weight=s.lexical_passage_weight, lexical_depth=s.lexical_depth, ngram_entity_weight=s.ngram_entity_weight,
-                       vector_entity_weight=s.vector_entity_weight, fuse_dense=s.fuse_dense, fuse_lexical=s.fuse_lexical, fuse_k=s.rrf_k,
+                       vector_entity_weight=s.vector_entity_weight, fuse_dense=s.fuse_dense, fuse_lexical=s.fuse_lexical, fuse_k=s.rrf_k, fuse_depth=s.fuse_depth,
                        bridging_weight=s.bridging_weight, bridging_hops=s.bridging_hops, bridging_decay=s.bridging_decay,
                        bridging_passages=s.bridging_passages, activation_weight=s.activation_weight)
 
@@ -92,7 +93,8 @@ class QueryEngine:
     @property
     def reader(self) -> Reader:
         if self._reader is None:
-            self._reader = Reader(english(), self.embedder)
+            nlp = english()
+            self._reader = Reader(nlp, self.embedder, stored=lambda texts: load_parses(self.con, texts, nlp))
         return self._reader
 
     def clues(self, question: str, client=None) -> Clues:

@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     sent_end INTEGER NOT NULL,
     own_sent_start INTEGER NOT NULL  -- sentences before this one overlap the previous chunk
 );
+-- the spaCy parse (a DocBin) of a chunk, kept from offline extraction for the answer reader (kg/parses.py)
+CREATE TABLE IF NOT EXISTS chunk_parses (
+    chunk_id VARCHAR PRIMARY KEY,
+    doc_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,          -- spaCy pipeline name and version that parsed it
+    parse BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS structures (
     doc_id VARCHAR PRIMARY KEY,
     scope VARCHAR NOT NULL,

@@ -138,6 +138,26 @@ def test_passages_are_presented_under_their_scope_and_aspects(engine):
     assert without.answer == "14"
 
 
+def test_the_reader_reads_the_parses_kept_at_indexing_and_answers_as_if_it_parsed(engine):
+    from fieldmap.nlp import english
+    from kg.parses import load_parses
+    from rag.reader import Reader
+
+    chunks = dict(engine.con.execute("SELECT chunk_id, text FROM chunks").fetchall())
+    kept = load_parses(engine.con, chunks, english())
+    assert set(kept) == set(chunks)  # offline extraction kept every chunk's parse
+    some = next(iter(chunks))
+    assert load_parses(engine.con, {some: chunks[some] + " changed"}, english()) == {}  # another text: parsed anew
+    used = []
+    stored = Reader(english(), engine.embedder, stored=lambda texts: used.extend(texts) or load_parses(engine.con, texts, english()))
+    parsing = Reader(english(), engine.embedder)
+    for question, _, _ in FACTOIDS + [(q, None, None) for q, *_ in CHAINS]:
+        passages = engine.passages([(h.chunk_id, h.score) for h in engine.retriever("hipporag").retrieve(question, 5)])
+        a, b = stored.read(question, passages), parsing.read(question, passages)
+        assert (a.answer, a.answer_type, [e.text for e in a.evidence]) == (b.answer, b.answer_type, [e.text for e in b.evidence]), question
+    assert used and stored.nlp is parsing.nlp
+
+
 @pytest.mark.parametrize("question, kind, focus", [
     ("Who was the first president of the association?", PERSON, ""),
     ("What county shares a border with Marion County?", PLACE, "county"),
