@@ -43,6 +43,11 @@ def grid(name: str) -> dict[str, dict]:
     variants["vector-entities 0.5"] = {"vector_entity_weight": 0.5}
     for dense_w, lex_w in ((1.0, 0.0), (0.5, 0.5), (1.0, 0.5)):
         variants[f"fuse dense {dense_w} bm25 {lex_w}"] = {"fuse_dense": dense_w, "fuse_lexical": lex_w}
+    for depth in (5, 10):  # reorder PPR's own top passages (depth 5 = k keeps its Recall@5)
+        for dense_w, lex_w in ((1.0, 0.0), (1.0, 0.5), (2.0, 0.0), (2.0, 1.0)):
+            variants[f"rerank top {depth} dense {dense_w} bm25 {lex_w}"] = {"fuse_dense": dense_w, "fuse_lexical": lex_w, "fuse_depth": depth}
+    if name == "rerank":
+        return {n: v for n, v in variants.items() if n == "hipporag:main" or n.startswith("rerank")}
     variants["bridging 0.5"] = {"bridging_weight": 0.5}
     variants["activation 0.1"] = {"activation_weight": 0.1}
     variants["mention share"] = {"graph": "share"}
@@ -113,7 +118,7 @@ def main() -> None:
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--grid", default="default", help="default | full | defaults (only the settings' hipporag and the plain methods)")
+    parser.add_argument("--grid", default="default", help="default | full | rerank | defaults (only the settings' hipporag and the plain methods)")
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()

@@ -67,8 +67,14 @@ class Settings(BaseModel):
     lexical_depth: int = 100  # BM25 hits read per query: as many as the restricted PPR's top dense passages
     ngram_entity_weight: float = 0.0  # seed of an entity named by a word n-gram of the query (exact, lexical)
     vector_entity_weight: float = 0.0  # seed x cosine of an entity linked by its name vector (>= 0.6)
-    fuse_dense: float = 0.0  # final order: RRF (constant rrf_k) of the PPR rank (weight 1) with the dense rank
-    fuse_lexical: float = 0.0  # ... and with the BM25 rank
+    # PPR chooses the set, the question's similarity its order: PPR's top fuse_depth passages are
+    # reordered by RRF of their PPR rank (weight 1) and dense rank (weight fuse_dense), so Recall@5 is
+    # PPR's and the first two are the ones closest to the question (the first hop, which PPR's mass,
+    # spread over the entities of every hop, does not put first). Of dense 1 and 2 (+ BM25 0, 0.5, 1),
+    # chosen on half A: dense 2 (R@2 0.470 -> 0.517); half B 0.415 -> 0.458, Recall@5 the same (BENCHMARKS.md)
+    fuse_dense: float = 2.0
+    fuse_lexical: float = 0.0  # ... and with the BM25 rank: below dense alone on both halves with fuse_depth 5
+    fuse_depth: int = 5  # 0: the fusion ranks whole lists instead (lowered Recall@5 on both halves)
     # LinearRAG variants (arXiv 2510.10114), measured the same way
     bridging_weight: float = 0.0  # semantic bridging seeds (passage grain: rag/mentions.py)
     bridging_hops: int = 2  # LinearRAG's MuSiQue setting walks two hops

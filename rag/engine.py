@@ -16,7 +16,7 @@ from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
 from kg.parses import load_parses
 from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
-from rag.hipporag import HippoParams, HippoRAGRetriever
+from rag.hipporag import HippoParams, HippoRAGRetriever, PPROrder
 from rag.index import VectorStore
 from rag.linking import EntityLinker
 from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
@@ -111,7 +111,7 @@ class QueryEngine:
         if timings is not None:
             timings["clues"] = _ms(started)
         weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
-        hits = retrieve_with_clues(self.retriever(mode), clues, k, clue_weight=weight)
+        hits = retrieve_with_clues(PPROrder(self.retriever(mode)), clues, k, clue_weight=weight)  # its fusion was tuned on PPR's order
         used = len(clues.texts) - 1 if weight > 0 else 0
         label = (f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})" if used
                  else "memorag: hipporag alone (no clue weighed)")
@@ -130,7 +130,9 @@ class QueryEngine:
             return [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in found]
 
         def retrieve(rewritten: str) -> list[tuple[Passage, str]]:  # a chain's next hop retrieves for its rewritten question
-            found = self.passages([(h.chunk_id, h.score) for h in self.retriever(mode).retrieve(rewritten, len(passages))])
+            retriever = self.retriever(mode)
+            retriever = PPROrder(retriever) if isinstance(retriever, HippoRAGRetriever) else retriever  # the hops were tuned on PPR's order
+            found = self.passages([(h.chunk_id, h.score) for h in retriever.retrieve(rewritten, len(passages))])
             return list(zip(found, headings_of(found)))
 
         return self.reader.read(question, passages, headings_of(passages), self.graph_signals(question, mode), retrieve)

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class HippoParams:
     fuse_dense: float = 0.0  # final order: RRF of the PPR rank (weight 1) with the dense rank at this weight
     fuse_lexical: float = 0.0  # ... and with the BM25 rank at this weight
     fuse_k: int = 60  # RRF constant (Cormack et al. 2009)
+    fuse_depth: int = 0  # > 0: fuse only the top fuse_depth passages by PPR mass (their ranks within them); 0: every list to max(100, 4k)
     # LinearRAG-style variants
     bridging_weight: float = 0.0  # seeds reached by semantic bridging from the query's entities
     bridging_hops: int = 2
@@ -57,6 +59,16 @@ class HippoParams:
 def _minmax(values: np.ndarray) -> np.ndarray:
     spread = float(np.ptp(values)) if len(values) else 0.0
     return (values - values.min()) / spread if spread > 1e-12 else np.ones_like(values)
+
+
+class PPROrder:
+    """A hipporag retriever whose lists keep PPR's order (HippoRAGRetriever.retrieve, reorder False)."""
+
+    def __init__(self, inner: "HippoRAGRetriever"):
+        self.inner = inner
+
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        return self.inner.retrieve(query, k, reorder=False)
 
 
 class HippoRAGRetriever:
@@ -175,8 +187,10 @@ class HippoRAGRetriever:
                 out[vertex] = hit.score / best
         return out
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
-        p = self.params
+    def retrieve(self, query: str, k: int, reorder: bool = True) -> list[Hit]:
+        """The top k passages; `reorder` False: in PPR order even with fuse_depth (for callers that
+        fuse or extend lists themselves, such as memorag's clues, and were tuned on PPR's order)."""
+        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, fuse_lexical=0.0)
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
         dense = self.dense_by_passage(query_vector)
@@ -196,7 +210,7 @@ class HippoRAGRetriever:
             while len(self.recent_mass) > 8:
                 self.recent_mass.popitem(last=False)
             mass = full[: self.kg.n_passages]
-        return self.fuse(mass, dense, lexical, k)
+        return self.fuse(mass, dense, lexical, k, p)
 
     def pagerank(self, entity_seeds: dict[int, float], passage_reset: np.ndarray, k: int) -> np.ndarray:
         """PPR mass of every vertex (passages first) for the entity seeds and the passages' restart weights."""
@@ -213,21 +227,24 @@ class HippoRAGRetriever:
             self._whole = WholeGraphPageRank(self.kg, self._adjacency)
         return self._whole(reset, self.params.damping)
 
-    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int) -> list[Hit]:
+    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int, p: HippoParams) -> list[Hit]:
         """The top k passages by PPR mass, or, with fuse weights, by reciprocal-rank fusion of the PPR
-        rank (weight 1) with the dense and BM25 ranks; each list counts to depth max(100, 4k)."""
-        p = self.params
+        rank (weight 1) with the dense and BM25 ranks, each list counted to depth max(100, 4k). With
+        fuse_depth, only PPR's first fuse_depth passages are reordered so (ranks within them), and
+        the rest follow in PPR order: PPR chooses the set, the fusion its order."""
         if p.fuse_dense <= 0 and p.fuse_lexical <= 0:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
-        depth = min(max(100, 4 * k), len(mass))
-        fused = np.zeros(len(mass))
-        for values, weight in ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)):
-            if weight > 0 and depth:
-                top = np.argpartition(-values, depth - 1)[:depth]
-                top = top[np.argsort(-values[top], kind="stable")]
-                top = top[values[top] > 0]
-                fused[top] += weight / (p.fuse_k + 1 + np.arange(len(top)))
+        if p.fuse_depth > 0:
+            order = np.argsort(-mass, kind="stable")[:max(k, p.fuse_depth)]
+            head = order[: p.fuse_depth]
+            fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), len(head), p.fuse_k)
+            head = head[np.argsort(-fused[head], kind="stable")]
+            # the rest score as their PPR rank alone would, below every reordered one
+            fused[order[len(head):]] = 1.0 / (p.fuse_k + 1 + np.arange(len(head), len(order)))
+            return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in np.concatenate([head, order[len(head):]])[:k]]
+        every = np.arange(len(mass))
+        fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), min(max(100, 4 * k), len(mass)), p.fuse_k)
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in order if fused[i] > 0]
 
@@ -241,6 +258,19 @@ STOP = frozenset(
     "a an the of in on at to for from by with and or is was were be been are who what when where which whose how why "
     "did does do that this these those as its it his her their he she they".split()
 )
+
+
+def _rrf(pool: np.ndarray, lists, depth: int, constant: int) -> np.ndarray:
+    """Reciprocal-rank fusion over the pool's vertices: sum of weight / (constant + rank) of each
+    (scores, weight) list's top `depth` positive scores within the pool."""
+    fused = np.zeros(len(lists[0][0]))
+    for values, weight in lists:
+        if weight > 0 and depth:
+            top = pool[np.argpartition(-values[pool], depth - 1)[:depth]] if depth < len(pool) else pool
+            top = top[np.argsort(-values[top], kind="stable")]
+            top = top[values[top] > 0]
+            fused[top] += weight / (constant + 1 + np.arange(len(top)))
+    return fused
 
 
 def _content_words(text: str) -> set[str]:
