@@ -77,6 +77,11 @@ class Settings(BaseModel):
     activation_weight: float = 0.0  # restart weight x share of the seeded entities a passage mentions
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
+    # synonym candidates from a LanceDB vector index on the entity vectors (kg/synonym_ann.py), re-scored exactly, once a
+    # scan compares at least this many squared pairs (new x all entities): below, the brute force is exact and about as
+    # fast at that size (BENCHMARKS.md "Synonyms by approximate nearest neighbours")
+    synonym_ann_min_entities: int = 50_000
+    synonym_ann_index: str = "IVF_HNSW_SQ"  # or IVF_PQ (same section)
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
     clue_weight_offline: float = 0.3  # reader-draft clues: of 0.15 and 0.3, 0.3 has the higher Recall@5 on MuSiQue's tune half (0.668 vs 0.648; test half 0.752 both; hipporag alone 0.642 / 0.725) (BENCHMARKS.md)
