@@ -10,6 +10,7 @@ measured in benchmarks/synonym_ann.py, BENCHMARKS.md "Synonyms by approximate ne
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ class AnnParams:
     ef: int = 200  # HNSW search breadth (candidates examined); the requested limit if larger
     nprobes: int = 32  # IVF cells searched per query (IVF_PQ has ~sqrt(n) cells)
     # LanceDB answers the queries of one call mostly one after another; 4 calls at once took 2,000
-    # queries on 10k names from 2.9-4.5 s to 1.65 s on 2 cores (benchmarks/synonym_ann.py)
+    # queries on 10k names from 2.9-4.5 s to 1.65 s on 2 cores (BENCHMARKS.md, "Synonyms by approximate nearest neighbours")
     search_threads: int = 4
 
 
@@ -64,8 +65,6 @@ class LanceNeighbours:
         return True
 
     def build_index(self) -> None:
-        import time
-
         from lancedb.index import HnswSq, IvfPq
 
         rows = self.table.count_rows()
@@ -95,7 +94,7 @@ class LanceNeighbours:
         return rows, np.concatenate([positions for _, positions in answers])
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = self.table.search(np.asarray(queries, dtype=np.float32)).distance_type("cosine").limit(k).select(["id"])
+        query = self.table.search(np.asarray(queries, dtype=np.float32)).distance_type("cosine").limit(k).select(["id", "_distance"])
         if self.params.index_type == "IVF_HNSW_SQ":
             query = query.ef(max(self.params.ef, k))
         else:
