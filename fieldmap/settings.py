@@ -83,6 +83,15 @@ class Settings(BaseModel):
     activation_weight: float = 0.0  # restart weight x share of the seeded entities a passage mentions
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
+    # synonym candidates from a LanceDB vector index on the entity vectors (kg/synonym_ann.py), re-scored exactly, once a
+    # scan compares at least this many squared pairs (new x all entities). Below, the brute force is exact and faster: a
+    # first scan of 100k minilm entity names took 105 s brute force against 184 s with the index (81 s build, 103 s
+    # queries; recall 0.99999); the brute force grows as n^2, the index about as n, so they meet near 175k
+    # (BENCHMARKS.md "Synonyms by approximate nearest neighbours"). An incremental 7k-in-818k scan stays brute force.
+    synonym_ann_min_entities: int = 175_000
+    # IVF_HNSW_SQ: at 50k entities 113 s against IVF_PQ's 174 s (PQ's k-means build grows faster: 42 s at 25k, 104 s
+    # at 50k), both recall >= 0.9999 (same section)
+    synonym_ann_index: str = "IVF_HNSW_SQ"
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
     clue_weight_offline: float = 0.3  # reader-draft clues: of 0.15 and 0.3, 0.3 has the higher Recall@5 on MuSiQue's tune half (0.668 vs 0.648; test half 0.752 both; hipporag alone 0.642 / 0.725) (BENCHMARKS.md)

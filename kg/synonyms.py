@@ -22,6 +22,7 @@ class SynonymReport:
     scanned: int
     edges_added: int
     edges_total: int
+    method: str = "exact"  # "exact" (brute force) or the ANN index type whose candidates were re-scored
 
 
 SIMILARITY_BLOCK_BYTES = 2**30  # one block of similarities; at 818k entities 328 rows (a fixed 1,024 rows held 3.3 GB)
@@ -39,46 +40,78 @@ def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: flo
     return float(max(floor, np.quantile(similarities, quantile)))
 
 
+CANDIDATE_SLACK = 1e-4  # float32 products of unit vectors err by ~1e-6; pairs this close below the threshold are re-scored exactly
+
+
+def exact_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of unit vectors in float64: each product of two float32 values is exact there, and a
+    row's sum does not depend on which other rows are computed with it, so the brute-force and the ANN
+    paths store the same value for the same pair."""
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), 8192):
+        part = slice(start, start + 8192)
+        out[part] = (np.asarray(left[part], dtype=np.float64) * np.asarray(right[part], dtype=np.float64)).sum(axis=1)
+    return out
+
+
+def select_pairs(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, threshold: float, top_k: int,
+                 row_ids: list[str], column_ids: list[str], pairs: dict[tuple[str, str], float]) -> None:
+    """Add to pairs each row's top_k + 1 columns (the row's own entity is usually one) at or above the
+    threshold, most similar first, ties by column; rows are positions in row_ids, columns in column_ids."""
+    keep = values >= threshold
+    rows, columns, values = rows[keep], columns[keep], values[keep]
+    order = np.lexsort((columns, -values, rows))  # by row, then most similar first
+    rows, columns, values = rows[order], columns[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
+    keep = rank <= top_k
+    for row, column, value in zip(rows[keep].tolist(), columns[keep].tolist(), values[keep].tolist()):
+        own_id, other = row_ids[row], column_ids[column]
+        if other != own_id:
+            pairs[(own_id, other) if own_id < other else (other, own_id)] = value
+
+
 def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str], all_vectors: np.ndarray,
                   threshold: float, top_k: int, block_bytes: int = SIMILARITY_BLOCK_BYTES) -> list[tuple[str, str, float]]:
-    """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold.
+    """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold, exactly.
 
     The new entities go in blocks of rows whose similarity matrix (float32) stays within
-    block_bytes, whatever the number of entities."""
+    block_bytes, whatever the number of entities; the pairs near or above the threshold are then
+    re-scored with exact_similarity, which decides."""
     all_vectors = np.ascontiguousarray(all_vectors, dtype=np.float32)
     new_vectors = np.asarray(new_vectors, dtype=np.float32)
     block = max(1, min(4096, block_bytes // (4 * max(1, len(all_ids)))))
     pairs: dict[tuple[str, str], float] = {}
     for start in range(0, len(new_ids), block):
         similarities = new_vectors[start : start + block] @ all_vectors.T
-        rows, columns = np.nonzero(similarities >= threshold)
-        if not len(rows):
-            continue
-        values = similarities[rows, columns]
-        order = np.lexsort((-values, rows))  # by row, then most similar first
-        rows, columns, values = rows[order], columns[order], values[order]
-        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
-        keep = rank <= top_k  # top_k + 1: the entity itself is usually among them
-        for row, column, value in zip(rows[keep].tolist(), columns[keep].tolist(), values[keep].tolist()):
-            own_id, other = new_ids[start + row], all_ids[column]
-            if other != own_id:
-                key = (own_id, other) if own_id < other else (other, own_id)
-                pairs[key] = float(value)
+        rows, columns = np.nonzero(similarities >= threshold - CANDIDATE_SLACK)
+        del similarities
+        if len(rows):
+            values = exact_similarity(new_vectors[start + rows], all_vectors[columns])
+            select_pairs(start + rows, columns, values, threshold, top_k, new_ids, all_ids, pairs)
     return [(a, b, s) for (a, b), s in pairs.items()]
 
 
-def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.ndarray, top_k: int, threshold: float | None = None) -> SynonymReport:
+def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.ndarray, top_k: int, threshold: float | None = None,
+                    ann: "AnnChoice | None" = None) -> SynonymReport:  # noqa: F821
     """Add synonym edges for entities never scanned; the calibrated threshold is kept in meta so
-    later incremental runs use the same one (an explicit threshold overrides it)."""
+    later incremental runs use the same one (an explicit threshold overrides it). With `ann`
+    (kg.synonym_ann.AnnChoice: a LanceDB table of these ids and vectors), the candidates come from
+    its vector index whenever the brute force's comparisons would reach ann.min_entities squared."""
     if threshold is None:
         stored = get_meta(con, "synonym_threshold")
         threshold = float(stored) if stored else calibrate_threshold(vectors)
     scanned = {r[0] for r in con.execute("SELECT entity_id FROM synonym_scanned").fetchall()}
     new = [i for i, eid in enumerate(ids) if eid not in scanned]
-    pairs = nearest_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k) if new else []
+    pairs, method = [], "exact"
+    if new and ann is not None and ann.wanted(len(new), len(ids)):
+        from kg.synonym_ann import ann_pairs
+
+        pairs, method = ann_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k, ann.neighbours(ids)), ann.params.index_type
+    elif new:
+        pairs = nearest_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k)
     with transaction(con):
         set_meta(con, "synonym_threshold", repr(threshold))
         insert_rows(con, "synonyms", ["entity_a", "entity_b", "similarity"], pairs, "ON CONFLICT DO NOTHING")
         insert_rows(con, "synonym_scanned", ["entity_id"], [(ids[i],) for i in new], "ON CONFLICT DO NOTHING")
     total = con.execute("SELECT count(*) FROM synonyms").fetchall()[0][0]
-    return SynonymReport(threshold, len(new), len(pairs), total)
+    return SynonymReport(threshold, len(new), len(pairs), total, method)

@@ -134,12 +134,12 @@ def graph(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.M
     settings = fieldmap.settings()
     store = VectorStore(settings.lancedb_uri, get_embedder(settings))
     with fieldmap.writer() as con:
-        synonyms = sync_synonyms(con, store, settings.synonym_top_k, settings.synonym_threshold)
+        synonyms = sync_synonyms(con, store, settings.synonym_top_k, settings.synonym_threshold, settings.synonym_ann_min_entities, settings.synonym_ann_index)
         knowledge_graph = build_graph(con)
     knowledge_graph.save(settings.graph_path)
     return dg.MaterializeResult(
         metadata={**knowledge_graph.stats(), "synonym_threshold": round(synonyms.threshold, 4), "entities_scanned_for_synonyms": synonyms.scanned,
-                  "synonym_edges_added": synonyms.edges_added, "path": str(settings.graph_path)}
+                  "synonym_edges_added": synonyms.edges_added, "synonym_method": synonyms.method, "path": str(settings.graph_path)}
     )
 
 

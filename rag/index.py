@@ -177,11 +177,11 @@ class VectorTable:
                 table.create_fts_index(column, replace=True)
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """Top-k ids by cosine similarity (brute force inside LanceDB)."""
+        """Top-k ids by cosine similarity (brute force inside LanceDB, also where the synonym step indexed the table)."""
         table = self._open()
         if table is None:
             return []
-        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").select(["id", "_distance"]).limit(k).to_list()
+        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").bypass_vector_index().select(["id", "_distance"]).limit(k).to_list()
         return [(row["id"], 1.0 - float(row["_distance"])) for row in rows]
 
     def fulltext(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -191,6 +191,10 @@ class VectorTable:
             return []
         rows = table.search(query, query_type="fts").select(["id", "_score"]).limit(k).to_list()
         return [(row["id"], float(row["_score"])) for row in rows]
+
+    def lance_table(self):
+        """The LanceDB table itself, or None before the first row (for kg.synonym_ann's index)."""
+        return self._open()
 
     def column(self, name: str) -> list:
         """One column of every row, in the order of matrix()."""

@@ -6,6 +6,7 @@ import hashlib
 import duckdb
 
 from fieldmap.progress import Progress, silent
+from kg.synonym_ann import AnnChoice, AnnParams
 from kg.synonyms import SynonymReport, update_synonyms
 from rag.index import SyncCounts, VectorStore
 
@@ -56,7 +57,13 @@ def sync_fact_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progre
     return store.table("facts").sync(fact_rows(con), "text", "text", BATCH * 4, progress, "embed facts")
 
 
-def sync_synonyms(con: duckdb.DuckDBPyConnection, store: VectorStore, top_k: int, threshold: float | None = None) -> SynonymReport:
-    """Synonym edges for entities not scanned before (kg.synonyms), from the entity vectors."""
-    ids, vectors = store.table("entities").matrix()
-    return update_synonyms(con, ids, vectors, top_k, threshold)
+def sync_synonyms(con: duckdb.DuckDBPyConnection, store: VectorStore, top_k: int, threshold: float | None = None,
+                  ann_min_entities: int | None = None, ann_index: str = "IVF_HNSW_SQ") -> SynonymReport:
+    """Synonym edges for entities not scanned before (kg.synonyms), from the entity vectors; with
+    ann_min_entities, through a vector index on the entity table once the scan is that large (kg.synonym_ann)."""
+    table = store.table("entities")
+    ids, vectors = table.matrix()
+    ann = None
+    if ann_min_entities is not None and ids:
+        ann = AnnChoice(table.lance_table(), ann_min_entities, AnnParams(index_type=ann_index))
+    return update_synonyms(con, ids, vectors, top_k, threshold, ann)

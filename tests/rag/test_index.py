@@ -45,3 +45,27 @@ def test_opening_an_index_with_another_embedder_is_a_clear_error(tmp_path):
 
     with pytest.raises(EmbedderMismatch, match="built with embedder letters .*this run uses other"):
         VectorStore(str(tmp_path / "lance"), Other())
+
+
+def test_the_synonym_index_on_the_entity_table_leaves_dense_search_exact(tmp_path):
+    from fieldmap.store import connect
+    from rag.steps import sync_synonyms
+    from tests.kg.test_synonyms import _clustered_vectors
+
+    class Fixed:  # the vectors are given; nothing is embedded
+        name, dim = "fixed", 384
+
+    vectors = _clustered_vectors(1000, seed=3)
+    store = VectorStore(str(tmp_path / "lance"), Fixed())
+    table = store.table("entities")
+    table.add([{"id": f"e{i:04d}", "doc_id": "", "text": ""} for i in range(len(vectors))], vectors)
+    con = connect(tmp_path / "db.duckdb")
+    assert sync_synonyms(con, store, 100, 0.8, ann_min_entities=2000).method == "exact"  # 1,000 x 1,000 < 2,000^2
+    con.execute("DELETE FROM synonym_scanned").fetchall()
+    report = sync_synonyms(con, store, 100, 0.8, ann_min_entities=500)
+    assert report.method == "IVF_HNSW_SQ" and report.scanned == 1000
+    assert [index.index_type for index in table.lance_table().list_indices()] == ["IvfHnswSq"]
+    for row in (0, 500, 999):  # the entity linker's search still compares every vector
+        similarities = vectors @ vectors[row]
+        found = [int(eid[1:]) for eid, _ in table.dense(vectors[row], 20)]
+        assert np.allclose(similarities[found], np.sort(similarities)[::-1][:20], atol=1e-5)  # the true top 20, in order
