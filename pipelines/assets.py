@@ -16,6 +16,7 @@ from kg.graph import build_graph
 from kg.llm_extract import triplets_code_version
 from pipelines.fingerprints import CHUNKER_VERSION, EXTRACTOR_VERSION, memory_code_version, memory_fingerprint
 from pipelines.resources import FieldmapResource
+from pipelines.sharded import sharded_assets
 from pipelines.stages import chunk_step, record_llm_health, structure_step, triplet_step
 from rag.index import VectorStore
 from rag.memory import update_memory
@@ -130,7 +131,8 @@ ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, memo
 
 def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
     """ALL_ASSETS with the code versions of these settings (the LLM's prompt and model when one is
-    configured), so the UI marks an asset stale exactly when its fingerprinted rows are."""
+    configured), so the UI marks an asset stale exactly when its fingerprinted rows are; with settings.shards > 1,
+    chunks, structures and triplets made per shard and merged (pipelines/sharded.py)."""
     versions = {"structures": structures_code_version(settings), "triplets": triplets_code_version(settings, EXTRACTOR_VERSION),
                 "memory": memory_code_version(settings)}
 
@@ -138,4 +140,5 @@ def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
         version = versions.get(spec.key.to_user_string())
         return spec.replace_attributes(code_version=version) if version else spec
 
-    return dg.map_asset_specs(versioned, ALL_ASSETS)
+    found = dg.map_asset_specs(versioned, ALL_ASSETS)
+    return sharded_assets(settings, found) if settings.shards > 1 else found

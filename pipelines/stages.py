@@ -16,7 +16,8 @@ from fieldmap.llm import llm_client
 from fieldmap.nlp import english
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
-from fieldmap.store import set_meta
+from fieldmap.shards import merge_shards, open_shard, shard_path, split_shard
+from fieldmap.store import connect, set_meta
 from kg.extract import SpacyExtractor
 from kg.llm_extract import LLMExtractor, load_examples
 from kg.steps import extract_pending
@@ -72,3 +73,29 @@ def triplet_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: P
                 "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
                 "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
     return metadata, error
+
+
+def shard_step(settings: Settings, k: int, progress: Progress = silent) -> dict[str, dict]:
+    """Shard `k` brought up to date in its own file: its documents mirrored from the workspace (read through
+    the readers' snapshot, so shards run in parallel), then chunks, structures and triplets as above."""
+    workspace = connect(settings.duckdb_path, read_only=True)
+    try:
+        shard = open_shard(settings.workspace, k)
+    except BaseException:
+        workspace.close()
+        raise
+    try:
+        split = split_shard(workspace, shard, k, settings.shards)
+        workspace.close()
+        found = {"split": split, "chunks": chunk_step(shard, settings, progress), "structures": structure_step(shard, settings, progress)}
+        found["triplets"], found["error"] = triplet_step(shard, settings, progress)
+        shard.execute("CHECKPOINT")
+        return found
+    finally:
+        workspace.close()
+        shard.close()
+
+
+def merge_step(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Every shard's rows into the workspace's tables (fieldmap.shards.merge_shards)."""
+    return merge_shards(con, [shard_path(settings.workspace, k) for k in range(settings.shards)])
