@@ -79,7 +79,8 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
     for path in paths:
         con.execute(f"ATTACH '{path}' AS shard (READ_ONLY)")
         try:
-            docs = [r[0] for r in con.execute("SELECT doc_id FROM shard.documents WHERE doc_id IN (SELECT doc_id FROM documents)").fetchall()]
+            # documents as the workspace holds them now: a shard not split since a document changed keeps its old rows out
+            docs = [r[0] for r in con.execute("SELECT doc_id FROM shard.documents JOIN documents USING (doc_id, content_hash)").fetchall()]
             found["documents"] += len(docs)
             changed = {group: _changed(con, tables, set(docs)) for group, tables in GROUPS.items()}
             with transaction(con):
