@@ -3,7 +3,7 @@ unpartitioned, then partitioned into --shards shards run one at a time and --pro
 each merged into the workspace. Each variant runs in a fresh interpreter (model loads counted alike).
 
     PYTHONPATH=. .venv/bin/python benchmarks/partitioned_run.py [--corpus examples/astro-ph-1000.jsonl] [--docs 1000]
-        [--shards 2] [--processes 2] [--spacy-processes 2] [--json benchmarks/out/partitioned-run.json]
+        [--shards 2] [--processes 2] [--spacy-processes 2] [--json benchmarks/out/partitioned-run.json] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--spacy-processes", type=int, default=2)
     parser.add_argument("--variants", default="unpartitioned,sharded-1,sharded-n")
     parser.add_argument("--json")
+    parser.add_argument("--keep", help="build the workspaces under this folder and keep them (to compare their rows)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -88,7 +89,8 @@ def main() -> None:
         return
     report = {"cpu": _cpu(), "uptime_before": _uptime(), "corpus": args.corpus, "docs": args.docs, "shards": args.shards,
               "processes": args.processes, "spacy_processes": args.spacy_processes, "variants": {}}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         corpus = args.corpus
         if args.docs:
             corpus = str(Path(tmp) / "corpus.jsonl")
