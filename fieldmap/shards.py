@@ -76,13 +76,15 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
     """Write the shards' rows into the workspace's tables (see the module's docstring); returns counts."""
     found = {"replaced_chunks": 0, "replaced_structures": 0, "replaced_extractions": 0, "documents": 0}
     health: dict[str, list[dict]] = {step: [] for step in LLM_STEPS}
+    # the workspace's digests, read once: merging one shard changes only its own documents' rows
+    ours = {table: _signatures(con, "", table) for tables in GROUPS.values() for table in tables}
     for path in paths:
         con.execute(f"ATTACH '{path}' AS shard (READ_ONLY)")
         try:
             # documents as the workspace holds them now: a shard not split since a document changed keeps its old rows out
             docs = [r[0] for r in con.execute("SELECT doc_id FROM shard.documents JOIN documents USING (doc_id, content_hash)").fetchall()]
             found["documents"] += len(docs)
-            changed = {group: _changed(con, tables, set(docs)) for group, tables in GROUPS.items()}
+            changed = {group: _changed(con, ours, tables, set(docs)) for group, tables in GROUPS.items()}
             with transaction(con):
                 _replace(con, changed["chunks"], CHUNK_DERIVED, [t for tables in GROUPS.values() for t in tables])
                 for group in ("structures", "extractions"):
@@ -103,12 +105,12 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
     return found
 
 
-def _changed(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], docs: set[str]) -> list[str]:
-    """The shard's documents whose rows in `tables` differ from the workspace's."""
+def _changed(con: duckdb.DuckDBPyConnection, ours: dict[str, dict[str, str]], tables: tuple[str, ...], docs: set[str]) -> list[str]:
+    """The shard's documents whose rows in `tables` differ from the workspace's (`ours`: digests by table)."""
     differ: set[str] = set()
     for table in tables:
-        ours, theirs = _signatures(con, "", table), _signatures(con, "shard.", table)
-        differ |= {d for d in docs if ours.get(d) != theirs.get(d)}
+        theirs = _signatures(con, "shard.", table)
+        differ |= {d for d in docs if ours[table].get(d) != theirs.get(d)}
     return sorted(differ)
 
 
