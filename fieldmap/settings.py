@@ -45,6 +45,14 @@ class Settings(BaseModel):
     max_entity_words: int = 8
     spacy_processes: int = 2  # spaCy worker processes when 256 or more chunks wait for extraction (1: none)
 
+    # the partitioned path (fieldmap/shards.py, docs/deployment.md): chunks, structures and triplets per shard, each shard
+    # in <workspace>/shards/<k>.duckdb, then one merge into the workspace. 1: the unpartitioned assets (the default: on the
+    # 2-core benchmark machine, under load, two shards at a time were 0.7-0.8x as fast as one and one at a time 4-11 %
+    # slower than unpartitioned, BENCHMARKS.md "Partitioned run"; N is worth raising where N processes or pods each get
+    # idle cores). Changing N moves documents between shards, which redo them.
+    shards: int = 1
+    shard_processes: int = 1  # shards run at once by `fieldmap run` (1: one after another in this process, models loaded once)
+
     # retrieval (HippoRAG 2 defaults from the paper)
     top_k: int = 5
     ppr_damping: float = 0.5

@@ -119,9 +119,11 @@ class SpacyExtractor:
             doc_aliases = aliases[extraction.doc_id]
             for mention in extraction.mentions:
                 mention.norm_name = doc_aliases.get(mention.norm_name, mention.norm_name)
-        mentions = [m for e in extractions for m in e.mentions]
-        not_lone = {m.norm_name for e in extractions for m in e.mentions if (e.doc_id, m.start) not in lone}
-        self._type_mentions(mentions, {m.norm_name for m in mentions} - not_lone if self.drop_lone_words else set())
+        # everything below is decided per document (a name, its label, whether it is a lone word), never across the
+        # batch, so a document's mentions do not depend on which documents share its batch (a shard, a later run)
+        mentions = [(e.doc_id, m) for e in extractions for m in e.mentions]
+        not_lone = {(d, m.norm_name) for d, m in mentions if (d, m.start) not in lone}
+        self._type_mentions(mentions, {(d, m.norm_name) for d, m in mentions} - not_lone if self.drop_lone_words else set())
         return [_without_untyped(e) for e in extractions]
 
     def _extract_one(self, chunk: ChunkText, parsed, aliases: dict[str, str], lone: set[tuple[str, int]]) -> Extraction:
@@ -245,25 +247,27 @@ class SpacyExtractor:
                         add(token, prep.lower_, prep.lower_, pobj)
         return relations
 
-    def _type_mentions(self, mentions: list[Mention], lone_words: set[str]) -> None:
-        """Rules first; the rest by similarity, except lone common words (`lone_words`): with no head
-        word for them they are everyday language ("peak", "sum", "accuracy") and stay untyped, as do
-        names below the typer's similarity floor; untyped mentions are dropped later. Every kept name
-        is embedded once here, because the entity index needs the vectors anyway (the memoising
-        embedder hands them on)."""
-        labels = {m.norm_name: m.ner_label for m in mentions if m.ner_label}
-        names = list(dict.fromkeys(m.norm_name for m in mentions))
-        by_rules = {name: self.typer.by_rules(name, labels.get(name)) for name in names}
-        for name in lone_words:  # a suffix alone does not make a lone word a concept ("simplicity")
-            if by_rules[name] is not None and by_rules[name].rule == "suffix":
-                by_rules[name] = None
-        embedded = [name for name in names if by_rules[name] is not None or name not in lone_words]
+    def _type_mentions(self, mentions: list[tuple[str, Mention]], lone_words: set[tuple[str, str]]) -> None:
+        """Rules first; the rest by similarity, except lone common words (`lone_words`, by document and name): with
+        no head word for them they are everyday language ("peak", "sum", "accuracy") and stay untyped, as do
+        names below the typer's similarity floor; untyped mentions are dropped later. A rule reads the NER label
+        of the name in its own document. Every name is embedded once here, because the entity index needs the
+        vectors anyway (the memoising embedder hands them on)."""
+        labels = {(d, m.norm_name): m.ner_label for d, m in mentions if m.ner_label}
+        keys = list(dict.fromkeys((d, m.norm_name) for d, m in mentions))
+        by_rules = {key: self.typer.by_rules(key[1], labels.get(key)) for key in keys}
+        for key in lone_words:  # a suffix alone does not make a lone word a concept ("simplicity")
+            if by_rules[key] is not None and by_rules[key].rule == "suffix":
+                by_rules[key] = None
+        embedded = list(dict.fromkeys(name for key in keys if by_rules[key] is not None or key not in lone_words for name in (key[1],)))
         vectors = self.embedder.passages(embedded) if self.embedder is not None and embedded else None
-        untyped = [(row, name) for row, name in enumerate(embedded) if by_rules[name] is None]
-        guesses = self.typer.by_similarity([name for _, name in untyped], vectors[[row for row, _ in untyped]] if vectors is not None and untyped else None)
-        by_similarity = {name: guess for (_, name), guess in zip(untyped, guesses)}
-        for mention in mentions:
-            guess = by_rules[mention.norm_name] or by_similarity.get(mention.norm_name)
+        untyped = list(dict.fromkeys(key[1] for key in keys if by_rules[key] is None and key not in lone_words))
+        rows = {name: row for row, name in enumerate(embedded)}
+        guesses = self.typer.by_similarity(untyped, vectors[[rows[name] for name in untyped]] if vectors is not None and untyped else None)
+        by_similarity = dict(zip(untyped, guesses))
+        for doc_id, mention in mentions:
+            key = (doc_id, mention.norm_name)
+            guess = by_rules[key] or (by_similarity.get(mention.norm_name) if key not in lone_words else None)
             mention.type, mention.type_score = (guess.type, guess.score) if guess is not None else ("", 0.0)
 
 

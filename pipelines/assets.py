@@ -1,41 +1,30 @@
 """The pipeline's assets: each reads from the workspace, calls a stage, writes, returns counts."""
 
 import json
-import time
 
 import dagster as dg
 
-from corpus.llm_structurize import LLMStructurizer, structures_code_version
-from corpus.steps import chunk_pending, ingest, structure_pending
-from corpus.store import CHUNK_DERIVED, clear_stale
+from corpus.llm_structurize import structures_code_version
+from corpus.steps import ingest
+from corpus.store import clear_stale
 from dashboards import build_dashboard
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
-from fieldmap.nlp import english
 from fieldmap.settings import Settings
 from fieldmap.store import set_meta
-from kg.extract import SpacyExtractor
 from kg.graph import build_graph
-from kg.llm_extract import LLMExtractor, load_examples, triplets_code_version
-from kg.steps import extract_pending
-from pipelines.fingerprints import (
-    CHUNKER_VERSION, EXTRACTOR_VERSION, chunk_fingerprint, extraction_fingerprint, memory_code_version, memory_fingerprint, structure_fingerprint,
-)
+from kg.llm_extract import triplets_code_version
+from pipelines.fingerprints import CHUNKER_VERSION, EXTRACTOR_VERSION, memory_code_version, memory_fingerprint
 from pipelines.resources import FieldmapResource
+from pipelines.sharded import sharded_assets
+from pipelines.stages import chunk_step, record_llm_health, structure_step, triplet_step
 from rag.index import VectorStore
 from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
-from schemas import load_schema
 
 LLM_STEPS = ("structures", "triplets", "memory")
 # the decorators carry the offline code versions; the entry point's settings set the LLM's (assets_for)
 _OFFLINE = Settings()
-
-
-def _record_llm_health(con, step: str, client) -> None:
-    """This run's requests and answers for `step`, which the llm_answered check reads."""
-    health = client.usage.health() if client is not None else {"requests": 0, "answered": 0, "failures": {}}
-    set_meta(con, f"llm_health:{step}", json.dumps(health))
 
 
 def _progress(progress, context):
@@ -62,55 +51,25 @@ def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
 @dg.asset(group_name="corpus", deps=[documents], code_version=CHUNKER_VERSION,
           description="Sentence-aware chunks with stable ids; documents chunked under other chunking settings are chunked again.")
 def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
-    settings = fieldmap.settings()
     with fieldmap.writer() as con:
-        fingerprint = chunk_fingerprint(settings)
-        stale, adopted = clear_stale(con, "chunks", fingerprint, CHUNK_DERIVED)  # everything made from their chunks is redone
-        chunked = chunk_pending(con, settings, _progress(progress, context), fingerprint)
-        total = con.execute("SELECT count(*) FROM chunks").fetchall()[0][0]
-    return dg.MaterializeResult(metadata={"documents_chunked": chunked, "stale_documents": stale, "adopted_chunks": adopted,
-                                          "chunks_total": total, "fingerprint": fingerprint})
+        return dg.MaterializeResult(metadata=chunk_step(con, fieldmap.settings(), _progress(progress, context)))
 
 
 @dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_OFFLINE),
           description="StruXGPT-style structure per document: scope and aspects over verbatim sentences (by the LLM when one is configured).")
 def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
-    settings = fieldmap.settings()
-    with fieldmap.writer() as con, llm_client(settings, con, "structures") as client:
-        structurizer = LLMStructurizer(client) if client else None
-        fingerprint = structure_fingerprint(settings)
-        stale, adopted = clear_stale(con, "structures", fingerprint, ("aspects", "structures"))
-        done = structure_pending(con, _progress(progress, context), structurizer, fingerprint)
-        _record_llm_health(con, "structures", client)
-    return dg.MaterializeResult(metadata={"documents_structured": done, "stale_documents": stale, "adopted_structures": adopted,
-                                          "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {})})
+    with fieldmap.writer() as con:
+        return dg.MaterializeResult(metadata=structure_step(con, fieldmap.settings(), _progress(progress, context)))
 
 
 @dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_OFFLINE, EXTRACTOR_VERSION),
           description="Schema-typed entities, mentions and triplets in DuckDB (by the LLM when one is configured, else spaCy), each traceable to document, chunk and sentence.")
 def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
-    settings = fieldmap.settings()
-    schema = load_schema(settings.schema_name)
-    started = time.perf_counter()
-    with fieldmap.writer() as con, llm_client(settings, con, "triplets") as client:
-        def offline() -> SpacyExtractor:
-            return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
-
-        extractor = LLMExtractor(schema, client, load_examples(settings.schema_name, schema)[: settings.llm_examples]) if client else offline
-        # chunks the LLM fails on are extracted by spaCy meanwhile, and asked of the LLM again next run
-        fingerprint = extraction_fingerprint(settings, schema, client is not None)
-        report = extract_pending(con, extractor, _progress(progress, context), fallback=offline if client else None,
-                                 fingerprint=fingerprint, fallback_fingerprint=extraction_fingerprint(settings, schema, False))
-        _record_llm_health(con, "triplets", client)
-    if report.all_failed and client is not None:
-        context.log.error(f"every LLM extraction failed ({report.failed} chunks: {report.reasons}); {report.fallback} extracted offline "
-                          "with spaCy instead, to be retried with the LLM on the next run")
-    return dg.MaterializeResult(
-        metadata={"chunks_extracted": report.chunks, "failed": report.failed, "fallback_offline": report.fallback,
-                  "retried": report.retried, "stale_chunks": report.stale, "fingerprint": fingerprint, "mentions_added": report.mentions,
-                  "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
-                  "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
-    )
+    with fieldmap.writer() as con:
+        metadata, error = triplet_step(con, fieldmap.settings(), _progress(progress, context))
+    if error:
+        context.log.error(error)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(group_name="rag", deps=[chunks, triplets], description="LanceDB vectors of chunks (with the native full-text index) and entities.")
@@ -160,7 +119,7 @@ def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
         fingerprint = memory_fingerprint(settings)
         stale, _ = clear_stale(con, "gists", fingerprint, ("gists",))
         report = update_memory(con, store, client, progress=_progress(progress, context), fingerprint=fingerprint)
-        _record_llm_health(con, "memory", client)
+        record_llm_health(con, "memory", client)
     usage = client.usage.as_metadata() if client is not None else {}
     return dg.MaterializeResult(
         metadata={"gists_added": report.gists_added, "stale_gists": stale, "fingerprint": fingerprint, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}
@@ -172,7 +131,8 @@ ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, memo
 
 def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
     """ALL_ASSETS with the code versions of these settings (the LLM's prompt and model when one is
-    configured), so the UI marks an asset stale exactly when its fingerprinted rows are."""
+    configured), so the UI marks an asset stale exactly when its fingerprinted rows are; with settings.shards > 1,
+    chunks, structures and triplets made per shard and merged (pipelines/sharded.py)."""
     versions = {"structures": structures_code_version(settings), "triplets": triplets_code_version(settings, EXTRACTOR_VERSION),
                 "memory": memory_code_version(settings)}
 
@@ -180,4 +140,5 @@ def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
         version = versions.get(spec.key.to_user_string())
         return spec.replace_attributes(code_version=version) if version else spec
 
-    return dg.map_asset_specs(versioned, ALL_ASSETS)
+    found = dg.map_asset_specs(versioned, ALL_ASSETS)
+    return sharded_assets(settings, found) if settings.shards > 1 else found

@@ -14,20 +14,29 @@ from pipelines.resources import FieldmapResource, LogProgress
 # "Could not set lock on file". So steps run one at a time (docs/deployment.md). The job's run config may pick
 # `in_process` instead (faster: the models load once); the UI's ad-hoc materialisations get the fixed executor below.
 ONE_STEP_AT_A_TIME = {"multiprocess": {"max_concurrent": 1}}
-
-pipeline_job = dg.define_asset_job(
-    "fieldmap_pipeline", selection=dg.AssetSelection.all(), description="Every asset, in order.",
-    executor_def=dg.multi_or_in_process_executor, config={"execution": {"config": ONE_STEP_AT_A_TIME}},
-)
+WRITES_TAG = "fieldmap/writes"  # which DuckDB file a run writes: the workspace's, or a shard's
 
 # this module is the entry point of `dagster dev` and of each step process it starts: settings are read here, once
 SETTINGS = Settings.load()
+
+# With settings.shards > 1 (pipelines/sharded.py) the shards are a partitioned asset, which a run of this job never
+# includes (one run holds one partition): `fieldmap_shards` is backfilled over every shard between `documents` and
+# the merge (what `fieldmap run` does in three phases; docs/deployment.md).
+pipeline_job = dg.define_asset_job(
+    "fieldmap_pipeline", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("shards"),
+    description="Every asset, in order." if SETTINGS.shards <= 1 else "Every unpartitioned asset: documents, the merge of the shards and what follows.",
+    executor_def=dg.multi_or_in_process_executor, config={"execution": {"config": ONE_STEP_AT_A_TIME}}, tags={WRITES_TAG: "workspace"},
+)
+# each shard writes its own file, so a backfill's runs (one per shard) may run side by side; a run queue can keep the
+# workspace's writers to one at a time by the tag (deploy/dagster-k8s-values.yaml; docs/deployment.md)
+shards_job = dg.define_asset_job("fieldmap_shards", selection=dg.AssetSelection.groups("shards"), tags={WRITES_TAG: "shard"},
+                                 description="Chunks, structures and triplets of one corpus shard, in the shard's own DuckDB file.")
 daily_refresh, inbox_sensor = build_automation(pipeline_job, SETTINGS)
 
 defs = dg.Definitions(
     assets=assets_for(SETTINGS),
     asset_checks=ALL_CHECKS,
-    jobs=[pipeline_job],
+    jobs=[pipeline_job, shards_job] if SETTINGS.shards > 1 else [pipeline_job],
     schedules=[daily_refresh],
     sensors=[inbox_sensor],
     resources={"fieldmap": FieldmapResource.from_settings(SETTINGS), "progress": LogProgress()},

@@ -17,7 +17,7 @@ from kg.llm_extract import triplets_code_version
 from schemas import Schema
 
 CHUNKER_VERSION = "chunker-1"  # bump when corpus.chunking changes what a chunk holds
-EXTRACTOR_VERSION = "spacy-2"  # bump when kg.extract's rules change
+EXTRACTOR_VERSION = "spacy-3"  # spacy-3: lone words and NER labels judged per document; bump when kg.extract's rules change
 MEMORY_VERSION = "memory-offline-1"  # the offline gist (scope, aspects, top entities) and the gist clustering
 
 

@@ -12,6 +12,7 @@ from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
 from pipelines.indexed_with import record_indexing
 from pipelines.resources import FieldmapResource
+from pipelines.sharded import run_sharded
 
 
 def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str, str] | None = None, log_level: str = "WARNING",
@@ -22,11 +23,13 @@ def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str
     resource = FieldmapResource.from_settings(settings)
     with workspace_lock(settings.workspace):
         connect(settings.duckdb_path).close()  # checks the file and that no other process writes it
-        result = dg.materialize(
-            [*assets_for(settings), *ALL_CHECKS],
-            resources={"fieldmap": resource, "progress": progress}, tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})},
-            raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, instance=instance,
-        )
+        resources, run_tags = {"fieldmap": resource, "progress": progress}, {CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})}
+        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+        if settings.shards > 1:  # documents, the shards, then the merge and the rest (pipelines/sharded.py)
+            result = run_sharded(settings, assets_for(settings), ALL_CHECKS, resources, tags=run_tags, run_config=run_config, instance=instance)
+        else:
+            result = dg.materialize([*assets_for(settings), *ALL_CHECKS], resources=resources, tags=run_tags, raise_on_error=False,
+                                    run_config=run_config, instance=instance)
         if result.success:
             record_indexing(settings)
         return result
