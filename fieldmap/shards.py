@@ -30,7 +30,7 @@ from kg.store import refresh_entities
 
 # rows the shard steps make, by the step that makes them; a document's chunks changing redoes all
 # of CHUNK_DERIVED, in the workspace as in corpus.store.clear_stale (its gists too: the memory step redoes them)
-GROUPS = {"chunks": ("sentences", "chunks"), "structures": ("structures", "aspects"), "extractions": ("extractions", "mentions", "triplets")}
+GROUPS = {"chunks": ("sentences", "chunks"), "structures": ("structures", "aspects"), "extractions": ("extractions", "mentions", "triplets", "chunk_parses")}
 DOCUMENT_COLUMNS = ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata", "ingested_at"]
 LLM_STEPS = ("structures", "triplets")
 

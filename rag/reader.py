@@ -30,10 +30,10 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, QuestionType, classify
+from rag.candidates import _candidates, _stem, _trim
 from rag.chain import read_chain
 from rag.compare import comparative, first_value, pick
-from rag.places import place_fit
-from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, THING, YES_NO, QuestionType, classify
 
 STOP = frozenset(
     "a an the of in on at to for from by with and or is was were be been being are am who whom whose what when where which "
@@ -43,8 +43,11 @@ STOP = frozenset(
 QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
 NEGATION = frozenset("not no never neither nor none n't".split())
 WORD = re.compile(r"[A-Za-z0-9]+")
-VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 WINDOW = 8  # tokens either side of a candidate that count as its neighbourhood
+# open questions: only the sentences with the most question words are embedded (0: all). Embedding
+# all (~45 of 5 abstracts) made the reader's p95 ~470 ms on the demo; 12 gave p95 214 ms with the same
+# first evidence sentence on all 60 benchmark questions and the same answer on 58 (16: 58, 8: 55) (BENCHMARKS.md)
+EMBEDDED = 12
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,6 @@ def lemma_words(span) -> set[str]:
     return {_stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
 
 
-def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
 @dataclass
 class _Sentence:
     passage: int  # 0-based
@@ -133,18 +132,24 @@ class _Sentence:
 class Reader:
     """Reads passages (with optional headings) and answers; `nlp` is fieldmap.nlp.english()."""
 
-    def __init__(self, nlp, embedder=None, weights: Weights = Weights(), max_evidence: int = 3, cache_size: int = 512):
+    def __init__(self, nlp, embedder=None, weights: Weights = Weights(), max_evidence: int = 3, cache_size: int = 512, stored=None):
         self.nlp = nlp
         self.embedder = embedder
         self.weights = weights
         self.max_evidence = max_evidence
         self._parsed: OrderedDict[str, object] = OrderedDict()
         self.cache_size = cache_size
+        self.stored = stored  # {key: text} -> {key: doc} of the parses kept at indexing (kg/parses.py), or None
 
     def parse(self, keys: list[str], texts: list[str]) -> list:
-        """spaCy docs of the texts, cached by key (a chunk id) so a passage is parsed once."""
-        missing = [(k, t) for k, t in zip(keys, texts) if k not in self._parsed]
-        for (key, _), doc in zip(missing, self.nlp.pipe([t for _, t in missing])):
+        """spaCy docs of the texts, cached by key (a chunk id) so a passage is parsed once; a parse
+        kept at indexing is read instead of parsing."""
+        missing = {k: t for k, t in zip(keys, texts) if k not in self._parsed}
+        if missing and self.stored is not None:
+            for key, doc in self.stored(missing).items():
+                self._parsed[key] = doc
+                del missing[key]
+        for key, doc in zip(missing, self.nlp.pipe(list(missing.values()))):
             self._parsed[key] = doc
         docs = []
         for key in keys:
@@ -267,9 +272,11 @@ class Reader:
         """Evidence sentences, best first: relevant to the question (words and, with an embedder,
         meaning), at least half as relevant as the best, at most two a passage, no near-duplicates."""
         relevance = np.array([_overlap(question_words, s.words) for s in sentences])
-        if self.embedder is not None:
-            vectors = self.embedder.passages([s.text for s in sentences])
-            relevance = 0.5 * relevance + 0.5 * np.clip(vectors @ self.embedder.queries([question])[0], 0.0, 1.0)
+        if self.embedder is not None:  # the lexically closest EMBEDDED sentences (a sentence's embedding costs ~10 ms)
+            closest = sorted(range(len(sentences)), key=lambda i: (-relevance[i], sentences[i].passage, i))[: EMBEDDED or None]
+            meaning = np.zeros(len(sentences))
+            meaning[closest] = np.clip(self.embedder.passages([sentences[i].text for i in closest]) @ self.embedder.queries([question])[0], 0.0, 1.0)
+            relevance = 0.5 * relevance + 0.5 * meaning
         relevance += 0.1 * np.array([1.0 / (s.passage + 1) for s in sentences])
         # what a body of work reveals is in its findings, not in its statement of aims or methods
         relevance += np.array([0.1 * bool(FINDING.search(s.text)) - 0.1 * bool(PREAMBLE.match(s.text)) for s in sentences])
@@ -293,75 +300,9 @@ class Reader:
         return Evidence(sentence.text, sentence.passage + 1, passage.chunk_id, passage.doc_id, round(float(score), 4))
 
 
-def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, float, int, int]]:
-    """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
-    Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
-    focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
-    found = []
-    misplaced, confirmed = place_fit(span, qtype.focus)
-    for ent in span.ents:
-        if ent.label_ == "ORDINAL":
-            continue
-        near_focus = bool(qtype.focus) and (qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus))
-        if ent.label_ in qtype.labels:
-            fit = 1.0 if near_focus or not qtype.focus else 0.75
-        else:  # a name beside the focus noun may be of it; a date or an amount never names a place or a person
-            fit = 0.5 if near_focus and ent.label_ not in VALUE_LABELS else 0.0
-        if ent.start in misplaced or (qtype.kind == PERSON and ent.label_ == "ORG"):
-            fit /= 2  # the wrong kind of place; "who" asks for a person more often than for a band or firm
-        surface = _trim(ent.text)
-        if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
-            surface = surface[: -len(qtype.focus) - 1]
-        found.append((surface, fit, ent.start, ent.end))
-    if qtype.kind == THING or (qtype.focus and qtype.kind not in (NUMBER, DATE)):  # a number or a date is an entity
-        entity_tokens = {t.i for ent in span.ents for t in ent}
-        for chunk in span.noun_chunks:
-            if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
-                continue
-            fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
-            if fit > 0:
-                found.append((_trim(chunk.text), fit, chunk.start, chunk.end))
-    if title:
-        found += _title_candidate(span, title, qtype, {(c[2], c[3]) for c in found})
-    return [c for c in found if c[0]]
-
-
-def _defined_as(root, focus: str) -> bool:
-    """The sentence defines the candidate as a focus noun: "Last Vegas is a 2013 comedy film",
-    "Winner, a city in Tripp County"."""
-    focus = _stem(focus)
-    defined = [c for c in root.head.children if c.dep_ == "attr"] if root.dep_ == "nsubj" and root.head.lemma_ == "be" else []
-    defined += [c for c in root.children if c.dep_ == "appos"]
-    return any(_stem(c.lemma_.lower()) == focus or _stem(c.lower_) == focus for c in defined)
-
-
-def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
-    """A passage's first sentence usually opens with its subject, the title ("Last Vegas is ..."),
-    which the entity recogniser may miss; it is a candidate when the sentence defines it as the focus."""
-    name = re.sub(r"\s*\(.*?\)\s*", " ", title).split(",")[0].strip()
-    if not name or not span.text.lower().startswith(name.lower()):
-        return []
-    count = len(span.doc.text[span.start_char : span.start_char + len(name)].split())
-    end = span.start + max(1, len([t for t in span[: count + 3] if t.idx < span.start_char + len(name)]))
-    if (span.start, end) in taken or not qtype.focus or not _defined_as(span.doc[end - 1], qtype.focus):
-        return []
-    return [(_trim(span.doc[span.start : end].text), 1.0, span.start, end)]
-
-
 def _names(parsed) -> set[str]:
     """The content words of the proper names and numbers the question gives."""
     return content_words(" ".join(t.text for t in parsed[1:] if t.pos_ in ("PROPN", "NUM") or t.ent_type_ not in ("", "ORDINAL")))
-
-
-def _lemmas_around(ent) -> set[str]:
-    """The entity's own head word, its syntactic head and the word after it, as lemmas."""
-    doc = ent.doc
-    # a name ending in the plural of a noun names several of them ("United States" is no "state")
-    # (so its own head word counts as written, not by lemma)
-    around = {ent.root.text.lower(), ent.root.head.lemma_.lower()}
-    if ent.end < len(doc):
-        around |= {doc[ent.end].lemma_.lower(), doc[ent.end].text.lower()}
-    return around
 
 
 def _merge_names(occurrences: dict[str, list]) -> dict[str, list]:
@@ -374,12 +315,6 @@ def _merge_names(occurrences: dict[str, list]) -> dict[str, list]:
         merged.setdefault(target or key, []).extend(occurrences[key] if target is None else
                                                     [(score, position, merged[target][0][2]) for score, position, _ in occurrences[key]])
     return merged
-
-
-def _trim(text: str) -> str:
-    """The candidate without a leading article or possessive tail."""
-    text = re.sub(r"^(the|a|an)\s+", "", " ".join(text.split()), flags=re.I)
-    return re.sub(r"\s*'s$", "", text).strip(" ,.;:")
 
 
 def _key(surface: str) -> str:

@@ -13,7 +13,7 @@ from tests.pipelines.test_lifecycle import assert_consistent
 TABLES = {
     "documents": "doc_id, title, text, source, date, year, content_hash, metadata",
     "pages": "*", "sentences": "*", "chunks": "*", "structures": "*", "aspects": "*", "entities": "*", "triplets": "*",
-    "mentions": "* EXCLUDE (type_score)", "extractions": "* EXCLUDE (finished_at)",
+    "mentions": "* EXCLUDE (type_score)", "extractions": "* EXCLUDE (finished_at)", "chunk_parses": "*",
 }
 
 
