@@ -79,19 +79,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", default="examples/astro-ph-1000.jsonl")
     parser.add_argument("--json", default="benchmarks/out/pipeline-run.json")
+    parser.add_argument("--schema", default="science", help="science | general | a schema file")
     args = parser.parse_args()
     workspace = Path(tempfile.mkdtemp(prefix="fieldmap-bench-"))
     corpus = workspace / "corpus.jsonl"
     shutil.copy(args.corpus, corpus)
-    settings = Settings.load(workspace=workspace / "ws", config_file=workspace / "none.toml", env={}, corpus=[str(corpus)])
+    settings = Settings.load(workspace=workspace / "ws", config_file=workspace / "none.toml", env={}, corpus=[str(corpus)],
+                             schema_name=args.schema)
     report = {
-        "command": "python benchmarks/pipeline_run.py " + f"--corpus {args.corpus}",
+        "command": "python benchmarks/pipeline_run.py " + f"--corpus {args.corpus} --schema {args.schema}",
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30), "processor": platform.processor() or platform.machine(),
                     "load_average_at_start": os.getloadavg()},
         "full_run": timed_run(settings),
     }
     with open(corpus, "a") as handle:
         handle.write(NEW_DOCUMENTS.read_text())
+    report["disk_mb_after_full_run"] = round(sum(f.stat().st_size for f in (workspace / "ws").rglob("*") if f.is_file()) / 2**20, 1)
     report["add_10_documents"] = timed_run(settings)
     report["add_10_documents"]["share_of_full_run"] = round(report["add_10_documents"]["wall_seconds"] / report["full_run"]["wall_seconds"], 3)
     report["rerun_unchanged"] = timed_run(settings)

@@ -259,7 +259,7 @@ class SpacyExtractor:
         for key in lone_words:  # a suffix alone does not make a lone word a concept ("simplicity")
             if by_rules[key] is not None and by_rules[key].rule == "suffix":
                 by_rules[key] = None
-        embedded = list(dict.fromkeys(name for key in keys if by_rules[key] is not None or key not in lone_words for name in (key[1],)))
+        embedded = list(dict.fromkeys(key[1] for key in keys if by_rules[key] is not None or key not in lone_words))
         vectors = self.embedder.passages(embedded) if self.embedder is not None and embedded else None
         untyped = list(dict.fromkeys(key[1] for key in keys if by_rules[key] is None and key not in lone_words))
         rows = {name: row for row, name in enumerate(embedded)}
