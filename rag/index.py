@@ -6,6 +6,7 @@ embedder raises EmbedderMismatch instead of returning nonsense scores.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from fieldmap.embedders import Embedder
 from fieldmap.progress import Progress, batches, silent
+
+log = logging.getLogger(__name__)
 
 META_FILE = "fieldmap-index.json"
 
@@ -101,9 +104,14 @@ class VectorTable:
         self._matrix: tuple[list[str], np.ndarray] | None = None
 
     def _open(self):
-        if self.name in self.store.db.list_tables().tables:
+        if self.name not in self.store.db.list_tables().tables:
+            return None
+        try:
             return self.store.db.open_table(self.name)
-        return None
+        except ValueError:  # listed but never committed: a run was killed while creating it, so it holds no rows
+            log.warning("vector table %s was left half-created by an interrupted run; it is made again", self.name)
+            self.store.db.drop_table(self.name)
+            return None
 
     def ids(self) -> set[str]:
         table = self._open()

@@ -69,3 +69,13 @@ def test_the_synonym_index_on_the_entity_table_leaves_dense_search_exact(tmp_pat
         similarities = vectors @ vectors[row]
         found = [int(eid[1:]) for eid, _ in table.dense(vectors[row], 20)]
         assert np.allclose(similarities[found], np.sort(similarities)[::-1][:20], atol=1e-5)  # the true top 20, in order
+
+
+def test_a_table_left_half_created_by_a_killed_run_is_made_again(tmp_path):
+    embedder = TinyEmbedder()
+    store = VectorStore(str(tmp_path / "lance"), embedder)
+    (tmp_path / "lance" / "entities.lance" / "_versions").mkdir(parents=True)  # a directory, no committed version
+    table = store.table("entities")
+    assert "entities" in store.db.list_tables().tables and table.ids() == set()
+    counts = table.sync({"e1": {"id": "e1", "doc_id": "", "text": "pulsar"}}, "text", "text", 8)
+    assert counts.added == 1 and table.ids() == {"e1"}
