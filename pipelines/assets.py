@@ -15,7 +15,7 @@ from fieldmap.store import set_meta
 from kg.graph import build_graph
 from kg.llm_extract import triplets_code_version
 from pipelines.fingerprints import CHUNKER_VERSION, EXTRACTOR_VERSION, memory_code_version, memory_fingerprint
-from pipelines.resources import FieldmapResource
+from pipelines.resources import FieldmapResource, for_context
 from pipelines.sharded import sharded_assets
 from pipelines.stages import chunk_step, record_llm_health, structure_step, triplet_step
 from rag.index import VectorStore
@@ -25,12 +25,6 @@ from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors
 LLM_STEPS = ("structures", "triplets", "memory")
 # the decorators carry the offline code versions; the entry point's settings set the LLM's (assets_for)
 _OFFLINE = Settings()
-
-
-def _progress(progress, context):
-    if hasattr(progress, "context"):
-        progress.context = context
-    return progress
 
 
 @dg.asset(group_name="corpus", description="Documents read from the corpus: new ones stored, changed ones replaced, bad records listed.")
@@ -52,21 +46,21 @@ def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
           description="Sentence-aware chunks with stable ids; documents chunked under other chunking settings are chunked again.")
 def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     with fieldmap.writer() as con:
-        return dg.MaterializeResult(metadata=chunk_step(con, fieldmap.settings(), _progress(progress, context)))
+        return dg.MaterializeResult(metadata=chunk_step(con, fieldmap.settings(), for_context(progress, context)))
 
 
 @dg.asset(group_name="corpus", deps=[chunks], code_version=structures_code_version(_OFFLINE),
           description="StruXGPT-style structure per document: scope and aspects over verbatim sentences (by the LLM when one is configured).")
 def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     with fieldmap.writer() as con:
-        return dg.MaterializeResult(metadata=structure_step(con, fieldmap.settings(), _progress(progress, context)))
+        return dg.MaterializeResult(metadata=structure_step(con, fieldmap.settings(), for_context(progress, context)))
 
 
 @dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_OFFLINE, EXTRACTOR_VERSION),
           description="Schema-typed entities, mentions and triplets in DuckDB (by the LLM when one is configured, else spaCy), each traceable to document, chunk and sentence.")
 def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     with fieldmap.writer() as con:
-        metadata, error = triplet_step(con, fieldmap.settings(), _progress(progress, context))
+        metadata, error = triplet_step(con, fieldmap.settings(), for_context(progress, context))
     if error:
         context.log.error(error)
     return dg.MaterializeResult(metadata=metadata)
@@ -77,9 +71,9 @@ def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, 
     settings = fieldmap.settings()
     store = VectorStore(settings.lancedb_uri, get_embedder(settings))
     with fieldmap.writer() as con:
-        chunk_counts = sync_chunk_vectors(con, store, _progress(progress, context))
-        entity_counts = sync_entity_vectors(con, store, _progress(progress, context))
-        fact_counts = sync_fact_vectors(con, store, _progress(progress, context))
+        chunk_counts = sync_chunk_vectors(con, store, for_context(progress, context))
+        entity_counts = sync_entity_vectors(con, store, for_context(progress, context))
+        fact_counts = sync_fact_vectors(con, store, for_context(progress, context))
     return dg.MaterializeResult(
         metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_replaced": chunk_counts.replaced,
                   "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total, "fact_vectors_replaced": fact_counts.replaced,
@@ -118,7 +112,7 @@ def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
     with fieldmap.writer() as con, llm_client(settings, con, "memory") as client:
         fingerprint = memory_fingerprint(settings)
         stale, _ = clear_stale(con, "gists", fingerprint, ("gists",))
-        report = update_memory(con, store, client, progress=_progress(progress, context), fingerprint=fingerprint)
+        report = update_memory(con, store, client, progress=for_context(progress, context), fingerprint=fingerprint)
         record_llm_health(con, "memory", client)
     usage = client.usage.as_metadata() if client is not None else {}
     return dg.MaterializeResult(

@@ -44,6 +44,13 @@ class FieldmapResource(dg.ConfigurableResource):
             yield con
 
 
+def for_context(progress, context):
+    """The step's progress reporter, told which asset's log to write to (LogProgress; others as they are)."""
+    if hasattr(progress, "context"):
+        progress.context = context
+    return progress
+
+
 class LogProgress:
     """Progress to the Dagster log, at most every 10% of a step."""
 

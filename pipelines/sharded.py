@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import dagster as dg
 
 from fieldmap.settings import Settings
-from pipelines.resources import FieldmapResource
+from pipelines.resources import FieldmapResource, for_context
 from pipelines.stages import merge_step, shard_step
 
 SHARD_KEYS = ("shard_chunks", "shard_structures", "shard_triplets")
@@ -36,7 +36,7 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
                for key in SHARD_KEYS],
     )
     def shard_rows(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]):
-        found = shard_step(fieldmap.settings(), int(context.partition_key), _progress(progress, context))
+        found = shard_step(fieldmap.settings(), int(context.partition_key), for_context(progress, context))
         if found["error"]:
             context.log.error(found["error"])
         for key in SHARD_KEYS:
@@ -57,12 +57,6 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
             yield dg.MaterializeResult(asset_key=key, metadata={**found, f"{key}_total": totals[key], "entities_total": totals["entities"]})
 
     return [kept[0], shard_rows, merge_shards, *kept[1:]]
-
-
-def _progress(progress, context):
-    if hasattr(progress, "context"):
-        progress.context = context
-    return progress
 
 
 class ShardedResult:

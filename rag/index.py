@@ -108,7 +108,9 @@ class VectorTable:
             return None
         try:
             return self.store.db.open_table(self.name)
-        except ValueError:  # listed but never committed: a run was killed while creating it, so it holds no rows
+        except ValueError as exc:  # listed but never committed: a run was killed while creating it, so it holds no rows
+            if "was not found" not in str(exc):
+                raise
             log.warning("vector table %s was left half-created by an interrupted run; it is made again", self.name)
             self.store.db.drop_table(self.name)
             return None
