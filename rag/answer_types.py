@@ -28,7 +28,7 @@ WHO = frozenset({"PERSON", "ORG"})  # "who" is mostly a person, sometimes a band
 # focus nouns ("which county", "what year") -> answer type
 FOCUS = {
     PLACE: "county state country city town village province region place river lake mountain island continent nation capital "
-           "district area location municipality borough territory sea ocean island peninsula".split(),
+           "district area location municipality borough territory sea ocean island peninsula birthplace hometown".split(),
     ORG: "company team band university college school organization organisation association party club network label "
          "agency league group institution corporation firm newspaper publisher church".split(),
     DATE: "year date century decade month day era period time".split(),

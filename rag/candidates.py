@@ -10,6 +10,9 @@ from rag.places import place_fit
 VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 
 
+YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})\b")
+
+
 def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, float, int, int]]:
     """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
     Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
@@ -29,6 +32,8 @@ def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, f
         surface = _trim(ent.text)
         if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
+        if qtype.focus == "year" and ent.label_ == "DATE":  # "what year" asks for the year of "7 December 1988"
+            surface = next(iter(YEAR.findall(surface)), surface)
         found.append((surface, fit, ent.start, ent.end))
     if qtype.kind == THING or (qtype.focus and qtype.kind not in (NUMBER, DATE)):  # a number or a date is an entity
         entity_tokens = {t.i for ent in span.ents for t in ent}

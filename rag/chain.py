@@ -32,7 +32,7 @@ class Bracket:
 
 def innermost_bracket(doc) -> Bracket | None:
     """The smallest bracket of the question, as a question of its own (None when it has none)."""
-    found = [b for b in (*_relative_brackets(doc), *_of_brackets(doc)) if b is not None]
+    found = [b for b in (*_relative_brackets(doc), *_of_brackets(doc), *_contact_brackets(doc), *_participle_brackets(doc)) if b is not None]
     return min(found, key=lambda b: (b.end - b.start, b.start)) if found else None
 
 
@@ -63,11 +63,12 @@ def _of_brackets(doc):
     indefinite "a member of CARICOM"."""
     for noun in doc:
         # "the composer of X", "the continent of X", "the capital of X" relate two things; an
-        # administrative unit's "of" names the unit itself ("the village of Clonbrook" is Clonbrook)
+        # administrative unit's "of" names the unit itself ("the village of Clonbrook" is Clonbrook),
+        # its possessive does not ("Damerjog's country")
         naming = administrative_unit(noun.lower_) not in ("", "capital")
-        if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or naming or _asked_about(doc, noun):
+        if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
             continue
-        named = [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)]
+        named = [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)] if not naming else []
         owner = [c for c in noun.lefts if c.dep_ == "poss" and c.pos_ == "PROPN"]
         if named and any(c.dep_ == "det" and c.lower_ == "the" for c in noun.lefts):
             last = _name_end(doc, named[0])
@@ -84,7 +85,7 @@ def _name_end(doc, prep) -> int:
     inside = {t.i for t in prep.subtree}
     last = prep.i
     for token in doc[prep.i + 1 :]:
-        if token.i not in inside or token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT"):
+        if token.i not in inside or (token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT") and not (token.is_title and not token.is_stop)):
             break
         last = token.i
     while last > prep.i and doc[last].pos_ in ("DET", "ADP", "CCONJ", "PUNCT"):
@@ -93,7 +94,56 @@ def _name_end(doc, prep) -> int:
 
 
 def _names_something(prep) -> bool:
-    return any(t.pos_ == "PROPN" for t in prep.subtree)
+    """A name follows: a proper noun, or a capitalised word inside the sentence (the small parser
+    tags a title such as "Decade" as a common noun)."""
+    return any(t.pos_ == "PROPN" or (t.i > 0 and t.is_title and not t.is_stop) for t in prep.subtree if t.i > prep.i)
+
+
+STRANDED = frozenset("from for in at to with of on by about into".split())
+
+
+def _contact_brackets(doc):
+    """A relative clause without "that" or "where", which the small parser does not attach: "the
+    country Signmark is from", "the city Kevin Durant played for", "the company X is part of".
+    The focus noun after "the", a name, then its verbs, and a preposition the clause leaves stranded."""
+    for noun in doc:
+        if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or noun.i == 0 or doc[noun.i - 1].lower_ != "the":
+            continue
+        at = noun.i + 1
+        if at < len(doc) and doc[at].lower_ == "the":
+            at += 1
+        start = at
+        while at < len(doc) and (doc[at].pos_ == "PROPN" or (at > start and doc[at].lower_ in ("of", "the") and at + 1 < len(doc) and doc[at + 1].pos_ == "PROPN")):
+            at += 1
+        if at == start or at >= len(doc) or doc[at].pos_ not in ("AUX", "VERB"):
+            continue
+        while at + 1 < len(doc) and doc[at + 1].pos_ in ("AUX", "VERB", "PART") and doc[at + 1].lower_ != "to":
+            at += 1
+        if at + 2 < len(doc) and doc[at + 1].lower_ == "part" and doc[at + 2].lower_ == "of":
+            at += 2
+        elif at + 1 < len(doc) and doc[at + 1].lower_ in STRANDED and (at + 2 >= len(doc) or doc[at + 2].pos_ in ("PUNCT", "ADP", "SCONJ", "VERB", "AUX")):
+            at += 1
+            if at + 1 < len(doc) and doc[at + 1].pos_ in ("ADP", "SCONJ"):  # "played for [before Golden State]" closing the question
+                end = len(doc) - 1
+                while end > at and doc[end].is_punct:
+                    end -= 1
+                at = end
+        first = noun.i - 1
+        yield _bracket(doc, first, at, f"which {noun.text} {doc[noun.i + 1 : at + 1].text}")
+
+
+def _participle_brackets(doc):
+    """A focus noun described by a participle that names something: "the country containing
+    Nugegoda", "the band formed by X"."""
+    for clause in doc:
+        noun = clause.head
+        if (clause.dep_ != "acl" or clause.tag_ not in ("VBG", "VBN") or noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None
+                or not any(t.pos_ == "PROPN" for t in clause.subtree)):
+            continue
+        last = clause.right_edge.i
+        while last > clause.i and doc[last].is_punct:
+            last -= 1
+        yield _bracket(doc, _phrase_start(doc, noun), last, f"which {noun.text} {doc[clause.i : last + 1].text}")
 
 
 def _asked_about(doc, noun) -> bool:
@@ -158,20 +208,22 @@ def read_chain(reader, question: str, passages: list, headings: list[str], graph
     passages, headings = list(passages), list(headings)
     steps = []  # (bridge, its Evidence)
     current = question
+    named = [question]  # what a later hop's answer must not repeat: the question as asked, each bridge read
     for _ in range(MAX_HOPS):
         bracket = innermost_bracket(reader.nlp(current))
         if bracket is None:
             break
-        reading = read_flat(bracket.question, passages, headings, graph)
+        reading = read_flat(bracket.question, passages, headings, graph, tuple(named))
         if not reading.typed or not reading.evidence or reading.answer_type in (YES_NO, DESCRIPTION, CHOICE):
             break
         steps.append((reading.answer, reading.evidence[0]))
+        named.append(reading.answer)
         current = rewrite(current, bracket, reading.answer)
         if retrieve is not None:
             _extend(passages, headings, retrieve(current))
     if not steps:
         return None
-    final = read_flat(current, passages, headings, graph)
+    final = read_flat(current, passages, headings, graph, tuple(named))
     if not final.answer:
         return None
     seen = {(e.passage, e.text) for e in final.evidence}

@@ -16,7 +16,9 @@ features in [0, 1] (weights in `Weights`, reasons beside them):
   proximity  1 / graph distance (hops) from the entities the question names
   support    share of the passages that mention it
 
-A candidate whose words all occur in the question repeats it and is dropped. Yes/no questions answer
+A candidate whose words all occur in the question repeats it and is dropped; in a chain, so is one
+inside the question as first asked or inside a bridge already read ("the sibling of the performer of
+Decade" is not Neil Young, the performer). Yes/no questions answer
 "yes" when one sentence holds nearly all the question's content words, else "no"; "A or B?"
 questions answer with the option the passages support (by the comparative's date or number when
 there is one). Everything is deterministic: ties break by passage, then sentence, then text.
@@ -169,7 +171,10 @@ class Reader:
                 return chained
         return self._read_flat(question, passages, headings, graph)
 
-    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None) -> Reading:
+    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None,
+                   named: tuple[str, ...] = ()) -> Reading:
+        """One question read without decomposing it; `named`: what the question named before a chain
+        rewrote it (the question as asked, each bridge read): a candidate inside one of them repeats it."""
         qtype = classify(question)
         sentences = self._sentences(passages, headings)
         if not sentences:
@@ -186,7 +191,7 @@ class Reader:
             return self._yes_no(question, question_words, passages, sentences, relevance)
         if qtype.kind == CHOICE:
             return self._choose(question, qtype, passages, sentences, relevance)
-        return self._factoid(question_words, qtype, passages, sentences, relevance, graph or NoGraph())
+        return self._factoid(question_words, qtype, passages, sentences, relevance, graph or NoGraph(), [content_words(n) for n in named])
 
     def _sentences(self, passages: list, headings: list[str]) -> list[_Sentence]:
         docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
@@ -200,15 +205,15 @@ class Reader:
         return found
 
     def _factoid(self, question_words: set[str], qtype: QuestionType, passages: list, sentences: list[_Sentence],
-                 relevance: list[float], graph: GraphSignals) -> Reading:
+                 relevance: list[float], graph: GraphSignals, named: list[set[str]] = ()) -> Reading:
         w = self.weights
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
         typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
             for surface, type_fit, start, end in _candidates(sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""):
                 words = content_words(surface)
-                if not words or words <= question_words:
-                    continue  # repeats the question
+                if not words or words <= question_words or any(words <= earlier for earlier in named):
+                    continue  # repeats the question, as asked or as rewritten, or a bridge read before
                 window = _overlap(question_words, lemma_words(sentence.span.doc[max(sentence.span.start, start - WINDOW) : min(sentence.span.end, end + WINDOW)]))
                 partial = w.type * type_fit + w.sentence * relevance[position] + w.window * window + w.rank / (sentence.passage + 1)
                 occurrences.setdefault(_key(surface), []).append((partial, position, surface))

@@ -56,6 +56,10 @@ CHAINS = [  # a bridge the question describes, then the question about the bridg
     ("In what year was the county where Greensboro is located established?", "Hale County", "1867"),
     ("What is the population of the city where Marie Curie was born?", "Warsaw", "1.86 million"),
     ("Where was the author of The Blue Harbor living when he wrote the novel?", "Thomas Reed", "Lisbon"),
+    # a contact relative clause (no "where"), a possessive relation, a participle: each names a bridge
+    ("What is the population of the city Marie Curie was born in?", "Warsaw", "1.86 million"),
+    ("What is the population of Marie Curie's birthplace?", "Warsaw", "1.86 million"),
+    ("In what year was the county containing Greensboro established?", "Hale County", "1867"),
 ]
 
 
@@ -83,6 +87,27 @@ def test_the_bridge_of_a_question_is_read_first(engine):
     assert innermost_bracket(nlp("When did Guyana become a member of CARICOM?")) is None  # indefinite: no bridge
     of = innermost_bracket(nlp("When did the spouse of Lil Hardin Armstrong record What a Wonderful World?"))
     assert of.question == "which spouse of Lil Hardin Armstrong"
+    shapes = {  # question -> (its bracket, the bracket as a question)
+        "What currency predated the Euro in the country Signmark is from?": ("the country Signmark is from", "which country Signmark is from"),
+        "What river flows through the city Kevin Durant played for before Golden State?":
+            ("the city Kevin Durant played for before Golden State", "which city Kevin Durant played for before Golden State"),
+        "Who was the first president of Damerjog's country?": ("Damerjog's country", "which country of Damerjog"),
+        "When did the country containing Nugegoda leave the British Empire?": ("the country containing Nugegoda", "which country containing Nugegoda"),
+        "Who is the sibling of the performer of Decade?": ("the performer of Decade", "which performer of Decade"),
+    }
+    for question, (phrase, asked) in shapes.items():
+        bracket = innermost_bracket(nlp(question))
+        assert (question[bracket.start : bracket.end], bracket.question) == (phrase, asked)
+    assert innermost_bracket(nlp("When did the village of Clonbrook become a member of CARICOM?")) is None  # the village is Clonbrook
+
+
+def test_a_later_hop_does_not_answer_with_what_the_question_named_or_a_bridge(engine):
+    question = "Who wrote The Blue Harbor?"
+    passages = engine.ask(question, mode="hipporag", k=5).passages
+    reader = engine.reader
+    assert reader._read_flat(question, passages, [p.title for p in passages], None).answer == "Thomas Reed"
+    # read as the last hop of a chain whose bridge was Thomas Reed, the same words are a repeat, not an answer
+    assert reader._read_flat(question, passages, [p.title for p in passages], None, ("Thomas Reed",)).answer not in ("Thomas Reed", "Reed")
 
 
 def test_an_open_question_gets_cited_evidence_sentences_without_near_duplicates(engine):
