@@ -31,7 +31,7 @@ from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever
 
 # The main-branch hipporag: facts, exact query entities, dense passage seeds, PPR order.
 BASELINE = dict(lexical_passage_weight=0.0, ngram_entity_weight=0.0, vector_entity_weight=0.0, fuse_dense=0.0, fuse_lexical=0.0,
-                bridging_weight=0.0, activation_weight=0.0)
+                bridging_weight=0.0, activation_weight=0.0, named_first=False, chain_second=False)
 
 
 def grid(name: str) -> dict[str, dict]:
@@ -46,6 +46,10 @@ def grid(name: str) -> dict[str, dict]:
     for depth in (5, 10):  # reorder PPR's own top passages (depth 5 = k keeps its Recall@5)
         for dense_w, lex_w in ((1.0, 0.0), (1.0, 0.5), (2.0, 0.0), (2.0, 1.0)):
             variants[f"rerank top {depth} dense {dense_w} bm25 {lex_w}"] = {"fuse_dense": dense_w, "fuse_lexical": lex_w, "fuse_depth": depth}
+    if name == "chain":  # the fused top 5 as a chain of hops (rag/hops.py), on the rerank default (top 5, dense 2)
+        fused = {"fuse_dense": 2.0, "fuse_depth": 5}
+        return {"rerank top 5 dense 2.0 (before)": fused, "named first": fused | {"named_first": True},
+                "chain second": fused | {"chain_second": True}, "named first + chain second": fused | {"named_first": True, "chain_second": True}}
     if name == "rerank":
         return {n: v for n, v in variants.items() if n == "hipporag:main" or n.startswith("rerank")}
     variants["bridging 0.5"] = {"bridging_weight": 0.5}
@@ -118,7 +122,7 @@ def main() -> None:
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--grid", default="default", help="default | full | rerank | defaults (only the settings' hipporag and the plain methods)")
+    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | defaults (only the settings' hipporag and the plain methods)")
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()

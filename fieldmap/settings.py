@@ -83,6 +83,12 @@ class Settings(BaseModel):
     fuse_dense: float = 2.0
     fuse_lexical: float = 0.0  # ... and with the BM25 rank: below dense alone on both halves with fuse_depth 5
     fuse_depth: int = 5  # 0: the fusion ranks whole lists instead (lowered Recall@5 on both halves)
+    # the fused top fuse_depth as a chain of hops (rag/hops.py; a passage's topic: the entity its title names): a
+    # multi-hop answer is a chain, hop 1 about an entity the question names, hop 2 about the bridge entity hop 1 mentions.
+    # Chosen on half A (R@2 0.517 -> named first 0.523, chain second 0.533, both 0.550); half B 0.458 -> 0.475 with
+    # both, Recall@5 the same by construction; dense is 0.498 / 0.445 (BENCHMARKS.md "The top two as a chain of hops")
+    named_first: bool = True  # hop 1 first: the best passage about an entity the question names
+    chain_second: bool = True  # hop 2 second: the best passage that mentions the first's topic or whose topic the first mentions
     # LinearRAG variants (arXiv 2510.10114), measured the same way
     bridging_weight: float = 0.0  # semantic bridging seeds (passage grain: rag/mentions.py)
     bridging_hops: int = 2  # LinearRAG's MuSiQue setting walks two hops

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, neighbourhood, restricted_pagerank
+from rag.hops import chain_order, topic_vertices
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.mentions import Mentions
@@ -48,6 +49,9 @@ class HippoParams:
     fuse_lexical: float = 0.0  # ... and with the BM25 rank at this weight
     fuse_k: int = 60  # RRF constant (Cormack et al. 2009)
     fuse_depth: int = 0  # > 0: fuse only the top fuse_depth passages by PPR mass (their ranks within them); 0: every list to max(100, 4k)
+    # with fuse_depth: the fused top passages as a chain of hops (rag/hops.py)
+    named_first: bool = False  # the best passage whose title names an entity the question names goes first
+    chain_second: bool = False  # the best passage chain-linked to the first (one mentions the other's title entity) goes second
     # LinearRAG-style variants
     bridging_weight: float = 0.0  # seeds reached by semantic bridging from the query's entities
     bridging_hops: int = 2
@@ -95,6 +99,8 @@ class HippoRAGRetriever:
         self.recent_mass: OrderedDict[str, np.ndarray] = OrderedDict()  # query -> PPR mass of every vertex, last few queries (the reader's entity scores)
         self._mentions: Mentions | None = None  # passage x entity incidence, built on first use
         self._aligned: tuple[list[str], np.ndarray] | None = None  # dense ids -> passage vertices
+        self._named: tuple[str, dict[int, float]] | None = None  # the last query and the entity vertices it names
+        self._topics: np.ndarray | None = None  # passage vertex -> the entity vertex its title names (-1: none), built on first use
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -131,7 +137,10 @@ class HippoRAGRetriever:
 
     def named(self, query: str) -> dict[int, float]:
         """Entity vertices the query names, with their seed weight before the division by the entity's
-        passage count: an exact noun phrase, a word n-gram equal to the name, a name near in vector space."""
+        passage count: an exact noun phrase, a word n-gram equal to the name, a name near in vector space.
+        The last query's answer is kept (seeds, bridging and the chain order all ask for it)."""
+        if self._named is not None and self._named[0] == query:
+            return self._named[1]
         p, found = self.params, {}
         if p.query_entity_weight <= 0 and p.ngram_entity_weight <= 0 and p.vector_entity_weight <= 0:
             return found
@@ -146,6 +155,7 @@ class HippoRAGRetriever:
                 vertex = self._entity_vertex.get(entity_id)
                 if vertex is not None and weight > 0:
                     found[vertex] = max(found.get(vertex, 0.0), weight * score)
+        self._named = (query, found)
         return found
 
     @property
@@ -190,7 +200,8 @@ class HippoRAGRetriever:
     def retrieve(self, query: str, k: int, reorder: bool = True) -> list[Hit]:
         """The top k passages; `reorder` False: in PPR order even with fuse_depth (for callers that
         fuse or extend lists themselves, such as memorag's clues, and were tuned on PPR's order)."""
-        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, fuse_lexical=0.0)
+        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, fuse_lexical=0.0,
+                                                                                            named_first=False, chain_second=False)
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
         dense = self.dense_by_passage(query_vector)
@@ -210,7 +221,7 @@ class HippoRAGRetriever:
             while len(self.recent_mass) > 8:
                 self.recent_mass.popitem(last=False)
             mass = full[: self.kg.n_passages]
-        return self.fuse(mass, dense, lexical, k, p)
+        return self.fuse(mass, dense, lexical, k, p, set(self.named(query)) if p.named_first else set())
 
     def pagerank(self, entity_seeds: dict[int, float], passage_reset: np.ndarray, k: int) -> np.ndarray:
         """PPR mass of every vertex (passages first) for the entity seeds and the passages' restart weights."""
@@ -227,11 +238,13 @@ class HippoRAGRetriever:
             self._whole = WholeGraphPageRank(self.kg, self._adjacency)
         return self._whole(reset, self.params.damping)
 
-    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int, p: HippoParams) -> list[Hit]:
+    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()) -> list[Hit]:
         """The top k passages by PPR mass, or, with fuse weights, by reciprocal-rank fusion of the PPR
         rank (weight 1) with the dense and BM25 ranks, each list counted to depth max(100, 4k). With
         fuse_depth, only PPR's first fuse_depth passages are reordered so (ranks within them), and
-        the rest follow in PPR order: PPR chooses the set, the fusion its order."""
+        the rest follow in PPR order: PPR chooses the set, the fusion its order. named_first and
+        chain_second then move hop 1 and its chain-linked passage to the top (rag/hops.py; `named`: the
+        entity vertices the query names); the head's scores stay in place, so they still descend."""
         if p.fuse_dense <= 0 and p.fuse_lexical <= 0:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
@@ -240,6 +253,10 @@ class HippoRAGRetriever:
             head = order[: p.fuse_depth]
             fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), len(head), p.fuse_k)
             head = head[np.argsort(-fused[head], kind="stable")]
+            if p.named_first or p.chain_second:
+                scores = fused[head]
+                head = np.asarray(chain_order(head.tolist(), self.topics(), named, self.mentions(), p.named_first, p.chain_second), dtype=head.dtype)
+                fused[head] = scores
             # the rest score as their PPR rank alone would, below every reordered one
             fused[order[len(head):]] = 1.0 / (p.fuse_k + 1 + np.arange(len(head), len(order)))
             return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in np.concatenate([head, order[len(head):]])[:k]]
@@ -252,6 +269,12 @@ class HippoRAGRetriever:
         if self._mentions is None:
             self._mentions = Mentions.of(self.kg)
         return self._mentions
+
+    def topics(self) -> np.ndarray:
+        """Per passage vertex, the entity vertex its document's title names (-1: none)."""
+        if self._topics is None:
+            self._topics = topic_vertices(self.dense.chunks.texts("title"), self.kg.passage_ids, self.linker.norm_to_entity, self._entity_vertex)
+        return self._topics
 
 
 STOP = frozenset(

@@ -1,7 +1,12 @@
 """The query engine over the session's 20-document workspace, shared by the retrieval tests here."""
+import dataclasses
+
 import pytest
 
-from rag.engine import QueryEngine
+from kg.graph import KnowledgeGraph
+from rag.engine import QueryEngine, hippo_params
+from rag.hipporag import HippoRAGRetriever
+from rag.retrievers import FullTextRetriever
 
 QUESTION = "Can storage rings detect a relic gravitational-wave background?"
 TARGET_DOC = "http://arxiv.org/abs/gr-qc/0210091v7"
@@ -12,3 +17,10 @@ def engine(built_workspace):
     engine = QueryEngine(built_workspace)
     yield engine
     engine.close()
+
+
+def hipporag(engine, **overrides) -> HippoRAGRetriever:
+    """A hipporag retriever over the engine's stores with the settings' parameters and these overrides."""
+    params = dataclasses.replace(hippo_params(engine.settings), **overrides)
+    return HippoRAGRetriever(KnowledgeGraph.load(engine.settings.graph_path), engine.store.table("facts"), engine.linker,
+                             engine.retriever("dense"), params, FullTextRetriever(engine.chunks))

@@ -1,24 +1,13 @@
 """hipporag's lexical evidence over the session's 20-document workspace (real stores, graph and models)."""
-import dataclasses
-
 import numpy as np
 import pytest
 
-from kg.graph import KnowledgeGraph
-from rag.engine import hippo_params
-from rag.hipporag import HippoParams, HippoRAGRetriever
-from rag.retrievers import FullTextRetriever
-from tests.rag.conftest import QUESTION, TARGET_DOC
-
-
-def _retriever(engine, **overrides) -> HippoRAGRetriever:
-    params = dataclasses.replace(hippo_params(engine.settings), **overrides)
-    return HippoRAGRetriever(KnowledgeGraph.load(engine.settings.graph_path), engine.store.table("facts"), engine.linker,
-                             engine.retriever("dense"), params, FullTextRetriever(engine.chunks))
+from rag.hipporag import HippoParams
+from tests.rag.conftest import QUESTION, TARGET_DOC, hipporag
 
 
 def test_lexical_scores_are_relative_to_the_best_hit_and_zero_without_query_words(engine):
-    retriever = _retriever(engine)
+    retriever = hipporag(engine)
     scores = retriever.lexical_by_passage(QUESTION)
     assert scores.max() == pytest.approx(1.0) and scores.min() == 0.0
     best = retriever.kg.passage_ids[int(np.argmax(scores))]
@@ -27,7 +16,7 @@ def test_lexical_scores_are_relative_to_the_best_hit_and_zero_without_query_word
 
 
 def test_fused_order_is_by_fused_score_and_keeps_the_target_on_top(engine):
-    fused = _retriever(engine, fuse_dense=1.0, fuse_lexical=0.5, lexical_passage_weight=0.2, fuse_depth=0).retrieve(QUESTION, 5)
+    fused = hipporag(engine, fuse_dense=1.0, fuse_lexical=0.5, lexical_passage_weight=0.2, fuse_depth=0).retrieve(QUESTION, 5)
     scores = [h.score for h in fused]
     assert scores == sorted(scores, reverse=True) and len(fused) == 5
     top = engine.con.execute("SELECT doc_id FROM chunks WHERE chunk_id = ?", [fused[0].chunk_id]).fetchall()
@@ -37,13 +26,13 @@ def test_fused_order_is_by_fused_score_and_keeps_the_target_on_top(engine):
 
 
 def test_the_reordering_keeps_ppr_s_set_and_puts_the_question_s_closest_passages_first(engine):
-    plain = _retriever(engine, fuse_dense=0.0).retrieve(QUESTION, 8)
-    reordered = _retriever(engine, fuse_dense=2.0, fuse_depth=5).retrieve(QUESTION, 8)
+    plain = hipporag(engine, fuse_dense=0.0).retrieve(QUESTION, 8)
+    reordered = hipporag(engine, fuse_dense=2.0, fuse_depth=5, named_first=False, chain_second=False).retrieve(QUESTION, 8)  # the fusion alone (test_hops.py: the chain)
     assert {h.chunk_id for h in reordered[:5]} == {h.chunk_id for h in plain[:5]}  # PPR's top 5, so its Recall@5
     assert [h.chunk_id for h in reordered[5:]] == [h.chunk_id for h in plain[5:]]  # the rest in PPR order
     scores = [h.score for h in reordered]
     assert scores == sorted(scores, reverse=True)
-    retriever = _retriever(engine)
+    retriever = hipporag(engine)
     dense = retriever.dense_by_passage(engine.embedder.queries([QUESTION])[0])
     five = [retriever._passage_vertex[h.chunk_id] for h in plain[:5]]
     by_dense = sorted(five, key=lambda v: -dense[v])
@@ -58,6 +47,6 @@ def test_ngram_links_find_a_name_inside_a_longer_phrase(engine):
     question = f"What did the authors of the {name} measurements around 1990 conclude?"
     assert entity_id in engine.linker.ngrams(question)
     assert engine.linker.ngrams("what is it of the and") == {}
-    retriever = _retriever(engine, ngram_entity_weight=1.0)
+    retriever = hipporag(engine, ngram_entity_weight=1.0)
     assert retriever._entity_vertex[entity_id] in retriever.named(question)
     assert HippoParams().ngram_entity_weight == 0.0  # off unless the settings turn it on
