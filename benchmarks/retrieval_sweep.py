@@ -31,7 +31,7 @@ from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever
 
 # The main-branch hipporag: facts, exact query entities, dense passage seeds, PPR order.
 BASELINE = dict(lexical_passage_weight=0.0, ngram_entity_weight=0.0, vector_entity_weight=0.0, fuse_dense=0.0, fuse_lexical=0.0,
-                bridging_weight=0.0, activation_weight=0.0, named_first=False, chain_second=False)
+                bridging_weight=0.0, activation_weight=0.0, named_first=False, chain_second=False, chain_fill=False)
 
 
 def grid(name: str) -> dict[str, dict]:
@@ -50,6 +50,9 @@ def grid(name: str) -> dict[str, dict]:
         fused = {"fuse_dense": 2.0, "fuse_depth": 5}
         return {"rerank top 5 dense 2.0 (before)": fused, "named first": fused | {"named_first": True},
                 "chain second": fused | {"chain_second": True}, "named first + chain second": fused | {"named_first": True, "chain_second": True}}
+    if name == "fill":  # the fifth place to the best passage to rank 10 chain-linked to the first two (rag/hops.chain_fill)
+        chained = {"fuse_dense": 2.0, "fuse_depth": 5, "named_first": True, "chain_second": True}
+        return {"named first + chain second (before)": chained, "+ chain fill": chained | {"chain_fill": True}}
     if name == "rerank":
         return {n: v for n, v in variants.items() if n == "hipporag:main" or n.startswith("rerank")}
     variants["bridging 0.5"] = {"bridging_weight": 0.5}

@@ -34,7 +34,7 @@ def hippo_params(s: Settings) -> HippoParams:
                        s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below,
                        lexical_passage_weight=s.lexical_passage_weight, lexical_depth=s.lexical_depth, ngram_entity_weight=s.ngram_entity_weight,
                        vector_entity_weight=s.vector_entity_weight, fuse_dense=s.fuse_dense, fuse_lexical=s.fuse_lexical, fuse_k=s.rrf_k, fuse_depth=s.fuse_depth,
-                       named_first=s.named_first, chain_second=s.chain_second,
+                       named_first=s.named_first, chain_second=s.chain_second, chain_fill=s.chain_fill,
                        bridging_weight=s.bridging_weight, bridging_hops=s.bridging_hops, bridging_decay=s.bridging_decay,
                        bridging_passages=s.bridging_passages, activation_weight=s.activation_weight)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, neighbourhood, restricted_pagerank
-from rag.hops import chain_order, topic_vertices
+from rag.hops import chain_fill, chain_order, topic_vertices
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.mentions import Mentions
@@ -52,6 +52,7 @@ class HippoParams:
     # with fuse_depth: the fused top passages as a chain of hops (rag/hops.py)
     named_first: bool = False  # the best passage whose title names an entity the question names goes first
     chain_second: bool = False  # the best passage chain-linked to the first (one mentions the other's title entity) goes second
+    chain_fill: bool = False  # the fuse_depth-th place: the best passage to 2 x fuse_depth chain-linked to one of the first two
     # LinearRAG-style variants
     bridging_weight: float = 0.0  # seeds reached by semantic bridging from the query's entities
     bridging_hops: int = 2
@@ -201,7 +202,7 @@ class HippoRAGRetriever:
         """The top k passages; `reorder` False: in PPR order even with fuse_depth (for callers that
         fuse or extend lists themselves, such as memorag's clues, and were tuned on PPR's order)."""
         p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, fuse_lexical=0.0,
-                                                                                            named_first=False, chain_second=False)
+                                                                                            named_first=False, chain_second=False, chain_fill=False)
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
         dense = self.dense_by_passage(query_vector)
@@ -249,7 +250,7 @@ class HippoRAGRetriever:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
         if p.fuse_depth > 0:
-            order = np.argsort(-mass, kind="stable")[:max(k, p.fuse_depth)]
+            order = np.argsort(-mass, kind="stable")[:max(k, p.fuse_depth * (2 if p.chain_fill else 1))]
             head = order[: p.fuse_depth]
             fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), len(head), p.fuse_k)
             head = head[np.argsort(-fused[head], kind="stable")]
@@ -259,7 +260,12 @@ class HippoRAGRetriever:
                 fused[head] = scores
             # the rest score as their PPR rank alone would, below every reordered one
             fused[order[len(head):]] = 1.0 / (p.fuse_k + 1 + np.arange(len(head), len(order)))
-            return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in np.concatenate([head, order[len(head):]])[:k]]
+            ranked = np.concatenate([head, order[len(head):]])
+            if p.chain_fill and len(head) == p.fuse_depth:
+                scores = fused[ranked]
+                ranked = np.asarray(chain_fill(ranked.tolist(), self.topics(), self.mentions(), p.fuse_depth), dtype=ranked.dtype)
+                fused[ranked] = scores
+            return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in ranked[:k]]
         every = np.arange(len(mass))
         fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), min(max(100, 4 * k), len(mass)), p.fuse_k)
         order = np.argsort(-fused, kind="stable")[:k]

@@ -12,6 +12,10 @@ document's title names exactly (a Wikipedia-style qualifier in parentheses dropp
 
 Neither rule moves a passage into or out of the reordered set, so Recall@5 stays PPR's; a passage
 without a topic, or a question naming none, leaves the fused order as it is.
+
+- chain_fill: the last place of the set goes to the best passage, among it and the next ones (to twice
+  the set's size), that is chain-linked to one of the first two: the hop after them, which PPR's mass
+  (spread over every entity the seeds reach) may rank just below the set. This one does change the set.
 """
 from __future__ import annotations
 
@@ -61,3 +65,11 @@ def chain_order(head: list[int], topic: np.ndarray, named: set[int], mentions: M
             order.remove(linked)
             order.insert(1, linked)
     return order
+
+
+def chain_fill(order: list[int], topic: np.ndarray, mentions: Mentions, size: int) -> list[int]:
+    """The order with its size-th place given to the first passage from there to 2 x size that is
+    chain-linked to one of the first two (the linked ones of that window first, each in its order)."""
+    window = order[size - 1 : 2 * size]
+    linked = [v for v in window if any(chain_linked(mentions, topic, a, v) for a in order[:2])]
+    return order[: size - 1] + linked + [v for v in order[size - 1 :] if v not in linked]

@@ -27,7 +27,7 @@ def test_fused_order_is_by_fused_score_and_keeps_the_target_on_top(engine):
 
 def test_the_reordering_keeps_ppr_s_set_and_puts_the_question_s_closest_passages_first(engine):
     plain = hipporag(engine, fuse_dense=0.0).retrieve(QUESTION, 8)
-    reordered = hipporag(engine, fuse_dense=2.0, fuse_depth=5, named_first=False, chain_second=False).retrieve(QUESTION, 8)  # the fusion alone (test_hops.py: the chain)
+    reordered = hipporag(engine, fuse_dense=2.0, fuse_depth=5, named_first=False, chain_second=False, chain_fill=False).retrieve(QUESTION, 8)  # the fusion alone (test_hops.py: the chain)
     assert {h.chunk_id for h in reordered[:5]} == {h.chunk_id for h in plain[:5]}  # PPR's top 5, so its Recall@5
     assert [h.chunk_id for h in reordered[5:]] == [h.chunk_id for h in plain[5:]]  # the rest in PPR order
     scores = [h.score for h in reordered]

@@ -5,7 +5,7 @@ import igraph as ig
 from fieldmap.settings import Settings
 from kg.graph import KnowledgeGraph
 from rag.hipporag import HippoParams
-from rag.hops import chain_linked, chain_order, topic_vertices
+from rag.hops import chain_fill, chain_linked, chain_order, topic_vertices
 from rag.mentions import Mentions
 from tests.rag.conftest import QUESTION, hipporag
 
@@ -56,11 +56,32 @@ def test_hop_one_goes_first_and_its_chain_link_second_within_the_same_set():
     assert chain_order([2, 4, 0], topics, set(), mentions, True, True) == [2, 4, 0]
 
 
+def test_the_last_place_goes_to_the_next_hop_linked_to_the_first_two():
+    kg = _graph()
+    topics, mentions = topic_vertices(TITLES, kg.passage_ids, NORM, kg.entity_vertex()), Mentions.of(kg)
+    # a set of 3: p1 and p0 first; p3 (about Kassel, which both mention) ranks below p2 and p4 and takes the third place
+    assert chain_fill([1, 0, 2, 4, 3], topics, mentions, 3) == [1, 0, 3, 2, 4]
+    assert chain_fill([1, 0, 3, 2, 4], topics, mentions, 3) == [1, 0, 3, 2, 4]  # the third is the link already
+    assert chain_fill([2, 4, 1, 0, 3], topics, mentions, 3) == [2, 4, 1, 0, 3]  # nothing links to p2 or p4: unchanged
+    assert chain_fill([1, 0, 2, 4, 3], topics, mentions, 2) == [1, 0, 2, 4, 3]  # p3 is past twice the set's size
+
+
+def test_the_chain_fill_changes_at_most_the_last_place_of_the_set(engine):
+    assert Settings().chain_fill and not HippoParams().chain_fill
+    without = hipporag(engine, chain_fill=False).retrieve(QUESTION, 12)
+    retriever = hipporag(engine, chain_fill=True)
+    filled = retriever.retrieve(QUESTION, 12)
+    assert [h.chunk_id for h in filled[:4]] == [h.chunk_id for h in without[:4]]
+    assert [h.score for h in filled] == [h.score for h in without]  # the passages move, the scores stay and descend
+    vertices = [retriever._passage_vertex[h.chunk_id] for h in without]
+    assert [retriever._passage_vertex[h.chunk_id] for h in filled] == chain_fill(vertices, retriever.topics(), retriever.mentions(), 5)
+
+
 def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
     assert Settings().named_first and Settings().chain_second  # on by default (BENCHMARKS.md)
     assert not HippoParams().named_first and not HippoParams().chain_second
-    fused = hipporag(engine, named_first=False, chain_second=False).retrieve(QUESTION, 8)
-    retriever = hipporag(engine, named_first=True, chain_second=True)
+    fused = hipporag(engine, named_first=False, chain_second=False, chain_fill=False).retrieve(QUESTION, 8)
+    retriever = hipporag(engine, named_first=True, chain_second=True, chain_fill=False)
     chained = retriever.retrieve(QUESTION, 8)
     assert {h.chunk_id for h in chained[:5]} == {h.chunk_id for h in fused[:5]}  # PPR's top 5, so its Recall@5
     assert [h.chunk_id for h in chained[5:]] == [h.chunk_id for h in fused[5:]]
@@ -69,7 +90,7 @@ def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
     expected = chain_order(vertices, retriever.topics(), set(retriever.named(QUESTION)), retriever.mentions(), True, True)
     assert [retriever._passage_vertex[h.chunk_id] for h in chained[:5]] == expected
     # callers tuned on PPR's order (memorag's clues, the reader's hops) get it without the chain
-    plain = hipporag(engine, fuse_dense=0.0, named_first=False, chain_second=False).retrieve(QUESTION, 8)
+    plain = hipporag(engine, fuse_dense=0.0, named_first=False, chain_second=False, chain_fill=False).retrieve(QUESTION, 8)
     assert [h.chunk_id for h in retriever.retrieve(QUESTION, 8, reorder=False)] == [h.chunk_id for h in plain]
     topics = retriever.topics()
     assert ((topics == -1) | (topics >= retriever.kg.n_passages)).all() and len(topics) == retriever.kg.n_passages  # -1 or an entity vertex
