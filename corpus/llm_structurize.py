@@ -1,8 +1,12 @@
 """StruXGPT structurization with an LLM: numbered sentences in; scope, aspects and sub-aspects
 over sentence ranges out, so the text stays verbatim.
 
-The answer must cover every sentence without gaps or overlap (`check_coverage`); an answer that
-does not gets one repair request, then the document is structured offline and the reason counted.
+The answer must cover every sentence without gaps or overlap (`check_coverage`). Small models number
+past the last sentence or leave gaps ("1-1, 2-3, 4-5" for 3 sentences), so the ranges are first fitted
+to the sentences (`fit_ranges`: in order, each from where the previous ended to at most the last
+sentence, the last to the end; a range wholly past the end dropped): the titles and the order stay the
+model's. An answer that still fails gets one repair request, then the document is structured offline
+and the reason counted.
 """
 from __future__ import annotations
 
@@ -43,6 +47,18 @@ class LLMStructure(BaseModel):
     scope: str
     aspects: list[LLMAspect]
 
+    @model_validator(mode="before")
+    @classmethod
+    def fitted(cls, data, info: ValidationInfo):
+        n_sentences = (info.context or {}).get("n_sentences")
+        if not n_sentences or not isinstance(data, dict) or not isinstance(data.get("aspects"), list):
+            return data
+        aspects = fit_ranges(data["aspects"], 1, n_sentences)
+        for aspect in aspects:
+            if isinstance(aspect, dict) and isinstance(aspect.get("sub_aspects"), list) and all(isinstance(aspect.get(k), int) for k in ("first", "last")):
+                aspect["sub_aspects"] = fit_ranges(aspect["sub_aspects"], aspect["first"], aspect["last"])
+        return {**data, "aspects": aspects}
+
     @model_validator(mode="after")
     def covers_every_sentence(self, info: ValidationInfo) -> "LLMStructure":
         n_sentences = (info.context or {}).get("n_sentences")
@@ -71,6 +87,25 @@ class LLMStructure(BaseModel):
             aspects.append(Aspect(aspect.title.strip(), aspect.first - 1, aspect.last))
             aspects.extend(Aspect(s.title.strip(), s.first - 1, s.last, parent) for s in aspect.sub_aspects)
         return Structure(doc_id, self.scope.strip(), tuple(aspects), method)
+
+
+def fit_ranges(ranges: list, first: int, last: int) -> list:
+    """Sentence ranges (dicts with int "first" and "last") fitted to cover first..last in order: sorted
+    by where they start, each starting where the previous ended, ending no later than `last`, the
+    final one at `last`; one starting past `last` or left empty is dropped. Anything else is left for
+    the validation to report."""
+    if not all(isinstance(r, dict) and isinstance(r.get("first"), int) and isinstance(r.get("last"), int) for r in ranges):
+        return ranges
+    fitted, start = [], first
+    for item in sorted(ranges, key=lambda r: (r["first"], r["last"])):
+        end = min(max(item["last"], start), last)
+        if start > last or item["first"] > last:
+            break
+        fitted.append({**item, "first": start, "last": end})
+        start = end + 1
+    if fitted:
+        fitted[-1]["last"] = last
+    return fitted
 
 
 def _ranges(aspects: list) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from corpus.llm_structurize import OFFLINE_VERSION, LLMStructure, structures_code_version
+from corpus.llm_structurize import OFFLINE_VERSION, LLMStructure, fit_ranges, structures_code_version
 from corpus.models import Sentence
 from fieldmap.llm import _retry_after
 from fieldmap.llm_cache import price_for
@@ -89,11 +89,24 @@ def test_structure_answers_must_cover_every_sentence_once():
     sentences = [Sentence("d", i, 0, 0, f"S{i}.") for i in range(3)]
     assert structure.render(sentences) == "Dust.\n1. Aim: S0.\n2. Method: S1. S2."
     assert [a.parent for a in structure.aspects] == [None, None, 1, 1]
-    with pytest.raises(ValidationError, match="cover sentences 1 to 4.*yours cover 1-1, 2-3"):
-        LLMStructure.model_validate(answer, context={"n_sentences": 4})
+    # ranges that stop short, run past the last sentence or overlap are fitted to the sentences, titles and order kept
+    short = LLMStructure.model_validate(answer, context={"n_sentences": 4})
+    assert [(a.first, a.last) for a in short.aspects] == [(1, 1), (2, 4)]
+    assert [(s.first, s.last) for s in short.aspects[1].sub_aspects] == [(2, 2), (3, 4)]
+    past = LLMStructure.model_validate(answer, context={"n_sentences": 1})  # "Method" starts past the only sentence
+    assert [(a.title, a.first, a.last) for a in past.aspects] == [("Aim", 1, 1)]
     answer["aspects"][1]["sub_aspects"][1]["first"] = 2
-    with pytest.raises(ValidationError, match="sub_aspects of 'Method'"):
-        LLMStructure.model_validate(answer, context={"n_sentences": 3})
+    overlapping = LLMStructure.model_validate(answer, context={"n_sentences": 3})
+    assert [(s.first, s.last) for s in overlapping.aspects[1].sub_aspects] == [(2, 2), (3, 3)]
+    assert fit_ranges([{"first": 3, "last": 9}, {"first": 1, "last": 1}], 1, 5) == [{"first": 1, "last": 1}, {"first": 2, "last": 5}]
+    # what cannot be fitted is still refused: no aspect at all, a range that is not a number
+    with pytest.raises(ValidationError, match="cover sentences 1 to 3.*yours cover nothing"):
+        LLMStructure.model_validate({"scope": "Dust", "aspects": []}, context={"n_sentences": 3})
+    with pytest.raises(ValidationError):
+        LLMStructure.model_validate({"scope": "Dust", "aspects": [{"title": "A", "first": "one", "last": 3, "sub_aspects": [{"title": "B", "first": 1, "last": 3}]}]},
+                                    context={"n_sentences": 3})
+    with pytest.raises(ValidationError):
+        LLMStructure.model_validate({"scope": "Dust", "aspects": ["Aim"]}, context={"n_sentences": 3})
 
 
 def test_prices_and_retry_after():
