@@ -117,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         if marker == "BADJSONALWAYS" or (marker == "BADJSONONCE" and fault.first_time(marker)):
             content = "Sure! Here are the entities: galaxies, telescope"
         elif marker == "BADCOVERAGEALWAYS" or (marker == "BADCOVERAGEONCE" and fault.first_time(marker)):
-            content = json.dumps({"scope": "A test text", "aspects": [{"title": "Only the start", "first": 1, "last": 1, "sub_aspects": []}]})
+            # no aspect at all: a coverage fault that fitting the ranges to the sentences cannot mend
+            content = json.dumps({"scope": "A test text", "aspects": []})
         return self._send(200, _completion(request, content))
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> int:
