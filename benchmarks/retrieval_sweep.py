@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | defaults (only the settings' hipporag and the plain methods)")
+    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | fill | defaults (only the settings' hipporag and the plain methods)")
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()

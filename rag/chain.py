@@ -49,8 +49,7 @@ def _relative_brackets(doc):
         last = clause.right_edge.i
         if root is not None and noun.i < root.i <= last:  # the parse let the clause swallow the main verb
             last = root.i - 1
-        while last > first and doc[last].is_punct:
-            last -= 1
+        last = _last_word(doc, first, last)
         if root is not None and root.lemma_ == "do" and all(t.is_punct for t in doc[last + 1 :]):
             continue  # "What did the man who wrote X use ...?": the parse took the main verb for a noun
         modifiers = " ".join(t.text for t in doc[first : noun.i] if t.dep_ not in ("det", "poss", "predet"))
@@ -124,10 +123,7 @@ def _contact_brackets(doc):
         elif at + 1 < len(doc) and doc[at + 1].lower_ in STRANDED and (at + 2 >= len(doc) or doc[at + 2].pos_ in ("PUNCT", "ADP", "SCONJ", "VERB", "AUX")):
             at += 1
             if at + 1 < len(doc) and doc[at + 1].pos_ in ("ADP", "SCONJ"):  # "played for [before Golden State]" closing the question
-                end = len(doc) - 1
-                while end > at and doc[end].is_punct:
-                    end -= 1
-                at = end
+                at = _last_word(doc, at, len(doc) - 1)
         first = noun.i - 1
         yield _bracket(doc, first, at, f"which {noun.text} {doc[noun.i + 1 : at + 1].text}")
 
@@ -140,9 +136,7 @@ def _participle_brackets(doc):
         if (clause.dep_ != "acl" or clause.tag_ not in ("VBG", "VBN") or noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None
                 or not any(t.pos_ == "PROPN" for t in clause.subtree)):
             continue
-        last = clause.right_edge.i
-        while last > clause.i and doc[last].is_punct:
-            last -= 1
+        last = _last_word(doc, clause.i, clause.right_edge.i)
         yield _bracket(doc, _phrase_start(doc, noun), last, f"which {noun.text} {doc[clause.i : last + 1].text}")
 
 
@@ -159,6 +153,13 @@ def _phrase_start(doc, noun) -> int:
     while first > 0 and doc[first - 1].dep_ in NOUN_LEFT and doc[first - 1].head.i >= first - 1:
         first -= 1
     return first
+
+
+def _last_word(doc, first: int, last: int) -> int:
+    """`last` moved back past trailing punctuation, not before `first`."""
+    while last > first and doc[last].is_punct:
+        last -= 1
+    return last
 
 
 def _bracket(doc, first: int, last: int, question: str) -> Bracket | None:

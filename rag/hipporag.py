@@ -244,8 +244,9 @@ class HippoRAGRetriever:
         rank (weight 1) with the dense and BM25 ranks, each list counted to depth max(100, 4k). With
         fuse_depth, only PPR's first fuse_depth passages are reordered so (ranks within them), and
         the rest follow in PPR order: PPR chooses the set, the fusion its order. named_first and
-        chain_second then move hop 1 and its chain-linked passage to the top (rag/hops.py; `named`: the
-        entity vertices the query names); the head's scores stay in place, so they still descend."""
+        chain_second then move hop 1 and its chain-linked passage to the top, and chain_fill gives the
+        last place of the head to the next hop (rag/hops.py; `named`: the entity vertices the query
+        names); the scores stay in place, so they still descend."""
         if p.fuse_dense <= 0 and p.fuse_lexical <= 0:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
@@ -254,17 +255,15 @@ class HippoRAGRetriever:
             head = order[: p.fuse_depth]
             fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), len(head), p.fuse_k)
             head = head[np.argsort(-fused[head], kind="stable")]
-            if p.named_first or p.chain_second:
-                scores = fused[head]
-                head = np.asarray(chain_order(head.tolist(), self.topics(), named, self.mentions(), p.named_first, p.chain_second), dtype=head.dtype)
-                fused[head] = scores
             # the rest score as their PPR rank alone would, below every reordered one
             fused[order[len(head):]] = 1.0 / (p.fuse_k + 1 + np.arange(len(head), len(order)))
-            ranked = np.concatenate([head, order[len(head):]])
+            ranked = np.concatenate([head, order[len(head):]]).tolist()
+            scores = fused[ranked]  # the chain rules move passages, not scores: each place keeps its score
+            if p.named_first or p.chain_second:
+                ranked[: len(head)] = chain_order(ranked[: len(head)], self.topics(), named, self.mentions(), p.named_first, p.chain_second)
             if p.chain_fill and len(head) == p.fuse_depth:
-                scores = fused[ranked]
-                ranked = np.asarray(chain_fill(ranked.tolist(), self.topics(), self.mentions(), p.fuse_depth), dtype=ranked.dtype)
-                fused[ranked] = scores
+                ranked = chain_fill(ranked, self.topics(), self.mentions(), p.fuse_depth)
+            fused[ranked] = scores
             return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in ranked[:k]]
         every = np.arange(len(mass))
         fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), min(max(100, 4 * k), len(mass)), p.fuse_k)
