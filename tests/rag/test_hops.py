@@ -94,3 +94,17 @@ def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
     assert [h.chunk_id for h in retriever.retrieve(QUESTION, 8, reorder=False)] == [h.chunk_id for h in plain]
     topics = retriever.topics()
     assert ((topics == -1) | (topics >= retriever.kg.n_passages)).all() and len(topics) == retriever.kg.n_passages  # -1 or an entity vertex
+
+
+def test_the_next_hop_takes_the_last_place_unless_the_top_holds_it():
+    from rag.next_hop import place_next_hop
+    from rag.retrievers import Hit
+
+    hits = [Hit(c, s) for c, s in zip("abcdefg", [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])]
+    placed = place_next_hop(hits, Hit("x", 0.99), 5)
+    assert [h.chunk_id for h in placed] == list("abcdxef")  # "e" shifts down one place, the list keeps its length
+    assert [h.score for h in placed] == [h.score for h in hits]  # each place keeps its score
+    moved = place_next_hop(hits, Hit("f", 0.4), 5)  # from below the top: it moves up, nothing is listed twice
+    assert [h.chunk_id for h in moved] == list("abcdfeg")
+    assert place_next_hop(hits, Hit("c", 0.7), 5) == hits  # the top 5 hold it already: the hop is covered
+    assert place_next_hop(hits, None, 5) == hits and place_next_hop(hits[:3], Hit("x", 1.0), 5) == hits[:3]

@@ -200,3 +200,26 @@ def test_expected_answer_type_from_the_wh_word_and_focus_noun(question, kind, fo
     assert (qtype.kind, qtype.focus) == (kind, focus)
     if kind == CHOICE:
         assert qtype.options == ("Ada Lovelace", "Charles Babbage")
+
+
+def test_the_next_hop_s_passage_is_retrieved_for_the_rewritten_question(engine):
+    from rag.next_hop import NextHopRetriever
+
+    graph = engine.retriever("hipporag").graph
+    question = "What is the population of the city where Marie Curie was born?"
+    plain = graph.retrieve(question, 3)
+    assert plain[0].chunk_id.startswith(_chunk_of(engine, "fx-curie"))  # hop 1, the passage about the named person
+    rewritten = engine.next_question(question, plain[:1], graph)
+    assert rewritten == "What is the population of Warsaw?"
+    # with one place, the next hop's passage (Warsaw, retrieved for the rewritten question) takes it
+    one = NextHopRetriever(graph, engine.next_question, 1).retrieve(question, 3)
+    assert one[0].chunk_id.startswith(_chunk_of(engine, "fx-warsaw")) and one[0].score == plain[0].score
+    assert [h.chunk_id for h in one[1:]] == [h.chunk_id for h in plain if h.chunk_id != one[0].chunk_id][:2]
+    # a question with no bridge to read, and a caller asking for PPR's own list, get the graph's list unchanged
+    hop = NextHopRetriever(graph, engine.next_question, 1)
+    assert [h.chunk_id for h in hop.retrieve("What is the capital of Poland?", 3)] == [h.chunk_id for h in graph.retrieve("What is the capital of Poland?", 3)]
+    assert [h.chunk_id for h in hop.retrieve(question, 3, reorder=False)] == [h.chunk_id for h in graph.retrieve(question, 3, reorder=False)]
+
+
+def _chunk_of(engine, doc_id: str) -> str:
+    return engine.con.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY chunk_index LIMIT 1", [doc_id]).fetchall()[0][0]
