@@ -56,3 +56,14 @@ def test_int8_is_another_embedder_close_to_minilm_but_not_the_same(minilm, tmp_p
     with pytest.raises(EmbedderMismatch):  # an index of float vectors is never searched with int8 ones, or the reverse
         VectorStore(str(tmp_path / "lance"), int8)
 
+
+def test_importing_fieldmap_makes_torchs_threads_wait_passively_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import fieldmap, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "PASSIVE"
+    told = subprocess.run([sys.executable, "-c", probe], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, check=True)
+    assert told.stdout.strip() == "ACTIVE"
