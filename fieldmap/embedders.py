@@ -68,7 +68,7 @@ class MiniLMEmbedder:
 class MiniLMInt8Embedder(MiniLMEmbedder):
     """minilm with its Linear layers quantised to int8 at load (torch dynamic quantisation, weights per
     channel), except each layer's feed-forward output, whose wide activations lose most under int8.
-    Opt-in: about twice as fast on this machine, but not the same vectors (BENCHMARKS.md "Throughput")."""
+    Opt-in: 1.4-1.6x the texts/s on this machine, but not the same vectors (BENCHMARKS.md "Throughput toward the hardware's limit")."""
 
     name = "minilm-int8"
 

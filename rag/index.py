@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 META_FILE = "fieldmap-index.json"
 # texts per embedding call and LanceDB append: the model sorts one call's texts by length before batching, so a
 # window of thousands pads far less than 256 did (chunks of 20-280 tokens), and LanceDB gets fewer, larger fragments.
-# Chunk embedding of 600 scale-corpus passages: BENCHMARKS.md "Throughput" (issue 15).
+# Chunk embedding of 600 scale-corpus passages: BENCHMARKS.md "Throughput toward the hardware's limit".
 EMBED_WINDOW = 4096
 
 
