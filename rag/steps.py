@@ -8,9 +8,7 @@ import duckdb
 from fieldmap.progress import Progress, silent
 from kg.synonym_ann import AnnChoice, AnnParams
 from kg.synonyms import SynonymReport, update_synonyms
-from rag.index import SyncCounts, VectorStore
-
-BATCH = 256
+from rag.index import EMBED_WINDOW, SyncCounts, VectorStore
 
 
 def passage_text(title: str, text: str) -> str:
@@ -24,7 +22,7 @@ def sync_chunk_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progr
     table = store.table("chunks")
     rows = con.execute("SELECT c.chunk_id, c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.chunk_id").fetchall()
     wanted = {cid: {"doc_id": doc_id, "title": title, "text": text, "search_text": passage_text(title, text)} for cid, doc_id, title, text in rows}
-    counts = table.sync(wanted, "search_text", "search_text", BATCH, progress, "embed chunks")
+    counts = table.sync(wanted, "search_text", "search_text", EMBED_WINDOW, progress, "embed chunks")
     if counts.added or counts.removed:
         table.build_fulltext("search_text")  # titles are searched with the text
     return counts
@@ -34,7 +32,7 @@ def sync_entity_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, prog
     """Embed entities that have no vector (by normalised name), drop vectors of entities that are gone."""
     rows = con.execute("SELECT entity_id, norm_name FROM entities ORDER BY entity_id").fetchall()
     wanted = {eid: {"doc_id": "", "text": name} for eid, name in rows}
-    return store.table("entities").sync(wanted, "text", "text", BATCH * 4, progress, "embed entities")
+    return store.table("entities").sync(wanted, "text", "text", EMBED_WINDOW, progress, "embed entities")
 
 
 def fact_id(subject_id: str, predicate: str, object_id: str) -> str:
@@ -54,7 +52,7 @@ def fact_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
 
 def sync_fact_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progress: Progress = silent) -> SyncCounts:
     """Embed each distinct fact once, again when an entity's name in it changed; drop facts no triplet states any more."""
-    return store.table("facts").sync(fact_rows(con), "text", "text", BATCH * 4, progress, "embed facts")
+    return store.table("facts").sync(fact_rows(con), "text", "text", EMBED_WINDOW, progress, "embed facts")
 
 
 def sync_synonyms(con: duckdb.DuckDBPyConnection, store: VectorStore, top_k: int, threshold: float | None = None,

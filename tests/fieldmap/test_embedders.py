@@ -1,0 +1,69 @@
+"""The local embedders on real weights: one call's texts are sorted by length and batched, and come back in
+order with the vectors they get alone; the memo embeds a text once; int8 is another embedder, close but not equal."""
+import numpy as np
+import pytest
+
+from fieldmap.embedders import LazyLocalEmbedder, MemoEmbedder, MiniLMEmbedder, MiniLMInt8Embedder
+from rag.index import EmbedderMismatch, VectorStore
+
+TEXTS = [
+    "supernova remnant",
+    "The Very Large Array observed the radio continuum of the galaxy cluster at 1.4 GHz over three nights in 2019.",
+    "dark matter",
+    "A short sentence about pulsars.",
+    "magnetic field strength of the accretion disk around the black hole, measured from polarised synchrotron emission",
+    "dark matter",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return MiniLMEmbedder(batch_size=2)  # three batches: the length sort decides what shares a batch
+
+
+def test_a_mixed_length_call_gives_each_text_its_own_vector_in_order(minilm):
+    together = minilm.passages(TEXTS)
+    alone = np.concatenate([minilm.passages([t]) for t in TEXTS])
+    assert together.shape == (len(TEXTS), 384)
+    assert np.abs(together - alone).max() < 1e-5  # padding within a batch changes nothing beyond float noise
+    assert np.allclose(together[2], together[5]) and not np.allclose(together[0], together[2])
+
+
+class Counting:
+    def __init__(self, inner):
+        self.inner, self.name, self.dim, self.seen = inner, inner.name, inner.dim, []
+
+    def passages(self, texts):
+        self.seen += list(texts)
+        return self.inner.passages(texts)
+
+
+def test_the_memo_embeds_each_text_once(minilm):
+    counting = Counting(minilm)
+    memo = MemoEmbedder(counting)
+    first = memo.passages(["dark matter", "pulsar", "dark matter"])
+    again = memo.passages(["pulsar", "neutron star"])
+    assert counting.seen == ["dark matter", "pulsar", "neutron star"]
+    assert np.allclose(first[0], first[2]) and np.allclose(again[0], first[1])
+
+
+def test_int8_is_another_embedder_close_to_minilm_but_not_the_same(minilm, tmp_path):
+    int8 = MiniLMInt8Embedder(batch_size=2)
+    assert int8.name == "minilm-int8" and LazyLocalEmbedder(MiniLMInt8Embedder, 64).name == "minilm-int8"
+    similarity = (int8.passages(TEXTS) * minilm.passages(TEXTS)).sum(axis=1)
+    assert similarity.min() > 0.9 and similarity.max() < 0.99999
+    VectorStore(str(tmp_path / "lance"), minilm)
+    with pytest.raises(EmbedderMismatch):  # an index of float vectors is never searched with int8 ones, or the reverse
+        VectorStore(str(tmp_path / "lance"), int8)
+
+
+def test_importing_fieldmap_makes_torchs_threads_wait_passively_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    probe = "import fieldmap, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "PASSIVE"
+    told = subprocess.run([sys.executable, "-c", probe], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, check=True)
+    assert told.stdout.strip() == "ACTIVE"
