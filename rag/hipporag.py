@@ -123,7 +123,7 @@ class HippoRAGRetriever:
         weights: dict[int, float] = {}
         if len(self.fact_ids):
             self._last_scores = self.fact_vectors @ query_vector
-            top = list(np.argsort(-self._last_scores)[: self.params.linking_top_k])
+            top = list(_top(self._last_scores, self.params.linking_top_k))
             kept = self.recognise(query, top)
             normalised = _minmax(self._last_scores[top])
             score_of = dict(zip(top, normalised))
@@ -286,6 +286,14 @@ STOP = frozenset(
     "a an the of in on at to for from by with and or is was were be been are who what when where which whose how why "
     "did does do that this these those as its it his her their he she they".split()
 )
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, highest first (a partition, then a sort of those k only)."""
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _rrf(pool: np.ndarray, lists, depth: int, constant: int) -> np.ndarray:
