@@ -39,7 +39,7 @@ class Settings(BaseModel):
     # MuSiQue, same quiet machine, each from an empty workspace: hipporag Recall@5 0.697 (halves .702/.692) against
     # e5-small's 0.658 (.643/.673), index 307 s against 584 s, hipporag p95 70 against 117 ms; e5-small is better only at
     # Recall@2 (0.537 against 0.513), by its dense retrieval (BENCHMARKS.md "e5-small beside minilm")
-    # minilm-int8 (minilm with int8 Linear layers) is opt-in: about twice the texts/s, but MuSiQue dense Recall@5 0.600
+    # minilm-int8 (minilm with int8 Linear layers) is opt-in: 1.4-1.6x the texts/s (chunks, names), but MuSiQue dense Recall@5 0.600
     # against 0.620 (BENCHMARKS.md "Throughput toward the hardware's limit")
     embedder: str = "minilm"
     embed_batch_size: int = 64

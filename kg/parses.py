@@ -7,13 +7,17 @@ parsing five passages cold cost it about 240 ms a question. A DocBin of one chun
 was made by the same model and holds the chunk's exact text; otherwise the reader parses."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import duckdb
 
 from fieldmap.store import insert_rows
 
 
+@lru_cache(maxsize=8)
 def model_name(nlp) -> str:
-    """The pipeline's name and version, which a stored parse must match."""
+    """The pipeline's name and version, which a stored parse must match (kept per pipeline: reading
+    `nlp.meta` builds it anew, a millisecond on every reader call)."""
     return f"{nlp.meta.get('lang', '')}_{nlp.meta.get('name', '')}-{nlp.meta.get('version', '')}"
 
 

@@ -172,7 +172,7 @@ class QueryEngine:
         """The PPR mass of the graph retriever's last retrieval for this question, and graph distances."""
         mass = graph.recent_mass.get(question)
         named = [self.linker.norm_to_entity.get(p) for p in self.linker.phrases(question)]
-        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e])
+        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e], adjacency=graph.adjacency())
 
     def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> Answer:
         if not question.strip():

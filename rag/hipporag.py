@@ -230,13 +230,11 @@ class HippoRAGRetriever:
         reset[: self.kg.n_passages] = passage_reset
         for vertex, weight in entity_seeds.items():
             reset[vertex] += weight
-        if self._adjacency is None:
-            self._adjacency = Adjacency.of(self.kg)
         if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
-            return restricted_pagerank(self.kg, reset, vertices, self.params.damping, self._adjacency)
+            return restricted_pagerank(self.kg, reset, vertices, self.params.damping, self.adjacency())
         if self._whole is None:
-            self._whole = WholeGraphPageRank(self.kg, self._adjacency)
+            self._whole = WholeGraphPageRank(self.kg, self.adjacency())
         return self._whole(reset, self.params.damping)
 
     def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()) -> list[Hit]:
@@ -269,6 +267,12 @@ class HippoRAGRetriever:
         fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), min(max(100, 4 * k), len(mass)), p.fuse_k)
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in order if fused[i] > 0]
+
+    def adjacency(self) -> Adjacency:
+        """The graph as sparse rows, built on first use (PPR and the reader's graph distances read it)."""
+        if self._adjacency is None:
+            self._adjacency = Adjacency.of(self.kg)
+        return self._adjacency
 
     def mentions(self) -> "Mentions":
         if self._mentions is None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from kg.graph import KnowledgeGraph
+from kg.graph import Adjacency, KnowledgeGraph
 from kg.normalize import normalize_name
 
 
 class RetrievalSignals:
-    def __init__(self, kg: KnowledgeGraph, norm_to_entity: dict[str, str], mass: np.ndarray | None, question_entities: list[str], max_hops: int = 4):
+    def __init__(self, kg: KnowledgeGraph, norm_to_entity: dict[str, str], mass: np.ndarray | None, question_entities: list[str], max_hops: int = 4,
+                 adjacency: Adjacency | None = None):
         self.kg = kg
+        self.adjacency = adjacency  # the graph's sparse rows, when the retriever has built them (else built on first use)
         self.norm_to_entity = norm_to_entity
         self.vertex_of = kg.entity_vertex()
         self.mass_vector = mass
@@ -38,15 +40,17 @@ class RetrievalSignals:
         return int(hops) if 0 < hops <= self.max_hops else None
 
     def _bfs(self) -> np.ndarray:
-        """Hop counts from the question's entities to every vertex, up to max_hops (beyond: inf)."""
-        graph = self.kg.graph
-        hops = np.full(graph.vcount(), np.inf)
-        frontier = list(self.sources)
+        """Hop counts from the question's entities to every vertex, up to max_hops (beyond: inf), a
+        frontier at a time over the sparse rows (a Python loop over neighbours took ~25 ms a question)."""
+        if self.adjacency is None:
+            self.adjacency = Adjacency.of(self.kg)
+        hops = np.full(self.kg.graph.vcount(), np.inf)
+        frontier = np.asarray(self.sources, dtype=np.int64)
         hops[frontier] = 0
         for depth in range(1, self.max_hops + 1):
-            reached = {n for v in frontier for n in graph.neighbors(v)}
-            frontier = [n for n in reached if hops[n] == np.inf]
-            if not frontier:
+            _, reached, _ = self.adjacency.rows(frontier)
+            frontier = np.unique(reached[hops[reached] == np.inf])
+            if not len(frontier):
                 break
             hops[frontier] = depth
         return hops

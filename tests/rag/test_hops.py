@@ -108,3 +108,14 @@ def test_the_next_hop_takes_the_last_place_unless_the_top_holds_it():
     assert [h.chunk_id for h in moved] == list("abcdfeg")
     assert place_next_hop(hits, Hit("c", 0.7), 5) == hits  # the top 5 hold it already: the hop is covered
     assert place_next_hop(hits, None, 5) == hits and place_next_hop(hits[:3], Hit("x", 1.0), 5) == hits[:3]
+
+
+def test_the_top_facts_are_those_a_full_sort_gives_in_its_order():
+    import numpy as np
+
+    from rag.hipporag import _top
+
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 6, 1000):
+        scores = rng.random(n).astype(np.float32)
+        assert _top(scores, 5).tolist() == np.argsort(-scores, kind="stable")[:5].tolist(), n
