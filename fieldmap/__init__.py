@@ -17,7 +17,9 @@ def open(workspace=None, **overrides):  # noqa: A001 - the API reads as fieldmap
     return open_workspace(workspace, **overrides)
 
 
-def ask(question, workspace=None, mode="memorag", k=None):
+def ask(question, workspace=None, mode=None, k=None):
+    """`mode`: None for the default (rag.modes.DEFAULT_MODE)."""
     from fieldmap.api import ask as _ask
+    from rag.modes import DEFAULT_MODE
 
-    return _ask(question, workspace, mode, k)
+    return _ask(question, workspace, mode or DEFAULT_MODE, k)

@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from fieldmap.service import NotBuilt, Service
 from fieldmap.settings import Settings
+from rag.modes import DEFAULT_MODE, MODES
 
 INSTRUCTIONS = (
     "fieldmap answers questions over a document corpus with citations and exposes its knowledge graph. "
@@ -39,8 +40,9 @@ def build_server(settings: Settings) -> MCPServer:
     server = MCPServer("fieldmap", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
 
     @server.tool(description="Answer a question over the corpus, with citations; [n] in the answer is the n-th passage. "
-                             "mode: hipporag (default) | memorag | hybrid | dense | bm25; k: passages to retrieve (1-50).")
-    def ask(question: str, mode: str = "memorag", k: int | None = None) -> dict:
+                             f"mode: {DEFAULT_MODE} (default) | " + " | ".join(m for m in MODES if m != DEFAULT_MODE) + ";"
+                             " k: passages to retrieve (1-50).")
+    def ask(question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
         with _tool_errors():
             return service.ask(question, mode, k)
 

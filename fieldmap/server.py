@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 from fieldmap.service import MAX_K, SEARCH_MODES, NotBuilt, Service
 from fieldmap.settings import Settings
 from rag.engine import MODES
+from rag.modes import DEFAULT_MODE
 
 AskMode = Literal[MODES]  # type: ignore[valid-type]
 SearchMode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
@@ -33,7 +34,7 @@ class AskRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     question: str = Field(min_length=1, max_length=2000, description="the question, in plain words")
-    mode: AskMode = Field("memorag", description="retrieval mode (README: retrieval modes)")
+    mode: AskMode = Field(DEFAULT_MODE, description="retrieval mode (README: retrieval modes)")
     k: int | None = Field(None, ge=1, le=MAX_K, description="passages to retrieve (default: the top_k setting)")
 
     @field_validator("question")

@@ -27,6 +27,7 @@ import duckdb
 from fieldmap import lookup
 from fieldmap.settings import Settings
 from fieldmap.store import counts, snapshot_path
+from rag.modes import DEFAULT_MODE
 
 log = logging.getLogger("fieldmap.serve")
 SEARCH_MODES = ("hybrid", "dense", "bm25", "hipporag")
@@ -241,7 +242,7 @@ class Service:
         return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": stamp[1],
                 "engines": self.size, "embedder": self.settings.embedder, "counts": stored}
 
-    def ask(self, question: str, mode: str = "memorag", k: int | None = None) -> dict:
+    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
         _check_k(k)
         with self._engine() as engine:
             return engine.ask(question, mode=mode, k=k).to_dict()

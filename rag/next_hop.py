@@ -49,8 +49,10 @@ class NextHopRetriever:
 
     def retrieve(self, query: str, k: int, reorder: bool = True) -> list[Hit]:
         """`reorder` False: PPR's own list (for callers that fuse or extend lists themselves)."""
-        hits = self.graph.retrieve(query, max(k, self.size), reorder)
-        if not reorder or len(hits) < self.size:
+        if not reorder:
+            return self.graph.retrieve(query, k, reorder=False)
+        hits = self.graph.retrieve(query, max(k, self.size))
+        if len(hits) < self.size:
             return hits[:k]
         rewritten = self.rewrite(query, hits[: self.size], self.graph)
         if not rewritten or rewritten == query:
