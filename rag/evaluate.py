@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.engine import QueryEngine
+from rag.next_hop import NextHopRetriever
 
 METHOD_MODES = {"bm25": "bm25", "dense": "dense", "hybrid": "hybrid", "hipporag": "hipporag"}
 
@@ -114,20 +115,25 @@ class MemoRetriever:
         self.inner = inner
         self.memo: dict[tuple[str, int], list] = {}
 
-    def retrieve(self, query: str, k: int) -> list:
-        if (query, k) not in self.memo:
-            self.memo[(query, k)] = self.inner.retrieve(query, k)
+    def retrieve(self, query: str, k: int, reorder: bool = True) -> list:
+        if (query, k, reorder) not in self.memo:
+            self.memo[(query, k, reorder)] = self.inner.retrieve(query, k, reorder)
         elif hasattr(self.inner, "recent_mass") and query not in self.inner.recent_mass:
-            self.inner.retrieve(query, k)  # the reader reads this query's PPR mass: compute it again
-        return self.memo[(query, k)]
+            self.inner.retrieve(query, k, reorder)  # the reader reads this query's PPR mass: compute it again
+        return self.memo[(query, k, reorder)]
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
 
 def memoise_graph_retrieval(engine: QueryEngine) -> None:
-    """Make the engine's graph retriever remember its results (for several clue weights in one run)."""
-    engine._retrievers["hipporag"] = MemoRetriever(engine.retriever("hipporag"))
+    """Make the engine's graph retriever remember its results (for several clue weights in one run); with
+    the next hop, the graph retriever under it, so the engine still sees the next-hop retriever it built."""
+    retriever = engine.retriever("hipporag")
+    if isinstance(retriever, NextHopRetriever):
+        retriever.graph = MemoRetriever(retriever.graph)
+    else:
+        engine._retrievers["hipporag"] = MemoRetriever(retriever)
 
 
 def halves(questions: list[dict]) -> dict[str, set[int]]:

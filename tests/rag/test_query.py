@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from rag.engine import MODES
+from rag.engine import MODES, QueryEngine
 from tests.rag.conftest import QUESTION, TARGET_DOC
 
 
@@ -53,3 +53,19 @@ def test_unknown_mode_and_empty_question_are_errors(engine):
         engine.ask(QUESTION, mode="psychic")
     with pytest.raises(ValueError, match="empty"):
         engine.ask("  ")
+
+
+def test_a_memoised_graph_retriever_answers_as_the_plain_one_in_every_mode(engine):
+    from rag.evaluate import MemoRetriever, memoise_graph_retrieval
+
+    memo = QueryEngine(engine.settings)
+    try:
+        memoise_graph_retrieval(memo)  # several clue weights in one run (fieldmap eval qa --clue-weights)
+        assert isinstance(memo.retriever("hipporag").graph, MemoRetriever)  # under the next hop, which the engine still sees
+        for mode in ("memorag", "hipporag"):
+            twice = [memo.ask(QUESTION, mode=mode, k=3) for _ in range(2)]
+            plain = engine.ask(QUESTION, mode=mode, k=3)
+            assert [p.chunk_id for p in twice[0].passages] == [p.chunk_id for p in twice[1].passages] == [p.chunk_id for p in plain.passages], mode
+            assert twice[1].answer == plain.answer
+    finally:
+        memo.close()
