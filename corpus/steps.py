@@ -9,8 +9,8 @@ import duckdb
 from corpus.chunking import chunk_document
 from corpus.loaders import load_corpus
 from corpus.models import Document, Sentence, Structure
-from corpus.store import SyncReport, documents_without, load_sentences, sync_documents, write_chunks, write_structures
-from corpus.structurize import structurize
+from corpus.store import SyncReport, documents_without, load_sentences_of, sync_documents, write_chunks, write_structures
+from corpus.structurize import structurize_batch
 from fieldmap.progress import Progress, batches, silent
 from fieldmap.settings import Settings
 
@@ -41,8 +41,8 @@ def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silen
     """Structure every document that has none (offline unless a structurizer is given), stamped with
     `fingerprint`; returns how many."""
     pending = documents_without(con, "structures")
-    structure_batch = structurizer or (lambda items: [structurize(doc, sentences) for doc, sentences in items])
+    structure_batch = structurizer or structurize_batch
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_structures(con, structure_batch([(doc, load_sentences(con, doc.doc_id, doc.text)) for doc in batch]), fingerprint)
+        write_structures(con, structure_batch(list(zip(batch, load_sentences_of(con, batch)))), fingerprint)
         progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)

@@ -111,6 +111,16 @@ def load_sentences(con: duckdb.DuckDBPyConnection, doc_id: str, text: str) -> li
     return [Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in rows]
 
 
+def load_sentences_of(con: duckdb.DuckDBPyConnection, documents: list[Document]) -> list[list[Sentence]]:
+    """load_sentences for many documents in one query, in their order."""
+    rows = con.execute("SELECT doc_id, sent_index, start_char, end_char FROM sentences WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
+                       "ORDER BY doc_id, sent_index", [[d.doc_id for d in documents]]).fetchall()
+    found: dict[str, list[tuple[int, int, int]]] = {}
+    for doc_id, i, a, b in rows:
+        found.setdefault(doc_id, []).append((i, a, b))
+    return [[Sentence(d.doc_id, i, a, b, d.text[a:b]) for i, a, b in found.get(d.doc_id, [])] for d in documents]
+
+
 def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure], fingerprint: str | None = None) -> None:
     with transaction(con):
         insert_rows(con, "structures", ["doc_id", "scope", "method", "fingerprint"], [(s.doc_id, s.scope, s.method, fingerprint) for s in structures])

@@ -37,6 +37,37 @@ PHRASE_POS = frozenset({"ADJ", "NOUN", "PROPN"})
 
 
 def structurize(document: Document, sentences: list[Sentence]) -> Structure:
+    return structurize_batch([(document, sentences)])[0]
+
+
+def structurize_batch(items: list[tuple[Document, list[Sentence]]]) -> list[Structure]:
+    """One Structure per (document, sentences). The aspects' texts of the whole batch are tagged in
+    one spaCy pipe (the tagger's matrix products over many texts at once), then each is named."""
+    plans = [_plan(document, sentences) for document, sentences in items]
+    texts = [text for plan in plans for text in plan.texts]
+    tagged = iter(_tag(texts))
+    return [plan.structure([next(tagged) for _ in plan.texts]) for plan in plans]
+
+
+class _Plan:
+    """A document's aspect boundaries and cues, and the texts whose tags name its aspects (and its
+    scope when it has no title)."""
+
+    def __init__(self, document: Document, sentences: list[Sentence], bags: list[Counter], cues: list[str | None], spans: list[tuple[int, int]]):
+        self.document, self.sentences, self.bags, self.cues, self.spans = document, sentences, bags, cues, spans
+        self.texts = [" ".join(s.text for s in sentences[a:b])[:KEY_PHRASE_CHARS] for a, b in spans]
+        if not document.title:
+            self.texts.append(" ".join(s.text for s in sentences)[:KEY_PHRASE_CHARS])
+
+    def structure(self, docs: list) -> Structure:
+        bags = [self.bags[a:b] for a, b in self.spans]
+        titles = _titles([self.cues[start] for start, _ in self.spans], docs[: len(self.spans)], bags)
+        aspects = tuple(Aspect(title=title, sent_start=start, sent_end=end) for title, (start, end) in zip(titles, self.spans))
+        scope = self.document.title or (_key_phrases(docs[-1], [set(sum(self.bags, Counter()))], 0) or ["Content"])[0]
+        return Structure(self.document.doc_id, scope, aspects, "offline")
+
+
+def _plan(document: Document, sentences: list[Sentence]) -> _Plan:
     if not sentences:
         raise ValueError(f"document {document.doc_id!r} has no sentences to structure")
     bags = [Counter(w for w in WORD.findall(s.text.lower()) if w not in STOP) for s in sentences]
@@ -47,19 +78,16 @@ def structurize(document: Document, sentences: list[Sentence]) -> Structure:
         if new_cue or _cosine(bags[i - 1], bags[i]) < MIN_COHESION and i - boundaries[-1] >= 2:
             boundaries.append(i)
     boundaries.append(len(sentences))
-    spans = list(zip(boundaries, boundaries[1:]))
-    titles = _titles([cue_of[start] for start, _ in spans], [[s.text for s in sentences[a:b]] for a, b in spans], [bags[a:b] for a, b in spans])
-    aspects = [Aspect(title=title, sent_start=start, sent_end=end) for title, (start, end) in zip(titles, spans)]
-    return Structure(document.doc_id, _scope(document, sentences, bags), tuple(aspects), "offline")
+    return _Plan(document, sentences, bags, cue_of, list(zip(boundaries, boundaries[1:])))
 
 
-def _titles(cues: list[str | None], texts: list[list[str]], bags: list[list[Counter]]) -> list[str]:
+def _titles(cues: list[str | None], docs: list, bags: list[list[Counter]]) -> list[str]:
     """One title per aspect, none repeated: its cue, else its best key phrase not yet used."""
     aspect_words = [set(sum(b, Counter())) for b in bags]
     used: set[str] = set()
     titles = []
-    for number, (cue, sentences) in enumerate(zip(cues, texts)):
-        options = ([cue] if cue else []) + _key_phrases(" ".join(sentences), aspect_words, number)
+    for number, (cue, doc) in enumerate(zip(cues, docs)):
+        options = ([cue] if cue else []) + _key_phrases(doc, aspect_words, number)
         title = next((o for o in options if o.lower() not in used), None) or f"Part {number + 1}"
         used.add(title.lower())
         titles.append(title)
@@ -71,12 +99,12 @@ def _titles(cues: list[str | None], texts: list[list[str]], bags: list[list[Coun
 KEY_PHRASE_CHARS = 100_000
 
 
-def _key_phrases(text: str, aspect_words: list[set[str]], own: int) -> list[str]:
+def _key_phrases(doc, aspect_words: list[set[str]], own: int) -> list[str]:
     """Noun phrases of up to MAX_PHRASE words (adjectives and nouns ending in a noun, by spaCy's
-    tagger), best first: words frequent here and rare in the document's other aspects (tf x idf
-    over its aspects); a phrase said twice scores above one said once."""
+    tagger, in the tagged `doc`), best first: words frequent here and rare in the document's other
+    aspects (tf x idf over its aspects); a phrase said twice scores above one said once."""
     runs: list[list] = [[]]
-    for token in _tagger()(text[:KEY_PHRASE_CHARS]):
+    for token in doc:
         if token.pos_ in PHRASE_POS and WORD.fullmatch(token.lower_) and token.lower_ not in STOP:
             runs[-1].append(token)
         elif runs[-1]:
@@ -98,10 +126,12 @@ def _key_phrases(text: str, aspect_words: list[set[str]], own: int) -> list[str]
     return [_capitalised(surface) for _, _, surface in ranked]
 
 
-def _tagger():
-    """spaCy's English pipeline without parser and NER: part-of-speech tags are all titles need."""
+def _tag(texts: list[str]):
+    """The texts through spaCy's English pipeline with only what titles read: tokens and their coarse
+    part of speech (tok2vec, tagger, attribute_ruler); no parser, NER or lemmatizer."""
     nlp = english()
-    return lambda text: nlp(text, disable=["parser", "ner"])
+    unused = [name for name in ("parser", "ner", "lemmatizer") if name in nlp.pipe_names]
+    return nlp.pipe(texts, disable=unused, batch_size=256)
 
 
 def _capitalised(phrase: str) -> str:
@@ -135,8 +165,3 @@ def _cosine(a: Counter, b: Counter) -> float:
     dot = sum(a[w] * b[w] for w in shared)
     norm = (sum(v * v for v in a.values()) * sum(v * v for v in b.values())) ** 0.5
     return dot / norm
-
-
-def _scope(document: Document, sentences: list[Sentence], bags: list[Counter]) -> str:
-    """The title, else the document's key phrase."""
-    return document.title or (_key_phrases(" ".join(s.text for s in sentences), [set(sum(bags, Counter()))], 0) or ["Content"])[0]

@@ -1,6 +1,6 @@
 from corpus.chunking import split_sentences
 from corpus.models import Aspect, Document, Structure
-from corpus.structurize import check_coverage, structurize
+from corpus.structurize import check_coverage, structurize, structurize_batch
 
 ABSTRACT = (
     "We present a new survey of dwarf galaxies in the Virgo cluster. "
@@ -59,3 +59,18 @@ def test_titles_are_cues_or_key_noun_phrases_and_never_repeat_within_a_document(
             assert title.lower() in words.lower()  # a phrase of the text, not a bag of frequent words
     assert any("magnetic field" in t.lower() for t in titles)
     assert structure.scope and structure.scope.lower() in words.lower()
+
+
+def test_a_batch_structures_each_document_as_it_would_alone():
+    """The step tags a batch's aspects in one spaCy pipe; each document's structure must not depend on
+    the others (titled and untitled documents mixed, an untitled one's scope read from its tags)."""
+    import json
+    from pathlib import Path
+
+    records = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "arxiv-20.jsonl").open()]
+    docs = [Document(r["id"], r["title"] if i % 3 else "", r["summary"], "src") for i, r in enumerate(records)]
+    items = [(doc, split_sentences(doc)) for doc in docs]
+    batch = structurize_batch(items)
+    assert batch == [structurize(doc, sentences) for doc, sentences in items]
+    assert all(check_coverage(s, len(sentences)) is None for s, (_, sentences) in zip(batch, items))
+    assert all(s.scope for s in batch) and any(not doc.title for doc in docs)
