@@ -11,11 +11,11 @@ from kg.normalize import normalize_name
 
 class RetrievalSignals:
     def __init__(self, kg: KnowledgeGraph, norm_to_entity: dict[str, str], mass: np.ndarray | None, question_entities: list[str], max_hops: int = 4,
-                 adjacency: Adjacency | None = None):
+                 adjacency: Adjacency | None = None, vertex_of: dict[str, int] | None = None):
         self.kg = kg
         self.adjacency = adjacency  # the graph's sparse rows, when the retriever has built them (else built on first use)
         self.norm_to_entity = norm_to_entity
-        self.vertex_of = kg.entity_vertex()
+        self.vertex_of = kg.entity_vertex() if vertex_of is None else vertex_of  # the caller's, kept per graph (66 ms at 300k entities)
         self.mass_vector = mass
         self.sources = sorted({self.vertex_of[e] for e in question_entities if e in self.vertex_of})
         self.max_hops = max_hops
@@ -49,8 +49,8 @@ class RetrievalSignals:
         hops[frontier] = 0
         for depth in range(1, self.max_hops + 1):
             _, reached, _ = self.adjacency.rows(frontier)
-            frontier = np.unique(reached[hops[reached] == np.inf])
+            hops[reached[hops[reached] == np.inf]] = depth
+            frontier = np.flatnonzero(hops == depth)  # the vertices first reached now, sorted: marking beats np.unique on large frontiers
             if not len(frontier):
                 break
-            hops[frontier] = depth
         return hops
