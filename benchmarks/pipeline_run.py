@@ -121,9 +121,17 @@ def steps_of(keep: Path) -> None:
     for run in reversed(instance.get_runs()):
         print(f"run {run.run_id[:8]} {run.status.value}")
         for key, s in step_times(instance, run.run_id).items():
+            if "start" not in s:
+                continue
             end = s.get("end", time.time())
             peak = max((r for t, r in rss if s["start"] - 1 <= t <= end), default=0)
             print(f"  {key:<16} {end - s['start']:>9.1f} s  {peak / 2**20:>7.0f} MB{'' if 'end' in s else '  (not finished)'}")
+        for record in instance.all_logs(run.run_id):
+            event = record.dagster_event
+            if event is not None and event.event_type_value == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                values = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+                print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float, str))))
 
 
 def main() -> None:
