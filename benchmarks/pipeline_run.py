@@ -134,6 +134,11 @@ def steps_of(keep: Path) -> None:
                 print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float, str))))
 
 
+def write_report(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", default="examples/astro-ph-1000.jsonl")
@@ -157,16 +162,14 @@ def main() -> None:
                     "load_average_at_start": os.getloadavg()},
         "full_run": timed_run(settings, args.keep),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2))
+    write_report(Path(args.json), report)  # written after the full run too: a stopped incremental run keeps it
     with open(corpus, "a") as handle:
         handle.write(args.add.read_text())
     report["disk_mb_after_full_run"] = round(sum(f.stat().st_size for f in (workspace / "ws").rglob("*") if f.is_file()) / 2**20, 1)
     report["add_documents"] = timed_run(settings, args.keep)
     report["add_documents"]["share_of_full_run"] = round(report["add_documents"]["wall_seconds"] / report["full_run"]["wall_seconds"], 3)
     report["rerun_unchanged"] = timed_run(settings, args.keep)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2))
+    write_report(Path(args.json), report)
     for name in ("full_run", "add_documents", "rerun_unchanged"):
         run = report[name]
         print(f"\n{name}: {run['wall_seconds']} s wall, peak RSS {run['peak_rss_mb']} MB")

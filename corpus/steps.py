@@ -43,6 +43,6 @@ def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silen
     pending = documents_without(con, "structures")
     structure_batch = structurizer or structurize_batch
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_structures(con, structure_batch(list(zip(batch, load_sentences_of(con, batch)))), fingerprint)
+        write_structures(con, structure_batch(list(zip(batch, load_sentences_of(con, [(d.doc_id, d.text) for d in batch])))), fingerprint)
         progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)

@@ -107,18 +107,17 @@ def write_chunks(con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence
 
 
 def load_sentences(con: duckdb.DuckDBPyConnection, doc_id: str, text: str) -> list[Sentence]:
-    rows = con.execute("SELECT sent_index, start_char, end_char FROM sentences WHERE doc_id = ? ORDER BY sent_index", [doc_id]).fetchall()
-    return [Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in rows]
+    return load_sentences_of(con, [(doc_id, text)])[0]
 
 
-def load_sentences_of(con: duckdb.DuckDBPyConnection, documents: list[Document]) -> list[list[Sentence]]:
-    """load_sentences for many documents in one query, in their order."""
+def load_sentences_of(con: duckdb.DuckDBPyConnection, documents: list[tuple[str, str]]) -> list[list[Sentence]]:
+    """The stored sentences of each (doc_id, text), in one query, in the documents' order."""
     rows = con.execute("SELECT doc_id, sent_index, start_char, end_char FROM sentences WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
-                       "ORDER BY doc_id, sent_index", [[d.doc_id for d in documents]]).fetchall()
+                       "ORDER BY doc_id, sent_index", [[doc_id for doc_id, _ in documents]]).fetchall()
     found: dict[str, list[tuple[int, int, int]]] = {}
     for doc_id, i, a, b in rows:
         found.setdefault(doc_id, []).append((i, a, b))
-    return [[Sentence(d.doc_id, i, a, b, d.text[a:b]) for i, a, b in found.get(d.doc_id, [])] for d in documents]
+    return [[Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in found.get(doc_id, [])] for doc_id, text in documents]
 
 
 def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure], fingerprint: str | None = None) -> None:

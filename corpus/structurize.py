@@ -54,7 +54,7 @@ class _Plan:
     scope when it has no title)."""
 
     def __init__(self, document: Document, sentences: list[Sentence], bags: list[Counter], cues: list[str | None], spans: list[tuple[int, int]]):
-        self.document, self.sentences, self.bags, self.cues, self.spans = document, sentences, bags, cues, spans
+        self.document, self.bags, self.cues, self.spans = document, bags, cues, spans
         self.texts = [" ".join(s.text for s in sentences[a:b])[:KEY_PHRASE_CHARS] for a, b in spans]
         if not document.title:
             self.texts.append(" ".join(s.text for s in sentences)[:KEY_PHRASE_CHARS])

@@ -52,7 +52,6 @@ class QueryEngine:
         self._linker: EntityLinker | None = None
         self._reader: Reader | None = None
         self._nlp: RecentParses | None = None
-        self._vertex_of: tuple[object, dict[str, int]] = (None, {})  # (graph, its entity vertices), built once a graph
 
     def close(self) -> None:
         self.con.close()
@@ -173,9 +172,8 @@ class QueryEngine:
         """The PPR mass of the graph retriever's last retrieval for this question, and graph distances."""
         mass = graph.recent_mass.get(question)
         named = [self.linker.norm_to_entity.get(p) for p in self.linker.phrases(question)]
-        if self._vertex_of[0] is not graph.kg:
-            self._vertex_of = (graph.kg, graph.kg.entity_vertex())
-        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e], adjacency=graph.adjacency(), vertex_of=self._vertex_of[1])
+        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e], adjacency=graph.adjacency(),
+                                vertex_of=graph.entity_vertex())
 
     def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> Answer:
         if not question.strip():

@@ -268,6 +268,10 @@ class HippoRAGRetriever:
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in order if fused[i] > 0]
 
+    def entity_vertex(self) -> dict[str, int]:
+        """Entity id -> its vertex in this retriever's graph (built once, with the retriever)."""
+        return self._entity_vertex
+
     def adjacency(self) -> Adjacency:
         """The graph as sparse rows, built on first use (PPR and the reader's graph distances read it)."""
         if self._adjacency is None:
