@@ -128,12 +128,14 @@ def main() -> None:
     parser.add_argument("--corpus", default="../shared/data/musique/corpus.jsonl")
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
+    parser.add_argument("--precision", default="auto", help="the torch embedders' embed_precision: auto | float32 | bfloat16")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--grid", default="default", help="default | full | rerank | chain | fill | hop | defaults (only the settings' hipporag and the plain methods)")
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()
-    settings = Settings.load(workspace=args.workspace, env={}, config_file="/nonexistent.toml", schema_name="general", embedder=args.embedder)
+    settings = Settings.load(workspace=args.workspace, env={}, config_file="/nonexistent.toml", schema_name="general", embedder=args.embedder,
+                             embed_precision=args.precision)
     index_seconds = index_once(settings, args.corpus)
     questions = load_questions(Path(args.questions))
     halves = split(questions, args.seed)
@@ -146,7 +148,7 @@ def main() -> None:
     if args.hybrid:
         retrievers["hybrid"] = HybridRetriever([dense, bm25, engine.retriever("hipporag")], settings.rrf_k)
     variants = {} if args.grid == "defaults" else grid(args.grid)
-    report = {"embedder": engine.embedder.name, "index_seconds": index_seconds, "seed": args.seed, "load_start": os.getloadavg(),
+    report = {"embedder": engine.embedder.name, "precision": settings.embed_precision, "index_seconds": index_seconds, "seed": args.seed, "load_start": os.getloadavg(),
               "cpu": _cpu(), "halves": {"A": [questions[i]["id"] for i in halves[0]], "B": [questions[i]["id"] for i in halves[1]]},
               "settings_hipporag": dataclasses.asdict(defaults), "rows": {}}
     for name, retriever in retrievers.items():

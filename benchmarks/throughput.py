@@ -3,7 +3,7 @@
 per second at the batch size and text lengths the pipeline embeds (chunks, entity names).
 
     .venv/bin/python benchmarks/throughput.py [--corpus examples/astro-ph-1000.jsonl] [-n 400] [--json OUT]
-        [--embedders minilm,minilm-int8] [--windows 256,4096] [--rounds 2] [--triplets 2000]
+        [--embedders minilm,minilm@bfloat16,minilm-int8] [--windows 256,4096] [--rounds 2] [--triplets 2000]
 
 Each embedder is timed on the texts given to it in windows (one `passages` call per window, as
 VectorTable.sync does; the model sorts the texts of one call by length, so a longer window pads less);
@@ -49,13 +49,13 @@ def spacy_rate(texts: list[str], processes: int) -> dict:
     return {"processes": processes, "texts": len(docs), "words": words, "seconds": round(seconds, 2), "words_per_s": round(words / seconds)}
 
 
-def embed_rate(embedder, texts: list[str], label: str, window: int) -> tuple[dict, np.ndarray]:
+def embed_rate(embedder, texts: list[str], label: str, window: int, spec: str = "") -> tuple[dict, np.ndarray]:
     """(the rate, the vectors) of embedding `texts` one window at a time."""
     embedder.passages(texts[:8])  # warm
     started = time.perf_counter()
     vectors = np.concatenate([embedder.passages(texts[i : i + window]) for i in range(0, len(texts), window)])
     seconds = time.perf_counter() - started
-    return {"embedder": embedder.name, "texts": label, "window": window, "n": len(texts), "seconds": round(seconds, 2),
+    return {"embedder": spec or embedder.name, "texts": label, "window": window, "n": len(texts), "seconds": round(seconds, 2),
             "mean_words": round(sum(len(t.split()) for t in texts) / len(texts), 1), "texts_per_s": round(len(texts) / seconds, 1),
             "load": round(os.getloadavg()[0], 2)}, vectors
 
@@ -67,18 +67,20 @@ def cosines(vectors: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def embedder_rates(kinds: dict[str, list[str]], names: list[str], windows: list[int], rounds: int) -> dict:
-    """Every embedder on every kind of text at every window, alternated, `rounds` times; then cosines to the first."""
-    embedders = [LOCAL[name](batch_size=Settings().embed_batch_size) for name in names]
+    """Every embedder on every kind of text at every window, alternated, `rounds` times; then cosines to the first.
+    A name is an embedder, or embedder@precision (minilm@bfloat16; without one, float32)."""
+    embedders = {spec: LOCAL[spec.split("@")[0]](batch_size=Settings().embed_batch_size, precision=(spec.split("@") + ["float32"])[1])
+                 for spec in names}
     rates, vectors = [], {}
     for _ in range(rounds):
         for label, texts in kinds.items():
             for window in windows:
-                for embedder in embedders:
-                    rate, vectors[embedder.name, label] = embed_rate(embedder, texts, label, window)
+                for spec, embedder in embedders.items():
+                    rate, vectors[spec, label] = embed_rate(embedder, texts, label, window, spec)
                     rates.append(rate)
                     print(json.dumps(rate), flush=True)
-    similarity = {f"{e.name} vs {names[0]}: {label}": cosines(vectors[e.name, label], vectors[names[0], label])
-                  for e in embedders[1:] for label in kinds}
+    similarity = {f"{spec} vs {names[0]}: {label}": cosines(vectors[spec, label], vectors[names[0], label])
+                  for spec in names[1:] for label in kinds}
     return {"rates": rates, "cosine": similarity}
 
 

@@ -1,6 +1,7 @@
 """The corpus stage over a workspace: ingest, chunk and structure whatever is not done yet."""
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Callable
 
@@ -10,11 +11,12 @@ from corpus.chunking import chunk_document
 from corpus.loaders import load_corpus
 from corpus.models import Document, Sentence, Structure
 from corpus.store import SyncReport, documents_without, load_sentences_of, sync_documents, write_chunks, write_structures
-from corpus.structurize import structurize_batch
+from corpus.structurize import structurize_stream
 from fieldmap.progress import Progress, batches, silent
 from fieldmap.settings import Settings
 
 BATCH = 100
+PARALLEL_MIN = 256  # pending documents worth starting spaCy workers for (a worker costs a model load)
 
 
 def ingest(con: duckdb.DuckDBPyConnection, paths: list[str]) -> SyncReport:
@@ -37,12 +39,23 @@ Structurizer = Callable[[list[tuple[Document, list[Sentence]]]], list[Structure]
 
 
 def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent, structurizer: Structurizer | None = None,
-                      fingerprint: str | None = None) -> int:
+                      fingerprint: str | None = None, processes: int = 1) -> int:
     """Structure every document that has none (offline unless a structurizer is given), stamped with
-    `fingerprint`; returns how many."""
+    `fingerprint`, BATCH documents a transaction; returns how many. Offline, the pending documents are
+    one stream through spaCy's tagger, in `processes` workers when PARALLEL_MIN or more wait."""
     pending = documents_without(con, "structures")
-    structure_batch = structurizer or structurize_batch
-    for done, batch in enumerate(batches(pending, BATCH)):
-        write_structures(con, structure_batch(list(zip(batch, load_sentences_of(con, [(d.doc_id, d.text) for d in batch])))), fingerprint)
-        progress("structure", min((done + 1) * BATCH, len(pending)), len(pending))
+
+    def with_sentences(batch: list[Document]) -> list[tuple[Document, list[Sentence]]]:
+        return list(zip(batch, load_sentences_of(con, [(d.doc_id, d.text) for d in batch])))
+
+    if structurizer is None:
+        items = (item for batch in batches(pending, BATCH) for item in with_sentences(batch))
+        structures = structurize_stream(items, processes if len(pending) >= PARALLEL_MIN else 1)
+    else:
+        structures = (structure for batch in batches(pending, BATCH) for structure in structurizer(with_sentences(batch)))
+    done = 0
+    while batch := list(islice(structures, BATCH)):
+        write_structures(con, batch, fingerprint)
+        done += len(batch)
+        progress("structure", done, len(pending))
     return len(pending)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
+from typing import Iterable, Iterator
 
 from corpus.models import Aspect, Document, Sentence, Structure
-from fieldmap.nlp import english
+from fieldmap.nlp import english, forked
 
 WORD = re.compile(r"[a-z][a-z\-]{2,}")
 STOP = set(
@@ -41,12 +42,28 @@ def structurize(document: Document, sentences: list[Sentence]) -> Structure:
 
 
 def structurize_batch(items: list[tuple[Document, list[Sentence]]]) -> list[Structure]:
-    """One Structure per (document, sentences). The aspects' texts of the whole batch are tagged in
-    one spaCy pipe (the tagger's matrix products over many texts at once), then each is named."""
-    plans = [_plan(document, sentences) for document, sentences in items]
-    texts = [text for plan in plans for text in plan.texts]
-    tagged = iter(_tag(texts))
-    return [plan.structure([next(tagged) for _ in plan.texts]) for plan in plans]
+    """One Structure per (document, sentences), in this process."""
+    return list(structurize_stream(items))
+
+
+def structurize_stream(items: Iterable[tuple[Document, list[Sentence]]], processes: int = 1) -> Iterator[Structure]:
+    """One Structure per (document, sentences), in order and lazily. The aspects' texts of the whole
+    stream go through one spaCy pipe (the tagger's matrix products over many texts at once), in
+    `processes` worker processes when more than one, and each document is named as its texts come back.
+    A document's structure depends on its own texts only, so it is the same whichever way it runs."""
+    plans: deque[_Plan] = deque()
+
+    def texts() -> Iterator[str]:  # read by spaCy ahead of the tags it returns: a plan is queued before its texts
+        for document, sentences in items:
+            plans.append(_plan(document, sentences))
+            yield from plans[-1].texts
+
+    tagged: list = []
+    for doc in _tag(texts(), processes):
+        tagged.append(doc)
+        if len(tagged) == len(plans[0].texts):  # every plan has one text or more
+            yield plans.popleft().structure(tagged)
+            tagged = []
 
 
 class _Plan:
@@ -126,11 +143,13 @@ def _key_phrases(doc, aspect_words: list[set[str]], own: int) -> list[str]:
     return [_capitalised(surface) for _, _, surface in ranked]
 
 
-def _tag(texts: list[str]):
+def _tag(texts: Iterable[str], processes: int = 1) -> Iterator:
     """The texts through spaCy's English pipeline with only what titles read: tokens and their coarse
     part of speech (tok2vec, tagger, attribute_ruler); no parser, NER or lemmatizer."""
     nlp = english()
     unused = [name for name in ("parser", "ner", "lemmatizer") if name in nlp.pipe_names]
+    if processes > 1:
+        return forked(nlp.pipe(texts, disable=unused, batch_size=128, n_process=processes))
     return nlp.pipe(texts, disable=unused, batch_size=256)
 
 

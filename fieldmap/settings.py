@@ -10,7 +10,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
@@ -43,11 +43,16 @@ class Settings(BaseModel):
     # against 0.620 (BENCHMARKS.md "Throughput toward the hardware's limit")
     embedder: str = "minilm"
     embed_batch_size: int = 64
+    # the torch embedders' (minilm, e5-small) matrix products: auto is bfloat16 where the CPU multiplies bfloat16 natively
+    # (avx512_bf16 or amx_bf16 in its flags), float32 elsewhere (bfloat16 without it is emulated and slower). On the Zen 4
+    # benchmark machine 1.7x the passages/s and 1.5x the names/s of float32, cosine to float32 >= 0.9999, MuSiQue recall
+    # unchanged (BENCHMARKS.md "bfloat16 embedding"). The embedder's name stays: its vectors mix with float32 ones.
+    embed_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # extraction
     min_type_similarity: float = 0.0
     max_entity_words: int = 8
-    spacy_processes: int = 2  # spaCy worker processes when 256 or more chunks wait for extraction (1: none)
+    spacy_processes: int = 2  # spaCy worker processes when 256 or more chunks wait for extraction or documents for structures (1: none)
 
     # the partitioned path (fieldmap/shards.py, docs/deployment.md): chunks, structures and triplets per shard, each shard
     # in <workspace>/shards/<k>.duckdb, then one merge into the workspace. 1: the unpartitioned assets (the default: on the

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import bisect
 import re
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from fieldmap.embedders import Embedder
+from fieldmap.nlp import forked
 from kg.lexicon import (
     ACRONYM, BARE, BRACKETS, DESIGNATION_TAIL, DIMENSIONAL, DISCOURSE, LEADING_POS, LEADING_TAGS, LINK_PREPS, MATH, MEASURE, OBJECTS,
     QUALIFIERS, SKIP_NER, SUBJECTS, UNITS,
@@ -29,18 +29,6 @@ from kg.typing import Typer
 from schemas import Schema
 
 PARALLEL_MIN = 256  # chunks worth starting spaCy worker processes for
-
-
-def _forked(docs: Iterator) -> Iterator:
-    """spaCy's workers start (fork) at the first doc. The workers only parse text, never touch
-    LanceDB or torch, so LanceDB's warning about forking its runtime does not apply; it is silenced
-    for that moment only."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="lancedb fork support", category=RuntimeWarning)
-        first = next(docs, None)
-    if first is not None:
-        yield first
-        yield from docs
 
 
 @dataclass(frozen=True)
@@ -105,7 +93,7 @@ class SpacyExtractor:
         least PARALLEL_MIN of them (a worker costs a model load), else in this process."""
         texts = (c.text for c in chunks)
         if self.processes > 1 and len(chunks) >= PARALLEL_MIN:
-            return _forked(self.nlp.pipe(texts, batch_size=32, n_process=self.processes))
+            return forked(self.nlp.pipe(texts, batch_size=32, n_process=self.processes))
         return self.nlp.pipe(texts, batch_size=64)
 
     def extract(self, chunks: list[ChunkText], parsed: list | None = None) -> list[Extraction]:

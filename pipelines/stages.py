@@ -44,7 +44,7 @@ def structure_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress:
         structurizer = LLMStructurizer(client) if client else None
         fingerprint = structure_fingerprint(settings)
         stale, adopted = clear_stale(con, "structures", fingerprint, ("aspects", "structures"))
-        done = structure_pending(con, progress, structurizer, fingerprint)
+        done = structure_pending(con, progress, structurizer, fingerprint, settings.spacy_processes)
         record_llm_health(con, "structures", client)
     return {"documents_structured": done, "stale_documents": stale, "adopted_structures": adopted,
             "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {})}

@@ -74,3 +74,19 @@ def test_a_batch_structures_each_document_as_it_would_alone():
     assert batch == [structurize(doc, sentences) for doc, sentences in items]
     assert all(check_coverage(s, len(sentences)) is None for s, (_, sentences) in zip(batch, items))
     assert all(s.scope for s in batch) and any(not doc.title for doc in docs)
+
+
+def test_worker_processes_give_the_structures_of_one_process():
+    """Tagged in two spaCy worker processes (the step's default on large inputs), streamed in order:
+    the same structures as in this process, and a stream that ends mid-batch still ends with its last document."""
+    import json
+    from pathlib import Path
+
+    from corpus.structurize import structurize_stream
+
+    records = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "arxiv-20.jsonl").open()]
+    docs = [Document(r["id"], r["title"] if i % 4 else "", r["summary"], "src") for i, r in enumerate(records)]
+    items = [(doc, split_sentences(doc)) for doc in docs]
+    streamed = list(structurize_stream(iter(items), processes=2))
+    assert [s.doc_id for s in streamed] == [doc.doc_id for doc in docs]
+    assert streamed == structurize_batch(items)

@@ -3,7 +3,7 @@ order with the vectors they get alone; the memo embeds a text once; int8 is anot
 import numpy as np
 import pytest
 
-from fieldmap.embedders import LazyLocalEmbedder, MemoEmbedder, MiniLMEmbedder, MiniLMInt8Embedder
+from fieldmap.embedders import LazyLocalEmbedder, MemoEmbedder, MiniLMEmbedder, MiniLMInt8Embedder, native_bf16, resolve_precision
 from rag.index import EmbedderMismatch, VectorStore
 
 TEXTS = [
@@ -55,6 +55,29 @@ def test_int8_is_another_embedder_close_to_minilm_but_not_the_same(minilm, tmp_p
     VectorStore(str(tmp_path / "lance"), minilm)
     with pytest.raises(EmbedderMismatch):  # an index of float vectors is never searched with int8 ones, or the reverse
         VectorStore(str(tmp_path / "lance"), int8)
+
+
+def test_bfloat16_products_give_minilms_vectors_within_rounding(minilm):
+    """bfloat16 matrix products (the default where the CPU has them) keep minilm's vectors: the same texts, cosine
+    above 0.9995 to float32, and one call's texts still get the vectors they get alone."""
+    bf16 = MiniLMEmbedder(batch_size=2, precision="bfloat16")
+    together = bf16.passages(TEXTS)
+    assert together.dtype == np.float32 and np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    similarity = (together * minilm.passages(TEXTS)).sum(axis=1)
+    assert similarity.min() > 0.9995 and similarity.max() < 1.0 - 1e-7  # bfloat16 did run, and changed little
+    alone = np.concatenate([bf16.passages([t]) for t in TEXTS])
+    assert ((together * alone).sum(axis=1)).min() > 0.9999
+    queries = bf16.queries(["dark matter halo"])  # one thread, same precision
+    assert (queries * minilm.queries(["dark matter halo"])).sum() > 0.9995
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_it():
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    assert native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert resolve_precision("auto") == ("bfloat16" if native_bf16() else "float32")
+    assert resolve_precision("float32") == "float32"
+    with pytest.raises(ValueError):
+        resolve_precision("fp8")
 
 
 def test_importing_fieldmap_makes_torchs_threads_wait_passively_unless_told_otherwise():
