@@ -45,8 +45,8 @@ class Settings(BaseModel):
     embed_batch_size: int = 64
     # the torch embedders' (minilm, e5-small) matrix products: auto is bfloat16 where the CPU multiplies bfloat16 natively
     # (avx512_bf16 or amx_bf16 in its flags), float32 elsewhere (bfloat16 without it is emulated and slower). On the Zen 4
-    # benchmark machine 1.7x the passages/s and 1.5x the names/s of float32, cosine to float32 >= 0.9999, MuSiQue recall
-    # unchanged (BENCHMARKS.md "bfloat16 embedding"). The embedder's name stays: its vectors mix with float32 ones.
+    # benchmark machine 1.6-1.8x the passages/s and 1.3x the names/s of float32, cosine to float32 >= 0.9999, MuSiQue
+    # recall unchanged at R@2 and R@5 (BENCHMARKS.md "bfloat16 embedding"). The embedder's name stays: its vectors mix with float32 ones.
     embed_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # extraction
