@@ -56,9 +56,9 @@ class Settings(BaseModel):
 
     # the partitioned path (fieldmap/shards.py, docs/deployment.md): chunks, structures and triplets per shard, each shard
     # in <workspace>/shards/<k>.duckdb, then one merge into the workspace. 1: the unpartitioned assets (the default: on the
-    # 2-core benchmark machine, under load, two shards at a time were 0.7-0.8x as fast as one and one at a time 4-11 %
-    # slower than unpartitioned, BENCHMARKS.md "Partitioned run"; N is worth raising where N processes or pods each get
-    # idle cores). Changing N moves documents between shards, which redo them.
+    # 2-core benchmark machine, quiet, two shards at a time with one spaCy parser each were 1.45x as fast as one at a time
+    # but no faster than the unpartitioned run with its two spaCy workers, BENCHMARKS.md "Partitioned run"; N is worth
+    # raising where N processes or pods each get idle cores). Changing N moves documents between shards, which redo them.
     shards: int = 1
     shard_processes: int = 1  # shards run at once by `fieldmap run` (1: one after another in this process, models loaded once)
 
