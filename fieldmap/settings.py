@@ -139,6 +139,10 @@ class Settings(BaseModel):
     # On MuSiQue the reader scores the same either way (EM 0.09 / F1 0.122 on all 100, both halves
     # equal: its passages are single paragraphs whose scope is their title); on, after StruXGPT
     reader_structure: bool = True
+    # the offline reader: "neural" (the span model, rag/data/span-reader.pt; the rules where the file is absent) or "rules"
+    reader: str = "neural"
+    # below this confidence the neural reader's short answer is withheld: `ask` says it found none and shows the evidence
+    reader_confidence_min: float = 0.2
 
     # LLM (OpenAI-compatible)
     openai_api_key: SecretStr | None = None

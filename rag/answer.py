@@ -47,6 +47,7 @@ class Answer:
     retrieved: int = 0  # how many of `passages` the retrieval returned; a chain's rewritten questions added the rest
     chain: list[dict] = field(default_factory=list)  # {"bridge", "passage"}: what a multi-hop question was read through, first hop first
     resolved: str = ""  # the question with its bridges in place, as the reader answered it last
+    confidence: float | None = None  # the neural reader's confidence in the short answer; None for rules and LLMs
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,6 +22,7 @@ from rag.linking import EntityLinker
 from rag.next_hop import NextHopRetriever
 from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
 from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
+from rag.neural_reader import NeuralReader
 from rag.reader import GraphSignals, Reader, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals
@@ -105,7 +106,10 @@ class QueryEngine:
     @property
     def reader(self) -> Reader:
         if self._reader is None:
-            self._reader = Reader(self.nlp, self.embedder, stored=lambda texts: load_parses(self.con, texts, english()))
+            stored = lambda texts: load_parses(self.con, texts, english())  # noqa: E731
+            span_reader = span_model() if self.settings.reader == "neural" else None
+            self._reader = (NeuralReader(self.nlp, span_reader, self.embedder, stored=stored) if span_reader is not None
+                            else Reader(self.nlp, self.embedder, stored=stored))
         return self._reader
 
     def clues(self, question: str, client=None) -> Clues:
@@ -212,12 +216,30 @@ class QueryEngine:
             answer.answer, answer.answer_type = reading.text, reading.answer_type
             answer.chain = [{"bridge": bridge, "passage": number} for bridge, number in reading.chain]
             answer.resolved = reading.resolved
+            answer.confidence = reading.confidence
+            if reading.confidence is not None and reading.confidence < self.settings.reader_confidence_min and reading.answer_type != "description":
+                answer.flags.append(f"no answer: the reader's best ({reading.answer!r}) has confidence {reading.confidence:.2f}, "
+                                    f"below {self.settings.reader_confidence_min:g}; the evidence follows")
+                answer.answer = ""
             answer.evidence = [asdict(e) for e in reading.evidence]
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))
             answer.citations = [Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited]
             answer.method = "reader"  # also when the LLM's answer failed (its reason is in flags)
             answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
             return answer
+
+
+def span_model():
+    """The shipped span model, loaded once per process (~0.3 s); None where the file is absent."""
+    global _SPAN_MODEL
+    if _SPAN_MODEL is None:
+        from rag.span.reader import SpanReader
+
+        _SPAN_MODEL = SpanReader.load(bf16=False) or False
+    return _SPAN_MODEL or None
+
+
+_SPAN_MODEL = None
 
 
 def _ms(started: float) -> float:

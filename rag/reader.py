@@ -90,6 +90,7 @@ class Reading:
     resolved: str = ""  # the question with its bridges in place, as last read
     typed: bool = False  # the short answer is of the expected type (a bridge must be)
     passages: list | None = None  # set when a chain read more passages than it was given: what [n] refers to
+    confidence: float | None = None  # the neural reader's confidence in the short answer (rag/neural_reader.py); None from rules
 
     @property
     def text(self) -> str:

@@ -1,0 +1,116 @@
+"""The readers compared in one run on a QA set (issue 27): the neural span reader and the rule reader over the
+same retrieval, both over the gold passages (the oracle), the answer-in-passages ceiling, by half and by shape.
+
+    python benchmarks/reader_answers.py --workspace W --corpus ../shared/data/musique/corpus.jsonl \
+        --questions ../shared/data/musique/questions.jsonl [--mode hipporag] [--json OUT]
+
+The workspace is built (or brought up to date) first, as `fieldmap eval qa` does. Answers are scored with
+SQuAD's EM and token F1 after the [n] markers are removed; a withheld answer (below the confidence threshold)
+scores 0. Shapes: yes/no, comparison (a choice between two), chain (the id says 2-4 hops, or the reader read a
+chain), single hop."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fieldmap.settings import Settings  # noqa: E402
+from rag.answer import Passage  # noqa: E402
+from rag.answer_types import CHOICE, YES_NO, classify  # noqa: E402
+from rag.engine import QueryEngine  # noqa: E402
+from rag.evaluate import answer_in_passages, exact_match, halves, load_questions, token_f1  # noqa: E402
+from rag.neural_reader import NeuralReader  # noqa: E402
+from rag.reader import Reader  # noqa: E402
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).strip()
+
+
+def shape(question: dict) -> str:
+    kind = classify(question["question"]).kind
+    if kind == YES_NO:
+        return "yes/no"
+    if kind == CHOICE:
+        return "comparison"
+    hops = re.match(r"(\d)hop", str(question.get("id", "")))
+    return "chain" if hops and int(hops.group(1)) > 1 else "single hop"
+
+
+def gold_passages(engine: QueryEngine, ids: list[str]) -> list[Passage]:
+    rows = engine.con.execute(
+        "SELECT c.chunk_id, c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) "
+        "WHERE d.doc_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY c.chunk_id", [ids]).fetchall()
+    return [Passage(doc_id, chunk_id, title, 1.0, text) for chunk_id, doc_id, title, text in rows]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workspace", required=True)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--questions", required=True)
+    ap.add_argument("--mode", default="hipporag")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    from fieldmap.progress import silent
+    from pipelines.run import run_pipeline
+
+    settings = Settings.load(workspace=Path(args.workspace), corpus=[args.corpus])
+    assert run_pipeline(settings, silent).success
+    questions = load_questions(Path(args.questions))[: args.limit or None]
+    engine = QueryEngine(settings)
+    neural = engine.reader
+    if not isinstance(neural, NeuralReader):
+        raise SystemExit("the span model file is absent: run `make reader-model`")
+    rules = Reader(engine.nlp, engine.embedder, stored=neural.stored)
+    rows, ask_ms = [], []
+    for n, q in enumerate(questions, 1):
+        gold = q["answers"]
+        started = time.perf_counter()
+        answer = engine.ask(q["question"], mode=args.mode, k=args.k)
+        ask_ms.append((time.perf_counter() - started) * 1000)
+        retrieved = answer.passages[: answer.retrieved or len(answer.passages)]
+        engine._reader = rules
+        ruled = engine.read(q["question"], retrieved, args.mode)
+        engine._reader = neural
+        oracle = gold_passages(engine, q["supporting_ids"])
+        headings = [p.title for p in oracle]
+        texts = {"neural": answer.answer, "rules": ruled.text,
+                 "neural_oracle": neural.read(q["question"], oracle, headings).text,
+                 "rules_oracle": rules.read(q["question"], oracle, headings).text}
+        row = {"shape": shape(q), "ceiling": answer_in_passages(answer.passages, gold), "oracle_ceiling": answer_in_passages(oracle, gold),
+               "withheld": float(answer.answer == "" and answer.confidence is not None)}
+        for name, text in texts.items():
+            row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain(text), gold), token_f1(plain(text), gold)
+        rows.append(row)
+        if n % 10 == 0:
+            print(f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}", flush=True)
+    engine.close()
+    keys = [k for k in rows[0] if k != "shape"]
+
+    def mean(indices) -> dict:
+        chosen = [rows[i] for i in sorted(indices)]
+        return {"questions": len(chosen), **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys}} if chosen else {}
+
+    split = halves(questions)
+    shapes = sorted({r["shape"] for r in rows})
+    report = {"mode": args.mode, "k": args.k, "all": mean(range(len(rows))), **{name: mean(idx) for name, idx in split.items()},
+              "shapes": {s: mean([i for i, r in enumerate(rows) if r["shape"] == s]) for s in shapes},
+              "ask_p50_ms": round(float(np.percentile(ask_ms, 50)), 1), "ask_p95_ms": round(float(np.percentile(ask_ms, 95)), 1)}
+    print(json.dumps(report, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

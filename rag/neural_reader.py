@@ -1,0 +1,157 @@
+"""The neural reader: the span model (rag/span) reads each hop of a question, the rules around it.
+
+A question is decomposed as before (rag/chain.py: its innermost bracket first, the bridge put in its place), and
+each hop's question goes to the span model over that hop's passages, each passage read under its title. The
+model's spans are kept when they are of the expected answer type (rag/answer_types.py; a span is typed when
+it overlaps one of the rule reader's typed candidates in its sentence); the best by span score over the
+passage's no-answer score wins, and its sigmoid is the answer's confidence. Comparisons are answered in code
+(rag/comparisons.py): each side is a question of its own, read the same way, and the two values compared.
+Open questions ("what do X reveal about Y") and yes/no questions that compare nothing keep the rule reader."""
+from __future__ import annotations
+
+import math
+
+from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, THING, YES_NO, classify
+from rag.candidates import YEAR, _candidates, _trim
+from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
+from rag.reader import Evidence, GraphSignals, Reader, Reading, content_words
+
+PER_PASSAGE = 5  # spans kept of each passage before the type filter
+
+
+class NeuralReader(Reader):
+    def __init__(self, nlp, span_reader, embedder=None, stored=None):
+        super().__init__(nlp, embedder, stored=stored)
+        self.span_reader = span_reader
+
+    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None,
+             retrieve=None) -> Reading:
+        qtype = classify(question)
+        sides = (choice_sides(self.nlp, question, qtype.options) if qtype.kind == CHOICE
+                 else same_sides(question) if qtype.kind == YES_NO else None)
+        if sides is not None:
+            compared = self._compare(sides, passages, headings, graph, retrieve)
+            if compared is not None:
+                return compared
+        return super().read(question, passages, headings, graph, retrieve)
+
+    def _compare(self, sides, passages: list, headings, graph, retrieve) -> Reading | None:
+        """Each side read as its own question (a chain where it nests a hop, retrieving for it when it can),
+        the values compared; None when a side has no value, and the rules read the question whole."""
+        readings, values, pool = [], [], list(passages)
+        for question in sides.questions:
+            read_over = list(pool)
+            if retrieve is not None:  # the side's own passages first: the question's top k may hold only one side
+                have = {p.chunk_id for p in read_over}
+                read_over = [p for p, _ in retrieve(question) if p.chunk_id not in have][:3] + read_over
+            reading = super().read(question, read_over, None, graph, retrieve)
+            if reading.passages is None:
+                reading.passages = read_over
+            readings.append(reading)
+            values.append(_value(sides.kind, reading.answer))
+        outcome = decide(sides, values)
+        if outcome is None:
+            return None
+        merged, evidence = list(passages), []
+        for reading in readings:  # one passage list for both sides: [n] renumbered into it
+            for e in reading.evidence[:1]:
+                passage = reading.passages[e.passage - 1]
+                if passage.chunk_id not in {p.chunk_id for p in merged}:
+                    merged.append(passage)
+                number = next(i for i, p in enumerate(merged, 1) if p.chunk_id == passage.chunk_id)
+                evidence.append(Evidence(e.text, number, e.chunk_id, e.doc_id, e.score))
+        confidence = min((r.confidence for r in readings if r.confidence is not None), default=None)
+        if sides.kind == "same":
+            answer, kind = ("yes" if outcome else "no"), YES_NO
+        else:
+            answer, kind = sides.options[outcome], CHOICE
+        return Reading(answer, kind, evidence, [(r.answer, r.confidence or 0.0) for r in readings], typed=True,
+                       resolved=" / ".join(sides.questions), passages=merged, confidence=confidence,
+                       chain=[(r.answer, e.passage) for r, e in zip(readings, evidence)])
+
+    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None,
+                   named: tuple[str, ...] = ()) -> Reading:
+        qtype = classify(question)
+        if qtype.kind in (DESCRIPTION, YES_NO, CHOICE) or not passages:
+            return super()._read_flat(question, passages, headings, graph, named)
+        prefixes = [f"{p.title}. " if p.title else "" for p in passages]
+        texts = [prefix + p.text for prefix, p in zip(prefixes, passages)]
+        docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
+        question_words = content_words(question)
+        named_words = [content_words(n) for n in named]
+        scored = []  # (typed, margin, passage, answer, sentence)
+        for found in self.span_reader.spans(question, texts, PER_PASSAGE):
+            shift = len(prefixes[found.passage])
+            start, end = found.start - shift, found.end - shift
+            if start < 0 < end:
+                continue  # runs from the title into the text: no answer reads so
+            doc = docs[found.passage]
+            if start < 0:  # inside the title: the passage's first sentence stands as its evidence
+                surface = texts[found.passage][found.start : found.end]
+                sentence = next(iter(doc.sents), None)
+                fit = _title_fit(self.nlp, surface, qtype)
+            else:
+                surface = passages[found.passage].text[start:end]
+                sentence = next((s for s in doc.sents if s.start_char <= start < s.end_char), None)
+                fit = _span_fit(sentence, start, end, qtype, passages[found.passage].title) if sentence is not None else 0.0
+            answer = _shape(_trim(surface), qtype)
+            words = content_words(answer)
+            if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
+                continue  # repeats the question, as asked or as rewritten, or a bridge read before
+            scored.append((fit > 0, found.score - found.null, found.passage, answer, sentence))
+        if not scored:
+            return super()._read_flat(question, passages, headings, graph, named)
+        typed = any(s[0] for s in scored)
+        pool = [s for s in scored if s[0]] if typed else scored
+        pool.sort(key=lambda s: (-s[1], s[2]))
+        _, margin, number, answer, sentence = pool[0]
+        text = sentence.text.strip() if sentence is not None else passages[number].text[:200]
+        passage = passages[number]
+        evidence = [Evidence(text, number + 1, passage.chunk_id, passage.doc_id, round(margin, 4))]
+        candidates = [(a, round(_sigmoid(m), 4)) for _, m, _, a, _ in pool[:5]]
+        return Reading(answer, qtype.kind, evidence, candidates, typed=typed, confidence=round(_sigmoid(margin), 4))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _span_fit(sentence, start: int, end: int, qtype, title: str) -> float:
+    """The best type fit of the rule reader's candidates in the sentence that overlap the span."""
+    if qtype.kind == THING:
+        return 1.0
+    doc = sentence.doc
+    best = 0.0
+    for _, fit, first, last in _candidates(sentence, qtype, title if sentence.start == 0 else ""):
+        if fit > best and doc[first].idx < end and doc[last - 1].idx + len(doc[last - 1]) > start:
+            best = fit
+    if best == 0.0 and qtype.kind == DATE and YEAR.search(doc.text[start:end]):
+        best = 0.5
+    if best == 0.0 and qtype.kind == NUMBER and any(ch.isdigit() for ch in doc.text[start:end]):
+        best = 0.5
+    return best
+
+
+def _title_fit(nlp, surface: str, qtype) -> float:
+    if qtype.kind == THING:
+        return 1.0
+    return 1.0 if any(ent.label_ in qtype.labels for ent in nlp(surface).ents) else 0.0
+
+
+def _shape(answer: str, qtype) -> str:
+    """"what year" asks for the year of "7 December 1988"; "how many islands" is answered "14", not "14 islands"."""
+    if qtype.focus == "year":
+        years = YEAR.findall(answer)
+        if years:
+            return years[0]
+    if qtype.kind == NUMBER and qtype.focus and answer.lower().endswith(" " + qtype.focus):
+        return answer[: -len(qtype.focus) - 1]
+    return answer
+
+
+def _value(kind: str, answer: str):
+    if not answer:
+        return None
+    if kind == "date":
+        return date_value(answer)
+    return country_of(answer)
