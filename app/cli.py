@@ -8,33 +8,15 @@ import sys
 import traceback
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.cli_eval import add_eval_parsers
+from app.console import RichProgress, console, out
+from app.console import settings_of as _settings
 from fieldmap.settings import Settings, require_config_file
 from rag.modes import DEFAULT_MODE, MODES
-
-console = Console(stderr=True)  # progress, warnings, errors
-out = Console()  # results
-
-
-def _settings(args: argparse.Namespace, **extra) -> Settings:
-    return Settings.load(workspace=args.workspace, config_file=args.config, **extra)
-
-
-class RichProgress:
-    """One bar per pipeline step."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if step not in self.tasks:
-            self.tasks[step] = self.progress.add_task(step, total=total)
-        self.progress.update(self.tasks[step], completed=done, total=total)
 
 
 def _workspace_corpus(settings: Settings) -> list[str] | None:
@@ -257,7 +239,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fieldmap.server import serve
+    from app.server import serve
 
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -266,7 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from fieldmap.mcp_server import serve_stdio
+    from app.mcp_server import serve_stdio
 
     serve_stdio(_settings(args))
     return 0
@@ -319,8 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = sub.add_parser("dashboard", parents=[common], help="build the HTML dashboard and print its path")
     dashboard.add_argument("--open", action="store_true")
     dashboard.set_defaults(func=cmd_dashboard)
-    from fieldmap.cli_eval import add_eval_parsers  # its module imports this one's helpers
-
     add_eval_parsers(sub, common)
     return parser
 

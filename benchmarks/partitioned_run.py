@@ -33,7 +33,7 @@ def one(variant: str, corpus: str, workspace: Path, shards: int, processes: int,
 
     from fieldmap.progress import silent
     from fieldmap.settings import Settings
-    from pipelines.assets import assets_for
+    from pipelines.sharded import assets_for
     from pipelines.resources import FieldmapResource
     from pipelines.run import asset_metadata
     from pipelines.sharded import SHARD_KEYS, _run_shards

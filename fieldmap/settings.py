@@ -54,7 +54,7 @@ class Settings(BaseModel):
     max_entity_words: int = 8
     spacy_processes: int = 2  # spaCy worker processes when 256 or more chunks wait for extraction or documents for structures (1: none)
 
-    # the partitioned path (fieldmap/shards.py, docs/deployment.md): chunks, structures and triplets per shard, each shard
+    # the partitioned path (pipelines/shards.py, docs/deployment.md): chunks, structures and triplets per shard, each shard
     # in <workspace>/shards/<k>.duckdb, then one merge into the workspace. 1: the unpartitioned assets (the default: on the
     # 2-core benchmark machine, quiet, two shards at a time with one spaCy parser each were 1.45x as fast as one at a time
     # but no faster than the unpartitioned run with its two spaCy workers, BENCHMARKS.md "Partitioned run"; N is worth

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from fieldmap.settings import Settings
-from pipelines.assets import assets_for
+from pipelines.sharded import assets_for
 from pipelines.automation import build_automation
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import FieldmapResource, LogProgress

@@ -3,7 +3,7 @@ re-run, a changed or removed document replaced and never duplicated."""
 import json
 import pytest
 
-from fieldmap.shards import shard_of, shard_path
+from pipelines.shards import shard_of, shard_path
 from fieldmap.store import connect
 from pipelines.run import asset_metadata, check_results, run_pipeline
 from tests.conftest import FIXTURES, make_settings

@@ -289,7 +289,7 @@ def test_the_ui_shows_what_the_cli_ran_and_keeps_schedule_state(tmp_path):
     workspace = tmp_path / "ws"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
     env["PYTHONPATH"] = str(REPO)
-    run = subprocess.run([sys.executable, "-m", "fieldmap.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
+    run = subprocess.run([sys.executable, "-m", "app.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert run.returncode == 0, run.stderr[-5000:]
     home = dagster_home(make_settings(workspace))
