@@ -77,20 +77,12 @@ class Settings(BaseModel):
     ppr_neighbourhood_passages: int = 100
     ppr_neighbourhood_max_degree: int = 150
     ppr_whole_graph_below: int = 200_000
-    # lexical evidence inside hipporag (rag/hipporag.py). Each was measured on half A of a fixed-seed
-    # 50/50 split of the MuSiQue questions and kept on only if it also won on half B
-    # (benchmarks/retrieval_sweep.py, BENCHMARKS.md "Retrieval sweep"); all are off because none won on both halves.
-    lexical_passage_weight: float = 0.0  # restart weight x BM25 score / the query's best BM25 score
-    lexical_depth: int = 100  # BM25 hits read per query: as many as the restricted PPR's top dense passages
-    ngram_entity_weight: float = 0.0  # seed of an entity named by a word n-gram of the query (exact, lexical)
-    vector_entity_weight: float = 0.0  # seed x cosine of an entity linked by its name vector (>= 0.6)
     # PPR chooses the set, the question's similarity its order: PPR's top fuse_depth passages are
     # reordered by RRF of their PPR rank (weight 1) and dense rank (weight fuse_dense), so Recall@5 is
     # PPR's and the first two are the ones closest to the question (the first hop, which PPR's mass,
     # spread over the entities of every hop, does not put first). Of dense 1 and 2 (+ BM25 0, 0.5, 1),
     # chosen on half A: dense 2 (R@2 0.470 -> 0.517); half B 0.415 -> 0.458, Recall@5 the same (BENCHMARKS.md)
     fuse_dense: float = 2.0
-    fuse_lexical: float = 0.0  # ... and with the BM25 rank: below dense alone on both halves with fuse_depth 5
     fuse_depth: int = 5  # 0: the fusion ranks whole lists instead (lowered Recall@5 on both halves)
     # the fused top fuse_depth as a chain of hops (rag/hops.py; a passage's topic: the entity its title names): a
     # multi-hop answer is a chain, hop 1 about an entity the question names, hop 2 about the bridge entity hop 1 mentions.
@@ -107,12 +99,6 @@ class Settings(BaseModel):
     # they hold it already. Of adding the first 1 or 2 passages of 1, 2 or 3 hops, "covered" meaning among the first
     # 1, 2 or 3, chosen on half A: 1 passage, 1 hop, first 1 (R@5 0.702 -> 0.732); half B 0.692 -> 0.733 (BENCHMARKS.md)
     next_hop: bool = True
-    # LinearRAG variants (arXiv 2510.10114), measured the same way
-    bridging_weight: float = 0.0  # semantic bridging seeds (passage grain: rag/mentions.py)
-    bridging_hops: int = 2  # LinearRAG's MuSiQue setting walks two hops
-    bridging_decay: float = 0.5  # halves the score per hop, so a two-hop seed counts a quarter of a named entity
-    bridging_passages: int = 2  # the entity's passages most similar to the question followed per hop
-    activation_weight: float = 0.0  # restart weight x share of the seeded entities a passage mentions
     synonym_threshold: float | None = None  # None: calibrated per embedder
     synonym_top_k: int = 100
     # synonym candidates from a LanceDB vector index on the entity vectors (kg/synonym_ann.py), re-scored exactly, once a
@@ -127,10 +113,6 @@ class Settings(BaseModel):
     rrf_k: int = 60
     context_tokens: int = 3000  # answer context budget
     clue_weight_offline: float = 0.3  # reader-draft clues: of 0.15 and 0.3, 0.3 has the higher Recall@5 on MuSiQue's tune half (0.668 vs 0.648; test half 0.752 both; hipporag alone 0.642 / 0.725) (BENCHMARKS.md)
-    # LLM clues (Qwen2.5-Coder-1.5B, 30 MuSiQue questions, `benchmarks/llm_answers.py --report`): chosen on questions 1-15,
-    # where every weight above 0 lowered Recall@5 (0.71 at 0 -> 0.57-0.60); on 16-30 weights 0.1-0.3 gave 0.79 against
-    # 0.76 at 0, one passage in 15 questions: no shown gain, so memorag with an LLM retrieves as hipporag (BENCHMARKS.md)
-    clue_weight_llm: float = 0.0
     answer_from_memory: bool = False  # with an LLM: answer from memory alone when it says it can
     # passages shown to the LLM under their document's scope and aspect headings (StruXGPT's claim;
     # the LLM measurement is in BENCHMARKS.md)
