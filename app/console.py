@@ -1,4 +1,5 @@
 """What every `fieldmap` command shares: the two consoles, the settings of its arguments, the progress bars."""
+
 from __future__ import annotations
 
 import argparse

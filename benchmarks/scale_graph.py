@@ -62,7 +62,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fieldmap.settings import Settings  # noqa: E402
 from fieldmap.store import connect, insert_rows  # noqa: E402
-from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, build_graph, personalized_pagerank, restricted_pagerank  # noqa: E402
+from kg.graph import (  # noqa: E402
+    Adjacency,
+    KnowledgeGraph,
+    WholeGraphPageRank,
+    build_graph,
+    personalized_pagerank,
+    restricted_pagerank,
+)
 from kg.store import MENTION_COLUMNS, TRIPLET_COLUMNS  # noqa: E402
 from kg.synonyms import SIMILARITY_BLOCK_BYTES, update_synonyms  # noqa: E402
 from rag.hipporag import HippoParams, HippoRAGRetriever  # noqa: E402

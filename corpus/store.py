@@ -9,7 +9,6 @@ import duckdb
 from corpus.models import BadDocument, Chunk, Document, Sentence, Structure
 from fieldmap.store import delete_document_rows, insert_rows, transaction
 
-
 TOMBSTONED = "deleted with `fieldmap delete`, so not read back in (`fieldmap undelete ID` restores it)"
 
 

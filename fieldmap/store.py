@@ -22,7 +22,16 @@ from typing import Iterator
 
 import duckdb
 
-from fieldmap.dbfile import DatabaseDamaged, WorkspaceBusy, explain, file_stamp, header_problem, open_checked, stamp_problem, write_stamp
+from fieldmap.dbfile import (
+    DatabaseDamaged,
+    WorkspaceBusy,
+    explain,
+    file_stamp,
+    header_problem,
+    open_checked,
+    stamp_problem,
+    write_stamp,
+)
 
 # every table that holds rows of a document, in the order they are cleared
 DOCUMENT_TABLES = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "pages", "documents")

@@ -1,5 +1,6 @@
 """Scoring and keeping synonym pairs, shared by the brute force (kg.synonyms) and the ANN candidates
 (kg.synonym_ann), so a pair found by both carries the same similarity."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,16 @@ def exact_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return out
 
 
-def select_pairs(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, threshold: float, top_k: int,
-                 row_ids: list[str], column_ids: list[str], pairs: dict[tuple[str, str], float]) -> None:
+def select_pairs(
+    rows: np.ndarray,
+    columns: np.ndarray,
+    values: np.ndarray,
+    threshold: float,
+    top_k: int,
+    row_ids: list[str],
+    column_ids: list[str],
+    pairs: dict[tuple[str, str], float],
+) -> None:
     """Add to pairs each row's top_k + 1 columns (the row's own entity is usually one) at or above the
     threshold, most similar first, ties by column; rows are positions in row_ids, columns in column_ids."""
     keep = values >= threshold

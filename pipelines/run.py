@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fieldmap.dbfile import DAMAGE_SIGNS
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
-from fieldmap.dbfile import DAMAGE_SIGNS
 from fieldmap.store import connect, workspace_lock
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS

@@ -16,12 +16,12 @@ from fieldmap.llm import llm_client
 from fieldmap.nlp import english
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
-from pipelines.shards import merge_shards, open_shard, shard_path, split_shard
 from fieldmap.store import connect, set_meta
 from kg.extract import SpacyExtractor
 from kg.llm_extract import LLMExtractor, load_examples
 from kg.steps import extract_pending
 from pipelines.fingerprints import chunk_fingerprint, extraction_fingerprint, structure_fingerprint
+from pipelines.shards import merge_shards, open_shard, shard_path, split_shard
 from schemas import load_schema
 
 

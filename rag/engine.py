@@ -19,9 +19,9 @@ from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
 from rag.hipporag import HippoParams, HippoRAGRetriever, PPROrder
 from rag.index import VectorStore
 from rag.linking import EntityLinker
-from rag.next_hop import NextHopRetriever
-from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
+from rag.memorag import Clues, ClueWriter, edges_first, retrieve_with_clues, within_budget
 from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
+from rag.next_hop import NextHopRetriever
 from rag.reader import GraphSignals, Reader, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals

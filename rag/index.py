@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from dataclasses import dataclass
 
 from fieldmap.embedders import Embedder
 from fieldmap.progress import Progress, batches, silent

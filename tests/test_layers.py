@@ -1,5 +1,6 @@
 """The import layers (issue 25): every import of every package module, deferred ones included, read from its
 syntax tree, so the contract holds without importing anything."""
+
 from __future__ import annotations
 
 import ast
@@ -40,7 +41,11 @@ def imports_of(path: Path, modules: set[str], root: Path = REPO) -> list[tuple[s
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join([*package[: len(package) - node.level + 1], *([node.module] if node.module else [])]) if node.level else node.module
+            base = (
+                ".".join([*package[: len(package) - node.level + 1], *([node.module] if node.module else [])])
+                if node.level
+                else node.module
+            )
             for alias in node.names:
                 found.append((f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base, node.lineno))
     return [(name, line) for name, line in found if name.split(".")[0] in ALLOWED]
@@ -64,8 +69,11 @@ def layer_violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
 
 def import_cycles(graph: dict[str, list[tuple[str, int]]]) -> list[list[str]]:
     modules = set(graph)
-    edges = {module: {_module_of(name, modules) for name, _ in imported if (module.split(".")[0], name) not in EXCEPTIONS} - {None, module}
-             for module, imported in graph.items()}
+    edges = {
+        module: {_module_of(name, modules) for name, _ in imported if (module.split(".")[0], name) not in EXCEPTIONS}
+        - {None, module}
+        for module, imported in graph.items()
+    }
     return [sorted(component) for component in _strongly_connected(edges) if len(component) > 1]
 
 

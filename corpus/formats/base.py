@@ -1,4 +1,5 @@
 """What every reader shares: the extracted document, the error that reports an unreadable file, whitespace rules."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -9,7 +9,14 @@ import pytest
 
 from fieldmap.settings import Settings
 from fieldmap.store import connect, insert_rows
-from kg.graph import Adjacency, WholeGraphPageRank, build_graph, neighbourhood, personalized_pagerank, restricted_pagerank
+from kg.graph import (
+    Adjacency,
+    WholeGraphPageRank,
+    build_graph,
+    neighbourhood,
+    personalized_pagerank,
+    restricted_pagerank,
+)
 from kg.store import MENTION_COLUMNS, TRIPLET_COLUMNS
 from rag.hipporag import HippoParams, HippoRAGRetriever
 

@@ -172,7 +172,9 @@ class Webserver:
                 pass
 
     def output(self) -> str:
-        tail = lambda path: path.read_text(errors="replace")[-20000:] if path.exists() else ""
+        def tail(path: Path) -> str:
+            return path.read_text(errors="replace")[-20000:] if path.exists() else ""
+
         return f"--- webserver stderr ---\n{tail(self.stderr)}\n--- webserver stdout ---\n{tail(self.stdout)}"
 
 
