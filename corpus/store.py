@@ -70,6 +70,12 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
 CHUNK_DERIVED = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
 
 
+def skipped_records(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The records and files the last run could not read (or deleted ids), by source and line."""
+    rows = con.execute("SELECT source, line, doc_id, reason FROM skipped ORDER BY source, line").fetchall()
+    return [{"source": source, "line": line, "doc_id": doc_id, "reason": reason} for source, line, doc_id, reason in rows]
+
+
 def clear_stale(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]) -> tuple[int, int]:
     """Documents whose `table` rows another configuration made (another fingerprint) lose their rows
     in `derived` (their document row stays), so the step redoes them. Rows from before fingerprints

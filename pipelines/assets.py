@@ -21,7 +21,6 @@ from rag.index import VectorStore
 from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
 
-LLM_STEPS = ("structures", "triplets", "memory")
 # the decorators carry the offline code versions; the entry point's settings set the LLM's (versioned_assets)
 _OFFLINE = Settings()
 

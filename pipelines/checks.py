@@ -6,7 +6,8 @@ import json
 import dagster as dg
 
 from fieldmap.store import get_meta
-from pipelines.assets import LLM_STEPS, graph, memory, triplets, vector_index
+from pipelines.assets import graph, memory, triplets, vector_index
+from pipelines.fingerprints import LLM_STEPS
 from pipelines.resources import FieldmapResource
 from rag.index import read_meta
 

@@ -62,6 +62,16 @@ def write_meta(uri: str, meta: dict) -> None:
         stream.write(json.dumps(meta).encode())
 
 
+def chunk_vector_count(uri: str) -> int:
+    """Chunk vectors stored at `uri`, without an embedder (0 when there is no LanceDB there yet)."""
+    import lancedb
+
+    if "://" not in uri and not Path(uri).exists():
+        return 0
+    db = lancedb.connect(uri)
+    return db.open_table("chunks").count_rows() if "chunks" in db.list_tables().tables else 0
+
+
 class VectorStore:
     """The LanceDB directory of a workspace, bound to one embedder."""
 
