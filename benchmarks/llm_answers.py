@@ -135,12 +135,11 @@ def fixed_context_answers(out: Path, model: str, port: int, n: int) -> None:
     client, so a rerun repeats no request."""
     import duckdb
 
+    from benchmarks.llm_path import PREBUILT_MUSIQUE
     from fieldmap.llm import LLMClient
     from fieldmap.store import connect
     from rag.answer import Answer, Passage, llm_answer
     from rag.structured import structured_passages
-
-    from benchmarks.llm_path import PREBUILT_MUSIQUE
 
     path = out / f"answers-{model}.jsonl"
     done = {(r["variant"], r["mode"], r["id"]) for r in load_records(path)}

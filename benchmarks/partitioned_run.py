@@ -33,10 +33,9 @@ def one(variant: str, corpus: str, workspace: Path, shards: int, processes: int,
 
     from fieldmap.progress import silent
     from fieldmap.settings import Settings
-    from pipelines.assets import assets_for
     from pipelines.resources import FieldmapResource
     from pipelines.run import asset_metadata
-    from pipelines.sharded import SHARD_KEYS, _run_shards
+    from pipelines.sharded import _run_shards, assets_for
 
     settings = Settings.load(workspace=workspace, config_file=workspace / "none.toml", env={}, corpus=[corpus],
                              shards=shards if variant != "unpartitioned" else 1, shard_processes=processes, spacy_processes=spacy_processes)

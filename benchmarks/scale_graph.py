@@ -2,9 +2,9 @@
 then the graph build, synonym edges, PPR latency, peak memory and the graph pickle, with a
 neighbourhood-restricted PPR measured at 100k and on MuSiQue (Recall@2/@5 with and without it).
 
-The restriction (HippoParams.neighbourhood_hops > 0, off by default): PPR on the entity seeds'
+The restriction (HippoParams.ppr_neighbourhood_hops > 0, from graphs of ppr_whole_graph_below vertices): PPR on the entity seeds'
 k-hop neighbourhood plus the top dense passages and their entities, where vertices with more than
-neighbourhood_max_degree edges are kept but not expanded (two plain hops through hub entities
+ppr_neighbourhood_max_degree edges are kept but not expanded (two plain hops through hub entities
 reach 40% of the 100k graph), computed with the whole graph's transition probabilities (a walk
 leaving the neighbourhood is dropped) by power iteration over a CSR adjacency built once.
 
@@ -60,8 +60,16 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fieldmap.settings import Settings  # noqa: E402
 from fieldmap.store import connect, insert_rows  # noqa: E402
-from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, build_graph, personalized_pagerank, restricted_pagerank  # noqa: E402
+from kg.graph import (  # noqa: E402
+    Adjacency,
+    KnowledgeGraph,
+    WholeGraphPageRank,
+    build_graph,
+    personalized_pagerank,
+    restricted_pagerank,
+)
 from kg.store import MENTION_COLUMNS, TRIPLET_COLUMNS  # noqa: E402
 from kg.synonyms import SIMILARITY_BLOCK_BYTES, update_synonyms  # noqa: E402
 from rag.hipporag import HippoParams, HippoRAGRetriever  # noqa: E402
@@ -351,11 +359,11 @@ def musique(workspace: str, questions_path: Path, restriction: dict) -> dict:
     engine = QueryEngine(settings)
     try:
         retriever = engine.retriever("hipporag")
-        full_params = dataclasses.replace(retriever.params, neighbourhood_hops=0)  # the whole graph
+        full_params = dataclasses.replace(retriever.params, ppr_neighbourhood_hops=0)  # the whole graph
         retriever.params = full_params
         out = {"workspace": workspace, "questions": len(questions), "graph": retriever.kg.stats()}
         out["whole_graph"] = evaluate_retrieval(engine, questions, ["hipporag"], [2, 5])["hipporag"]
-        restricted_params = dataclasses.replace(full_params, **restriction, whole_graph_below=0)  # restricted whatever the size
+        restricted_params = dataclasses.replace(full_params, **restriction, ppr_whole_graph_below=0)  # restricted whatever the size
         retriever.params = restricted_params
         out["restricted"] = evaluate_retrieval(engine, questions, ["hipporag"], [2, 5])["hipporag"]
         out["restricted_params"] = restriction
@@ -392,9 +400,9 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/out/scale-graph.json")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--synonym-sample", type=int, default=2048, help="entities re-scanned against all")
-    parser.add_argument("--hops", type=int, default=3, help="HippoParams.neighbourhood_hops of the restricted PPR")
-    parser.add_argument("--dense-passages", type=int, default=100, help="HippoParams.neighbourhood_passages")
-    parser.add_argument("--max-degree", type=int, default=150, help="HippoParams.neighbourhood_max_degree")
+    parser.add_argument("--hops", type=int, default=3, help="HippoParams.ppr_neighbourhood_hops of the restricted PPR")
+    parser.add_argument("--dense-passages", type=int, default=100, help="HippoParams.ppr_neighbourhood_passages")
+    parser.add_argument("--max-degree", type=int, default=150, help="HippoParams.ppr_neighbourhood_max_degree")
     parser.add_argument("--musique", default="/tmp/musique-minilm", help="MuSiQue workspace ('' to skip)")
     parser.add_argument("--questions", default="/work/shared/data/musique/questions.jsonl")
     parser.add_argument("--seed", type=int, default=0)
@@ -527,10 +535,10 @@ def main() -> None:
     del whole
     gc.collect()
 
-    # the restriction, with the code HippoRAGRetriever.retrieve runs when neighbourhood_hops > 0
-    restriction = {"neighbourhood_hops": args.hops, "neighbourhood_passages": args.dense_passages, "neighbourhood_max_degree": args.max_degree}
+    # the restriction, with the code HippoRAGRetriever.retrieve runs when ppr_neighbourhood_hops > 0
+    restriction = {"ppr_neighbourhood_hops": args.hops, "ppr_neighbourhood_passages": args.dense_passages, "ppr_neighbourhood_max_degree": args.max_degree}
     retriever = HippoRAGRetriever.__new__(HippoRAGRetriever)  # the graph part only: no facts, linker or embedder at 100k
-    retriever.kg, retriever.params = kg, dataclasses.replace(HippoParams(), **restriction)
+    retriever.kg, retriever.params = kg, dataclasses.replace(HippoParams.of(Settings()), **restriction, ppr_whole_graph_below=0)  # restricted whatever the size
     with Step(results, "adjacency_build", memory):
         adjacency = Adjacency.of(kg)
     latencies, sizes, agree5, agree10, gold_full, gold_restricted = [], [], [], [], [], []
@@ -600,7 +608,7 @@ def markdown(r: dict) -> str:
         f"| PPR, whole graph ({r['ppr_whole_graph']['n']} queries) | p50 {r['ppr_whole_graph']['p50_ms']:,} ms, p95 {r['ppr_whole_graph']['p95_ms']:,} ms | | {s['ppr_whole_graph']['peak_rss_mb']:,} MB |",
     ]
     p = r["ppr_restricted"]
-    lines.append(f"| PPR, restricted (hops={p['neighbourhood_hops']}, max_degree={p['neighbourhood_max_degree']}, +{p['neighbourhood_passages']} dense passages) "
+    lines.append(f"| PPR, restricted (hops={p['ppr_neighbourhood_hops']}, max_degree={p['ppr_neighbourhood_max_degree']}, +{p['ppr_neighbourhood_passages']} dense passages) "
                  f"| p50 {p['p50_ms']:,} ms, p95 {p['p95_ms']:,} ms; subgraph p50 {p['subgraph_vertices_p50']:,} / p95 {p['subgraph_vertices_p95']:,} vertices | | {s['ppr_restricted']['peak_rss_mb']:,} MB |")
     lines.append(f"| `Adjacency.of` (once per graph, for the restricted PPR) | {p['adjacency_mb']} MB of arrays | {s['adjacency_build']['seconds']:.1f} s | {s['adjacency_build']['peak_rss_mb']:,} MB |")
     if "musique" in r:

@@ -60,7 +60,7 @@ def start_server(workspace: str, concurrency: int, log: Path) -> tuple[subproces
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
     env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "fieldmap.cli", "serve", "--workspace", workspace, "--port", str(port), "--concurrency", str(concurrency)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--workspace", workspace, "--port", str(port), "--concurrency", str(concurrency)]
     process = subprocess.Popen(command, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd="/tmp")
     base = f"http://127.0.0.1:{port}"
     while True:

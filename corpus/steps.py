@@ -10,7 +10,14 @@ import duckdb
 from corpus.chunking import chunk_document
 from corpus.loaders import load_corpus
 from corpus.models import Document, Sentence, Structure
-from corpus.store import SyncReport, documents_without, load_sentences_of, sync_documents, write_chunks, write_structures
+from corpus.store import (
+    SyncReport,
+    documents_without,
+    load_sentences_of,
+    sync_documents,
+    write_chunks,
+    write_structures,
+)
 from corpus.structurize import structurize_stream
 from fieldmap.nlp import PARALLEL_MIN
 from fieldmap.progress import Progress, batches, silent

@@ -9,7 +9,6 @@ import duckdb
 from corpus.models import BadDocument, Chunk, Document, Sentence, Structure
 from fieldmap.store import delete_document_rows, insert_rows, transaction
 
-
 TOMBSTONED = "deleted with `fieldmap delete`, so not read back in (`fieldmap undelete ID` restores it)"
 
 
@@ -69,6 +68,12 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
 
 # what a document's chunks carry with them: re-chunking it redoes everything made from its sentences
 CHUNK_DERIVED = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
+
+
+def skipped_records(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The records and files the last run could not read (or deleted ids), by source and line."""
+    rows = con.execute("SELECT source, line, doc_id, reason FROM skipped ORDER BY source, line").fetchall()
+    return [{"source": source, "line": line, "doc_id": doc_id, "reason": reason} for source, line, doc_id, reason in rows]
 
 
 def clear_stale(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]) -> tuple[int, int]:

@@ -26,7 +26,14 @@ from plotly.colors import qualitative
 
 from dashboards.growth import GrowthTable
 from dashboards.trends import (
-    ConceptRow, ConceptStats, CoOccurrence, FirstAppearance, PeriodCount, RelationCount, TimeAxis, TypePeriodCount,
+    ConceptRow,
+    ConceptStats,
+    CoOccurrence,
+    FirstAppearance,
+    PeriodCount,
+    RelationCount,
+    TimeAxis,
+    TypePeriodCount,
 )
 
 PREFERRED_ORDER = ("model", "task", "dataset", "field", "modality", "method", "object", "property", "instrument")

@@ -10,7 +10,8 @@ import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dashboards import figures, growth as growth_mod, page, trends
+from dashboards import figures, page, trends
+from dashboards import growth as growth_mod
 
 TIMELINE_TYPES = ("dataset", "instrument")
 

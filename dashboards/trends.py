@@ -17,7 +17,7 @@ Rising and falling concepts (growth between two windows of the corpus) are in `d
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date
 from typing import Any, Iterable
 

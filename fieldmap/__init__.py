@@ -1,6 +1,6 @@
 """fieldmap: knowledge-graph extraction and hybrid RAG over document corpora.
 
-`fieldmap.open(workspace)` and `fieldmap.ask(question)` are the notebook API (fieldmap/api.py)."""
+`fieldmap.open(workspace)` and `fieldmap.ask(question)` are the notebook API (app/api.py)."""
 import os as _os
 
 # torch's OpenMP threads wait for work asleep instead of spinning. On the shared 2-core machine the spinning threads of the
@@ -11,15 +11,16 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# The notebook entry: the kernel's one reference upward, deferred so that importing any kernel module never loads
+# app/ (tests/test_layers.py allows exactly these two imports).
 def open(workspace=None, **overrides):  # noqa: A001 - the API reads as fieldmap.open(...)
-    from fieldmap.api import open_workspace
+    from app.api import open_workspace
 
     return open_workspace(workspace, **overrides)
 
 
 def ask(question, workspace=None, mode=None, k=None):
     """`mode`: None for the default (rag.modes.DEFAULT_MODE)."""
-    from fieldmap.api import ask as _ask
-    from rag.modes import DEFAULT_MODE
+    from app.api import ask as _ask
 
-    return _ask(question, workspace, mode or DEFAULT_MODE, k)
+    return _ask(question, workspace, mode, k)

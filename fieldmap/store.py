@@ -22,7 +22,16 @@ from typing import Iterator
 
 import duckdb
 
-from fieldmap.dbfile import DatabaseDamaged, WorkspaceBusy, explain, file_stamp, header_problem, open_checked, stamp_problem, write_stamp
+from fieldmap.dbfile import (
+    DatabaseDamaged,
+    WorkspaceBusy,
+    explain,
+    file_stamp,
+    header_problem,
+    open_checked,
+    stamp_problem,
+    write_stamp,
+)
 
 # every table that holds rows of a document, in the order they are cleared
 DOCUMENT_TABLES = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "pages", "documents")
@@ -34,16 +43,17 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if read_only:
         return _reader(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = open_checked(path, False, _rebuild(path))
+    con = open_checked(path, False, rebuild_hint(path))
     try:
         con.execute(resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8"))
     except duckdb.Error as exc:  # a damaged file DuckDB opened lazily
         con.close()
-        raise explain(exc, path, _rebuild(path)) from exc
+        raise explain(exc, path, rebuild_hint(path)) from exc
     return con
 
 
-def _rebuild(path: Path) -> str:
+def rebuild_hint(path: Path) -> str:
+    """What to do about a damaged or foreign workspace database, in one line."""
     return f"delete the workspace {path.parent} (or restore it from a backup) and run `fieldmap run` to rebuild it"
 
 
@@ -123,11 +133,11 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(f"no fieldmap database at {path}: run `fieldmap run` first")
     problem = header_problem(path) if path.exists() else None
     if problem:  # the snapshot may be whole, but the workspace's next run would fail: say so now
-        raise DatabaseDamaged(f"{path} is damaged ({problem}); {_rebuild(path)}")
+        raise DatabaseDamaged(f"{path} is damaged ({problem}); {rebuild_hint(path)}")
     if _newer(snapshot, path):
         return _open_snapshot(snapshot)
     try:  # written without a snapshot since (or never snapshotted): the file itself, if no one writes it
-        return open_checked(path, True, _rebuild(path))
+        return open_checked(path, True, rebuild_hint(path))
     except WorkspaceBusy:
         if snapshot.exists():
             return _open_snapshot(snapshot)

@@ -21,12 +21,27 @@ from typing import Iterator
 from fieldmap.embedders import Embedder
 from fieldmap.nlp import PARALLEL_MIN, forked
 from kg.lexicon import (
-    ACRONYM, BARE, BRACKETS, DESIGNATION_TAIL, DIMENSIONAL, DISCOURSE, LEADING_POS, LEADING_TAGS, LINK_PREPS, MATH, MEASURE, OBJECTS,
-    QUALIFIERS, SKIP_NER, SUBJECTS, UNITS,
+    ACRONYM,
+    BARE,
+    BRACKETS,
+    DESIGNATION_TAIL,
+    DIMENSIONAL,
+    DISCOURSE,
+    LEADING_POS,
+    LEADING_TAGS,
+    LINK_PREPS,
+    MATH,
+    MEASURE,
+    OBJECTS,
+    QUALIFIERS,
+    SKIP_NER,
+    SUBJECTS,
+    UNITS,
 )
 from kg.normalize import normalize_name
 from kg.typing import Typer
 from schemas import Schema
+
 
 @dataclass(frozen=True)
 class ChunkText:

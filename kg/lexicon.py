@@ -17,7 +17,7 @@ DISCOURSE = {
     "overview", "review", "claim", "argument", "assumption", "choice", "consideration", "expectation", "hint",
     "indication", "motivation", "outcome", "progress", "prospect", "proposal", "suggestion", "situation",
     "difficulty", "challenge", "limitation", "requirement", "regard", "instance",
-    "half", "latter", "former", "rest", "remainder", "plenty", "couple", 
+    "half", "latter", "former", "rest", "remainder", "plenty", "couple",
     "et", "al", "al.", "etc", "i.e.", "e.g.", "thing", "something", "anything", "everything", "none",
 }
 # Words that name a concept only with a modifier: "the model", "this method", "our data" refer back
@@ -32,7 +32,7 @@ BARE = {
     "structure", "behavior", "behaviour", "mechanism", "scenario", "solution", "equation", "relation",
     "relationship", "dependence", "correlation", "contribution", "information", "application", "tool",
     "line", "lines", "event", "events", "candidate", "member", "population", "survey", "map",
-    "image", "instrument", "experiment", "detection", "search", "evolution", "distribution", 
+    "image", "instrument", "experiment", "detection", "search", "evolution", "distribution",
     "version", "extension", "implementation", "development", "generation", "formation",
     "estimation", "determination", "investigation", "description", "treatment", "derivation", "expression",
     "formula", "formulation", "variable", "element", "body", "material", "medium", "unit", "term", "terms",
@@ -46,7 +46,7 @@ UNITS = {
     "year", "years", "day", "days", "hour", "hours", "minute", "minutes", "second", "seconds", "week", "weeks",
     "month", "months", "decade", "decades", "century", "centuries", "msun", "m_sun", "lsun", "l_sun", "msol",
     "rsun", "sigma", "percent", "%", "dex", "mag", "mags", "foe", "micron", "microns", "um", "nm",
-    "angstrom", "times", "order", "orders", "cent", "unit", "units", 
+    "angstrom", "times", "order", "orders", "cent", "unit", "units",
 }
 # Leading words that say how the writer sees a concept, not which concept it is ("significant
 # correlation" is a correlation); hyphenated compounds ("high-resolution") are never split
@@ -59,13 +59,13 @@ QUALIFIERS = {
     "entire", "full", "overall", "good", "simple", "detailed",
     "extensive", "careful", "accurate", "precise", "robust", "reliable", "generic", "appropriate", "relevant",
     "interesting", "surprising", "unexpected", "remarkable", "notable", "clear", "obvious", "independent",
-    "last", 
+    "last",
     "considerable", "substantial", "sufficient", "slight", "moderate", "approximate", "explicit", "implicit",
     "comprehensive", "thorough", "preliminary", "so-called", "aforementioned", "following", "above", "usual",
     "known", "given", "key", "actual", "excellent", "powerful", "viable",
     "alternative", "remaining", "increasing", "decreasing", "underlying", "associated", "respective",
-    "individual", "distinct", "maximal", "realistic", 
-    "basic", "awkward", "rigorous", "convenient", "nice", "much", "such", "own", 
+    "individual", "distinct", "maximal", "realistic",
+    "basic", "awkward", "rigorous", "convenient", "nice", "much", "such", "own",
     "only", "considered", "studied",
     "discussed", "presented", "reported", "obtained", "found", "used", "adopted", "required", "needed", "necessary", "valid",
 }

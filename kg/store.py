@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from fieldmap.store import insert_rows, transaction
 from kg.extract import ChunkText, Extraction
 from kg.normalize import entity_id
-from fieldmap.store import insert_rows, transaction
 
 
 @dataclass(frozen=True)

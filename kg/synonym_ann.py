@@ -3,7 +3,7 @@
 The brute force in kg.synonyms compares every new entity with every entity: quadratic on a first
 scan (~1.6 h extrapolated at 818k entities). Here each new entity asks a LanceDB vector index over
 the entity vectors for a few candidates (more only when its candidates are still above the
-threshold), and every candidate is re-scored with kg.synonyms.exact_similarity, the same function
+threshold), and every candidate is re-scored with kg.pair_scores.exact_similarity, the same function
 the brute force stores, so a pair found by both carries the same similarity and the threshold and
 top_k decide on exact values. The index only proposes; a pair it misses is lost (recall is
 measured in benchmarks/synonym_ann.py, BENCHMARKS.md "Synonyms by approximate nearest neighbours").
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kg.synonyms import exact_similarity, select_pairs
+from kg.pair_scores import exact_similarity, select_pairs
 
 INDEX_TYPES = ("IVF_HNSW_SQ", "IVF_PQ")
 # most entities have a handful of neighbours above the threshold: ask for this many first, and for

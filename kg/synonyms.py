@@ -12,6 +12,8 @@ import duckdb
 import numpy as np
 
 from fieldmap.store import get_meta, insert_rows, set_meta, transaction
+from kg.pair_scores import exact_similarity, select_pairs
+from kg.synonym_ann import AnnChoice, ann_pairs
 
 PAPER_THRESHOLD = 0.8
 
@@ -43,33 +45,6 @@ def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: flo
 CANDIDATE_SLACK = 1e-4  # float32 products of unit vectors err by ~1e-6; pairs this close below the threshold are re-scored exactly
 
 
-def exact_similarity(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of unit vectors in float64: each product of two float32 values is exact there, and a
-    row's sum does not depend on which other rows are computed with it, so the brute-force and the ANN
-    paths store the same value for the same pair."""
-    out = np.empty(len(left), dtype=np.float64)
-    for start in range(0, len(left), 8192):
-        part = slice(start, start + 8192)
-        out[part] = (np.asarray(left[part], dtype=np.float64) * np.asarray(right[part], dtype=np.float64)).sum(axis=1)
-    return out
-
-
-def select_pairs(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, threshold: float, top_k: int,
-                 row_ids: list[str], column_ids: list[str], pairs: dict[tuple[str, str], float]) -> None:
-    """Add to pairs each row's top_k + 1 columns (the row's own entity is usually one) at or above the
-    threshold, most similar first, ties by column; rows are positions in row_ids, columns in column_ids."""
-    keep = values >= threshold
-    rows, columns, values = rows[keep], columns[keep], values[keep]
-    order = np.lexsort((columns, -values, rows))  # by row, then most similar first
-    rows, columns, values = rows[order], columns[order], values[order]
-    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position within its row
-    keep = rank <= top_k
-    for row, column, value in zip(rows[keep].tolist(), columns[keep].tolist(), values[keep].tolist()):
-        own_id, other = row_ids[row], column_ids[column]
-        if other != own_id:
-            pairs[(own_id, other) if own_id < other else (other, own_id)] = value
-
-
 def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str], all_vectors: np.ndarray,
                   threshold: float, top_k: int, block_bytes: int = SIMILARITY_BLOCK_BYTES) -> list[tuple[str, str, float]]:
     """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold, exactly.
@@ -92,7 +67,7 @@ def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str
 
 
 def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.ndarray, top_k: int, threshold: float | None = None,
-                    ann: "AnnChoice | None" = None) -> SynonymReport:  # noqa: F821
+                    ann: AnnChoice | None = None) -> SynonymReport:
     """Add synonym edges for entities never scanned; the calibrated threshold is kept in meta so
     later incremental runs use the same one (an explicit threshold overrides it). With `ann`
     (kg.synonym_ann.AnnChoice: a LanceDB table of these ids and vectors), the candidates come from
@@ -104,8 +79,6 @@ def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.
     new = [i for i, eid in enumerate(ids) if eid not in scanned]
     pairs, method = [], "exact"
     if new and ann is not None and ann.wanted(len(new), len(ids)):
-        from kg.synonym_ann import ann_pairs
-
         pairs, method = ann_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k, ann.neighbours(ids)), ann.params.index_type
     elif new:
         pairs = nearest_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k)

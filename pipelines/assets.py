@@ -16,14 +16,12 @@ from kg.graph import build_graph
 from kg.llm_extract import triplets_code_version
 from pipelines.fingerprints import CHUNKER_VERSION, EXTRACTOR_VERSION, memory_code_version, memory_fingerprint
 from pipelines.resources import FieldmapResource, for_context
-from pipelines.sharded import sharded_assets
 from pipelines.stages import chunk_step, record_llm_health, structure_step, triplet_step
 from rag.index import VectorStore
 from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
 
-LLM_STEPS = ("structures", "triplets", "memory")
-# the decorators carry the offline code versions; the entry point's settings set the LLM's (assets_for)
+# the decorators carry the offline code versions; the entry point's settings set the LLM's (versioned_assets)
 _OFFLINE = Settings()
 
 
@@ -124,10 +122,10 @@ def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
 ALL_ASSETS = [documents, chunks, structures, triplets, vector_index, graph, memory, dashboard]
 
 
-def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
+def versioned_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """ALL_ASSETS with the code versions of these settings (the LLM's prompt and model when one is
-    configured), so the UI marks an asset stale exactly when its fingerprinted rows are; with settings.shards > 1,
-    chunks, structures and triplets made per shard and merged (pipelines/sharded.py)."""
+    configured), so the UI marks an asset stale exactly when its fingerprinted rows are (pipelines.sharded.assets_for
+    adds the shards)."""
     versions = {"structures": structures_code_version(settings), "triplets": triplets_code_version(settings, EXTRACTOR_VERSION),
                 "memory": memory_code_version(settings)}
 
@@ -135,5 +133,4 @@ def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
         version = versions.get(spec.key.to_user_string())
         return spec.replace_attributes(code_version=version) if version else spec
 
-    found = dg.map_asset_specs(versioned, ALL_ASSETS)
-    return sharded_assets(settings, found) if settings.shards > 1 else found
+    return dg.map_asset_specs(versioned, ALL_ASSETS)

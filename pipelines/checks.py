@@ -1,12 +1,13 @@
 """Asset checks: the workspace's invariants, evaluated after the assets that could break them."""
 from __future__ import annotations
 
-import dagster as dg
-
 import json
 
+import dagster as dg
+
 from fieldmap.store import get_meta
-from pipelines.assets import LLM_STEPS, graph, memory, triplets, vector_index
+from pipelines.assets import graph, memory, triplets, vector_index
+from pipelines.fingerprints import LLM_STEPS
 from pipelines.resources import FieldmapResource
 from rag.index import read_meta
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import dagster as dg
 
 from fieldmap.settings import Settings
-from pipelines.assets import assets_for
 from pipelines.automation import build_automation
 from pipelines.checks import ALL_CHECKS
 from pipelines.resources import FieldmapResource, LogProgress
+from pipelines.sharded import assets_for
 
 # Every asset and check opens the workspace's one DuckDB file for writing, and DuckDB admits one writer process at a
 # time: with Dagster's default of one process per CPU, `structures` and `triplets` start together and one fails with

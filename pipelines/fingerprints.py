@@ -18,6 +18,7 @@ from schemas import Schema
 
 CHUNKER_VERSION = "chunker-1"  # bump when corpus.chunking changes what a chunk holds
 EXTRACTOR_VERSION = "spacy-3"  # spacy-3: lone words and NER labels judged per document; bump when kg.extract's rules change
+LLM_STEPS = ("structures", "triplets", "memory")  # the steps that ask the LLM when one is configured
 MEMORY_VERSION = "memory-offline-1"  # the offline gist (scope, aspects, top entities) and the gist clustering
 
 

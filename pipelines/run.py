@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fieldmap.dbfile import DAMAGE_SIGNS
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
-from fieldmap.dbfile import DAMAGE_SIGNS
 from fieldmap.store import connect, workspace_lock
-from pipelines.assets import assets_for
 from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
 from pipelines.indexed_with import record_indexing
 from pipelines.resources import FieldmapResource
-from pipelines.sharded import run_sharded
+from pipelines.sharded import assets_for, run_sharded
 
 
 def run_pipeline(settings: Settings, progress: Progress = silent, tags: dict[str, str] | None = None, log_level: str = "WARNING",

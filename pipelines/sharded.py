@@ -1,7 +1,7 @@
 """The partitioned pipeline (settings.shards > 1): the per-document steps as a Dagster asset partitioned
 by corpus shard, each partition writing its own DuckDB file, and one unpartitioned merge that
 materialises `chunks`, `structures` and `triplets` in the workspace, so every asset after them is
-the unpartitioned one, unchanged (fieldmap/shards.py has the split and the merge).
+the unpartitioned one, unchanged (pipelines/shards.py has the split and the merge).
 
 Dagster runs one partition of an asset per run (a run's executor never fans one asset's partitions
 out), so a run here is three phases: `documents`; one run per shard (`shard_processes` at once,
@@ -13,11 +13,19 @@ from concurrent.futures import ProcessPoolExecutor
 import dagster as dg
 
 from fieldmap.settings import Settings
-from pipelines.resources import FieldmapResource, for_context
+from pipelines.assets import versioned_assets
+from pipelines.resources import FieldmapResource, LogProgress, for_context
 from pipelines.stages import merge_step, shard_step
 
 SHARD_KEYS = ("shard_chunks", "shard_structures", "shard_triplets")
 MERGED = {"chunks": "corpus", "structures": "corpus", "triplets": "kg"}
+
+
+def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The assets of these settings: pipelines.assets.versioned_assets, with settings.shards > 1 chunks, structures
+    and triplets made per shard and merged."""
+    found = versioned_assets(settings)
+    return sharded_assets(settings, found) if settings.shards > 1 else found
 
 
 def shard_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
@@ -32,7 +40,7 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
     @dg.multi_asset(
         name="shard_rows", partitions_def=shard_partitions(settings), can_subset=False,
         specs=[dg.AssetSpec(key, deps=["documents"], group_name="shards", code_version=versions[key.removeprefix("shard_")],
-                            description=f"The shard's {key.removeprefix('shard_')} in <workspace>/shards/<shard>.duckdb (fieldmap/shards.py).")
+                            description=f"The shard's {key.removeprefix('shard_')} in <workspace>/shards/<shard>.duckdb (pipelines/shards.py).")
                for key in SHARD_KEYS],
     )
     def shard_rows(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]):
@@ -104,9 +112,6 @@ def _run_shards(settings: Settings, assets: list, common: dict) -> list:
 
 def _shard_in_process(job: tuple) -> bool:
     """One shard's run in a worker process (with the parent's instance, so the UI lists it)."""
-    from pipelines.assets import assets_for  # noqa: PLC0415 - the worker builds the definitions itself
-    from pipelines.resources import LogProgress  # noqa: PLC0415
-
     settings_json, api_key, k, ref, tags, run_config = job
     settings = Settings.restore(settings_json, api_key)
     instance = dg.DagsterInstance.from_ref(ref) if ref is not None else None

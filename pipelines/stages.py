@@ -1,5 +1,5 @@
 """The per-document steps on one DuckDB connection, as plain functions (no Dagster): the unpartitioned
-assets run them on the workspace's database, the shard assets on a shard's file (fieldmap/shards.py).
+assets run them on the workspace's database, the shard assets on a shard's file (pipelines/shards.py).
 Each returns the metadata its asset reports."""
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from fieldmap.llm import llm_client
 from fieldmap.nlp import english
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
-from fieldmap.shards import merge_shards, open_shard, shard_path, split_shard
 from fieldmap.store import connect, set_meta
 from kg.extract import SpacyExtractor
 from kg.llm_extract import LLMExtractor, load_examples
 from kg.steps import extract_pending
 from pipelines.fingerprints import chunk_fingerprint, extraction_fingerprint, structure_fingerprint
+from pipelines.shards import merge_shards, open_shard, shard_path, split_shard
 from schemas import load_schema
 
 
@@ -97,5 +97,5 @@ def shard_step(settings: Settings, k: int, progress: Progress = silent) -> dict[
 
 
 def merge_step(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Every shard's rows into the workspace's tables (fieldmap.shards.merge_shards)."""
+    """Every shard's rows into the workspace's tables (pipelines.shards.merge_shards)."""
     return merge_shards(con, [shard_path(settings.workspace, k) for k in range(settings.shards)])

@@ -76,7 +76,7 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in WORD.findall(text)]
 
 
-def _type_of_focus(noun: str) -> str | None:
+def type_of_focus(noun: str) -> str | None:
     for kind, nouns in FOCUS.items():
         if noun in nouns or noun.rstrip("s") in nouns:
             return kind
@@ -91,7 +91,7 @@ def _focus_after(words: list[str], start: int) -> tuple[str, str | None]:
     "what kind of [university]"), and the type it names, if any."""
     rest = [w for w in words[start : start + 8] if w not in FILLERS]
     for word in rest[:3]:
-        kind = _type_of_focus(word)
+        kind = type_of_focus(word)
         if kind is not None:
             return word, kind
     return (rest[0] if rest else ""), None

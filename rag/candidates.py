@@ -13,7 +13,7 @@ VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERC
 YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})\b")
 
 
-def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, float, int, int]]:
+def answer_candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, float, int, int]]:
     """(surface, type fit, first token, end token) of the sentence's entities, and of its noun chunks for untyped questions.
     Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
     focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
@@ -29,7 +29,7 @@ def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, f
             fit = 0.5 if near_focus and ent.label_ not in VALUE_LABELS else 0.0
         if ent.start in misplaced or (qtype.kind == PERSON and ent.label_ == "ORG"):
             fit /= 2  # the wrong kind of place; "who" asks for a person more often than for a band or firm
-        surface = _trim(ent.text)
+        surface = trim(ent.text)
         if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
         if qtype.focus == "year" and ent.label_ == "DATE":  # "what year" asks for the year of "7 December 1988"
@@ -40,9 +40,9 @@ def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, f
         for chunk in span.noun_chunks:
             if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
                 continue
-            fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == _stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
+            fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
             if fit > 0:
-                found.append((_trim(chunk.text), fit, chunk.start, chunk.end))
+                found.append((trim(chunk.text), fit, chunk.start, chunk.end))
     if title:
         found += _title_candidate(span, title, qtype, {(c[2], c[3]) for c in found})
     return [c for c in found if c[0]]
@@ -51,10 +51,10 @@ def _candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[str, f
 def _defined_as(root, focus: str) -> bool:
     """The sentence defines the candidate as a focus noun: "Last Vegas is a 2013 comedy film",
     "Winner, a city in Tripp County"."""
-    focus = _stem(focus)
+    focus = stem(focus)
     defined = [c for c in root.head.children if c.dep_ == "attr"] if root.dep_ == "nsubj" and root.head.lemma_ == "be" else []
     defined += [c for c in root.children if c.dep_ == "appos"]
-    return any(_stem(c.lemma_.lower()) == focus or _stem(c.lower_) == focus for c in defined)
+    return any(stem(c.lemma_.lower()) == focus or stem(c.lower_) == focus for c in defined)
 
 
 def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
@@ -67,7 +67,7 @@ def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
     end = span.start + max(1, len([t for t in span[: count + 3] if t.idx < span.start_char + len(name)]))
     if (span.start, end) in taken or not qtype.focus or not _defined_as(span.doc[end - 1], qtype.focus):
         return []
-    return [(_trim(span.doc[span.start : end].text), 1.0, span.start, end)]
+    return [(trim(span.doc[span.start : end].text), 1.0, span.start, end)]
 
 
 def _lemmas_around(ent) -> set[str]:
@@ -81,11 +81,11 @@ def _lemmas_around(ent) -> set[str]:
     return around
 
 
-def _trim(text: str) -> str:
+def trim(text: str) -> str:
     """The candidate without a leading article or possessive tail."""
     text = re.sub(r"^(the|a|an)\s+", "", " ".join(text.split()), flags=re.I)
     return re.sub(r"\s*'s$", "", text).strip(" ,.;:")
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word

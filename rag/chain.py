@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, _type_of_focus, administrative_unit
+from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, administrative_unit, type_of_focus
 
 NEW_PASSAGES = 2  # passages a rewritten question adds
 MAX_HOPS = 3  # MuSiQue's deepest questions have 4 hops, so at most 3 bridges
@@ -88,7 +88,7 @@ def _of_brackets(doc):
         # administrative unit's "of" names the unit itself ("the village of Clonbrook" is Clonbrook),
         # its possessive does not ("Damerjog's country")
         naming = administrative_unit(noun.lower_) not in ("", "capital")
-        if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
+        if noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
             continue
         named = [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)] if not naming else []
         owner = [c for c in noun.lefts if c.dep_ == "poss" and c.pos_ == "PROPN"]
@@ -129,7 +129,7 @@ def _contact_brackets(doc):
     country Signmark is from", "the city Kevin Durant played for", "the company X is part of".
     The focus noun after "the", a name, then its verbs, and a preposition the clause leaves stranded."""
     for noun in doc:
-        if noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None or noun.i == 0 or doc[noun.i - 1].lower_ != "the":
+        if noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None or noun.i == 0 or doc[noun.i - 1].lower_ != "the":
             continue
         at = noun.i + 1
         if at < len(doc) and doc[at].lower_ == "the":
@@ -156,7 +156,7 @@ def _participle_brackets(doc):
     Nugegoda", "the band formed by X"."""
     for clause in doc:
         noun = clause.head
-        if (clause.dep_ != "acl" or clause.tag_ not in ("VBG", "VBN") or noun.pos_ != "NOUN" or _type_of_focus(noun.lower_) is None
+        if (clause.dep_ != "acl" or clause.tag_ not in ("VBG", "VBN") or noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None
                 or not any(t.pos_ == "PROPN" for t in clause.subtree)):
             continue
         last = _last_word(doc, clause.i, clause.right_edge.i)

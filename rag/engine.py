@@ -19,26 +19,14 @@ from rag.answer import Answer, Citation, Passage, llm_answer, memory_answer
 from rag.hipporag import HippoParams, HippoRAGRetriever, PPROrder
 from rag.index import VectorStore
 from rag.linking import EntityLinker
-from rag.next_hop import NextHopRetriever
-from rag.memorag import ClueWriter, Clues, edges_first, retrieve_with_clues, within_budget
+from rag.memorag import Clues, ClueWriter, edges_first, retrieve_with_clues, within_budget
 from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
 from rag.neural_reader import NeuralReader
+from rag.next_hop import NextHopRetriever
 from rag.reader import GraphSignals, Reader, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals
 from rag.structured import StructuredPassage, structured_passages
-
-
-
-def hippo_params(s: Settings) -> HippoParams:
-    """The HippoRAG 2 parameters of the settings."""
-    return HippoParams(s.linking_top_k, s.passage_node_weight, s.ppr_damping, s.recognition, s.fact_threshold, s.query_entity_weight,
-                       s.ppr_neighbourhood_hops, s.ppr_neighbourhood_passages, s.ppr_neighbourhood_max_degree, s.ppr_whole_graph_below,
-                       lexical_passage_weight=s.lexical_passage_weight, lexical_depth=s.lexical_depth, ngram_entity_weight=s.ngram_entity_weight,
-                       vector_entity_weight=s.vector_entity_weight, fuse_dense=s.fuse_dense, fuse_lexical=s.fuse_lexical, fuse_k=s.rrf_k, fuse_depth=s.fuse_depth,
-                       named_first=s.named_first, chain_second=s.chain_second, chain_fill=s.chain_fill,
-                       bridging_weight=s.bridging_weight, bridging_hops=s.bridging_hops, bridging_decay=s.bridging_decay,
-                       bridging_passages=s.bridging_passages, activation_weight=s.activation_weight)
 
 
 class QueryEngine:
@@ -86,7 +74,7 @@ class QueryEngine:
         if mode == "bm25":
             return FullTextRetriever(self.chunks)
         s = self.settings
-        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, hippo_params(s))
+        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, HippoParams.of(s))
         if s.next_hop:
             graph = NextHopRetriever(graph, self.next_question, s.top_k)
         if mode == "hipporag":
@@ -130,7 +118,8 @@ class QueryEngine:
         clues = self.clues(question, client)
         if timings is not None:
             timings["clues"] = _ms(started)
-        weight = self.settings.clue_weight_llm if client is not None else self.settings.clue_weight_offline
+        # an LLM's clues are shown and drafted from, not weighed: no gain was shown (BENCHMARKS.md's decisions)
+        weight = 0.0 if client is not None else self.settings.clue_weight_offline
         hits = retrieve_with_clues(PPROrder(self.retriever(mode)), clues, k, clue_weight=weight)  # its fusion was tuned on PPR's order
         used = len(clues.texts) - 1 if weight > 0 else 0
         label = (f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})" if used

@@ -62,25 +62,6 @@ def evaluate_retrieval(engine: QueryEngine, questions: list[dict], methods: list
     return results
 
 
-def run_retrieval_eval(corpus: Path, questions_path: Path, methods: list[str], ks: list[int], settings, progress=None) -> dict:
-    """Index the corpus into settings.workspace (incrementally), then evaluate every method in one run."""
-    from fieldmap.progress import silent
-    from pipelines.run import run_pipeline
-
-    questions = load_questions(questions_path)
-    started = time.perf_counter()
-    result = run_pipeline(settings.model_copy(update={"corpus": [str(corpus)]}), progress or silent)
-    if not result.success:
-        raise RuntimeError(f"indexing {corpus} failed; see the Dagster log above")
-    index_seconds = time.perf_counter() - started
-    engine = QueryEngine(settings)
-    try:
-        scores = evaluate_retrieval(engine, questions, methods, ks)
-    finally:
-        engine.close()
-    return {"methods": scores, "index_seconds": index_seconds, "embedder": settings.embedder, "questions": len(questions), "corpus": str(corpus)}
-
-
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
     import re

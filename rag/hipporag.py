@@ -17,48 +17,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fieldmap.settings import Settings
 from kg.graph import Adjacency, KnowledgeGraph, WholeGraphPageRank, neighbourhood, restricted_pagerank
 from rag.hops import chain_fill, chain_order, topic_vertices
 from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.mentions import Mentions
-from rag.retrievers import DenseRetriever, FullTextRetriever, Hit
+from rag.retrievers import DenseRetriever, Hit
 
 
 @dataclass(frozen=True)
 class HippoParams:
-    linking_top_k: int = 5  # facts considered per query (the paper's default)
-    passage_node_weight: float = 0.3
-    damping: float = 0.5
-    recognition: str = "overlap"  # none | threshold | overlap
-    fact_threshold: float = 0.5  # for recognition="threshold"
-    query_entity_weight: float = 1.0  # seed weight of an entity the query names exactly (0: off)
-    # > 0: PPR only on the entity seeds' k-hop neighbourhood plus the top neighbourhood_passages
-    # dense passages and their entities (for large graphs; 0: the whole graph); vertices with more
-    # than neighbourhood_max_degree edges are included but not expanded
-    neighbourhood_hops: int = 0
-    neighbourhood_passages: int = 100
-    neighbourhood_max_degree: int = 150
-    whole_graph_below: int = 0  # graphs with fewer vertices than this get whole-graph PPR even when hops > 0
-    # lexical evidence (all off here; fieldmap/settings.py gives the measured defaults and their reasons)
-    lexical_passage_weight: float = 0.0  # restart weight x BM25 score / the query's best BM25 score
-    lexical_depth: int = 100  # BM25 hits read per query
-    ngram_entity_weight: float = 0.0  # seed weight of an entity whose name is a word n-gram of the query
-    vector_entity_weight: float = 0.0  # seed weight x cosine of an entity linked by its name's vector
-    fuse_dense: float = 0.0  # final order: RRF of the PPR rank (weight 1) with the dense rank at this weight
-    fuse_lexical: float = 0.0  # ... and with the BM25 rank at this weight
-    fuse_k: int = 60  # RRF constant (Cormack et al. 2009)
-    fuse_depth: int = 0  # > 0: fuse only the top fuse_depth passages by PPR mass (their ranks within them); 0: every list to max(100, 4k)
-    # with fuse_depth: the fused top passages as a chain of hops (rag/hops.py)
-    named_first: bool = False  # the best passage whose title names an entity the question names goes first
-    chain_second: bool = False  # the best passage chain-linked to the first (one mentions the other's title entity) goes second
-    chain_fill: bool = False  # the fuse_depth-th place: the best passage to 2 x fuse_depth chain-linked to one of the first two
-    # LinearRAG-style variants
-    bridging_weight: float = 0.0  # seeds reached by semantic bridging from the query's entities
-    bridging_hops: int = 2
-    bridging_decay: float = 0.5  # score factor per hop
-    bridging_passages: int = 2  # most question-like passages of an entity followed per hop
-    activation_weight: float = 0.0  # restart weight x share of the activated entities a passage mentions
+    """The retrieval fields of Settings, under the same names (their help and defaults are there, written once)."""
+
+    linking_top_k: int
+    passage_node_weight: float
+    ppr_damping: float
+    recognition: str
+    fact_threshold: float
+    query_entity_weight: float
+    ppr_neighbourhood_hops: int
+    ppr_neighbourhood_passages: int
+    ppr_neighbourhood_max_degree: int
+    ppr_whole_graph_below: int
+    fuse_dense: float
+    fuse_depth: int
+    rrf_k: int
+    named_first: bool
+    chain_second: bool
+    chain_fill: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> "HippoParams":
+        return cls(**{field.name: getattr(settings, field.name) for field in dataclasses.fields(cls)})
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -79,12 +70,10 @@ class PPROrder:
 class HippoRAGRetriever:
     name = "hipporag"
 
-    def __init__(self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams = HippoParams(),
-                 lexical: FullTextRetriever | None = None):
+    def __init__(self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams):
         self.kg = kg
         self.linker = linker
         self.dense = dense
-        self.lexical = lexical or FullTextRetriever(dense.chunks)
         self.params = params
         self.fact_ids, self.fact_vectors = facts.matrix()
         self.fact_subjects = facts.column("subject_id")
@@ -137,24 +126,15 @@ class HippoRAGRetriever:
         return weights
 
     def named(self, query: str) -> dict[int, float]:
-        """Entity vertices the query names, with their seed weight before the division by the entity's
-        passage count: an exact noun phrase, a word n-gram equal to the name, a name near in vector space.
-        The last query's answer is kept (seeds, bridging and the chain order all ask for it)."""
+        """Entity vertices the query names exactly (an exact noun phrase), with their seed weight before the
+        division by the entity's passage count. The last query's answer is kept (seeds and the chain order ask for it)."""
         if self._named is not None and self._named[0] == query:
             return self._named[1]
-        p, found = self.params, {}
-        if p.query_entity_weight <= 0 and p.ngram_entity_weight <= 0 and p.vector_entity_weight <= 0:
-            return found
-        phrases = self.linker.phrases(query)
-        links = [(self.linker.exact(phrases), p.query_entity_weight)]
-        if p.ngram_entity_weight > 0:
-            links.append((self.linker.ngrams(query), p.ngram_entity_weight))
-        if p.vector_entity_weight > 0:
-            links.append((self.linker.nearest(phrases), p.vector_entity_weight))
-        for linked, weight in links:
-            for entity_id, score in linked.items():
+        weight, found = self.params.query_entity_weight, {}
+        if weight > 0:
+            for entity_id, score in self.linker.exact(self.linker.phrases(query)).items():
                 vertex = self._entity_vertex.get(entity_id)
-                if vertex is not None and weight > 0:
+                if vertex is not None:
                     found[vertex] = max(found.get(vertex, 0.0), weight * score)
         self._named = (query, found)
         return found
@@ -162,16 +142,16 @@ class HippoRAGRetriever:
     @property
     def restricted(self) -> bool:
         """Whether PPR runs on the seeds' neighbourhood instead of the whole graph."""
-        return self.params.neighbourhood_hops > 0 and self.kg.graph.vcount() >= self.params.whole_graph_below
+        return self.params.ppr_neighbourhood_hops > 0 and self.kg.graph.vcount() >= self.params.ppr_whole_graph_below
 
     def neighbourhood(self, entity_seeds: dict[int, float], reset: np.ndarray, k: int) -> np.ndarray:
-        """The vertices of the restricted PPR: the entity seeds' neighbourhood_hops-hop neighbourhood,
+        """The vertices of the restricted PPR: the entity seeds' ppr_neighbourhood_hops-hop neighbourhood,
         and the top passages by restart weight (at least k) with their entities."""
         passages = reset[: self.kg.n_passages]
-        count = min(max(self.params.neighbourhood_passages, k), len(passages))
+        count = min(max(self.params.ppr_neighbourhood_passages, k), len(passages))
         top = np.argpartition(-passages, count - 1)[:count] if count else np.zeros(0, dtype=int)
-        cap = self.params.neighbourhood_max_degree
-        return np.union1d(neighbourhood(self.kg, list(entity_seeds), self.params.neighbourhood_hops, cap), neighbourhood(self.kg, top.tolist(), 1, cap))
+        cap = self.params.ppr_neighbourhood_max_degree
+        return np.union1d(neighbourhood(self.kg, list(entity_seeds), self.params.ppr_neighbourhood_hops, cap), neighbourhood(self.kg, top.tolist(), 1, cap))
 
     def dense_by_passage(self, query_vector: np.ndarray) -> np.ndarray:
         """Min-max normalised cosine of every passage vertex (0 for a passage without a vector)."""
@@ -185,35 +165,15 @@ class HippoRAGRetriever:
             out[vertices[known]] = _minmax(np.asarray(scores))[known]
         return out
 
-    def lexical_by_passage(self, query: str) -> np.ndarray:
-        """BM25 score / the query's best BM25 score, for the top lexical_depth hits (0 elsewhere).
-        Dividing by the best keeps 0 for a passage with none of the query's words, which min-max
-        over the hits would not, and puts the best lexical match at 1 like the best dense one."""
-        out = np.zeros(self.kg.n_passages)
-        hits = self.lexical.retrieve(query, self.params.lexical_depth)
-        best = max((h.score for h in hits), default=0.0)
-        for hit in hits:
-            vertex = self._passage_vertex.get(hit.chunk_id)
-            if vertex is not None and best > 0:
-                out[vertex] = hit.score / best
-        return out
-
     def retrieve(self, query: str, k: int, reorder: bool = True) -> list[Hit]:
         """The top k passages; `reorder` False: in PPR order even with fuse_depth (for callers that
         fuse or extend lists themselves, such as memorag's clues, and were tuned on PPR's order)."""
-        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, fuse_lexical=0.0,
-                                                                                            named_first=False, chain_second=False, chain_fill=False)
+        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, named_first=False,
+                                                                                            chain_second=False, chain_fill=False)
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
         dense = self.dense_by_passage(query_vector)
-        uses_lexical = p.lexical_passage_weight > 0 or p.fuse_lexical > 0
-        lexical = self.lexical_by_passage(query) if uses_lexical else np.zeros(self.kg.n_passages)
-        if p.bridging_weight > 0:
-            for vertex, weight in self.mentions().bridge(self.named(query), dense, p).items():
-                entity_seeds[vertex] = entity_seeds.get(vertex, 0.0) + p.bridging_weight * weight / self._passages_of[vertex]
-        passage_reset = p.passage_node_weight * dense + p.lexical_passage_weight * lexical
-        if p.activation_weight > 0 and entity_seeds:
-            passage_reset = passage_reset + p.activation_weight * self.mentions().activation(entity_seeds)
+        passage_reset = p.passage_node_weight * dense
         if not entity_seeds:
             mass = passage_reset if passage_reset.any() else dense
         else:
@@ -222,7 +182,7 @@ class HippoRAGRetriever:
             while len(self.recent_mass) > 8:
                 self.recent_mass.popitem(last=False)
             mass = full[: self.kg.n_passages]
-        return self.fuse(mass, dense, lexical, k, p, set(self.named(query)) if p.named_first else set())
+        return self.fuse(mass, dense, k, p, set(self.named(query)) if p.named_first else set())
 
     def pagerank(self, entity_seeds: dict[int, float], passage_reset: np.ndarray, k: int) -> np.ndarray:
         """PPR mass of every vertex (passages first) for the entity seeds and the passages' restart weights."""
@@ -232,29 +192,29 @@ class HippoRAGRetriever:
             reset[vertex] += weight
         if self.restricted:
             vertices = self.neighbourhood(entity_seeds, reset, k)
-            return restricted_pagerank(self.kg, reset, vertices, self.params.damping, self.adjacency())
+            return restricted_pagerank(self.kg, reset, vertices, self.params.ppr_damping, self.adjacency())
         if self._whole is None:
             self._whole = WholeGraphPageRank(self.kg, self.adjacency())
-        return self._whole(reset, self.params.damping)
+        return self._whole(reset, self.params.ppr_damping)
 
-    def fuse(self, mass: np.ndarray, dense: np.ndarray, lexical: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()) -> list[Hit]:
-        """The top k passages by PPR mass, or, with fuse weights, by reciprocal-rank fusion of the PPR
-        rank (weight 1) with the dense and BM25 ranks, each list counted to depth max(100, 4k). With
+    def fuse(self, mass: np.ndarray, dense: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()) -> list[Hit]:
+        """The top k passages by PPR mass, or, with fuse_dense, by reciprocal-rank fusion of the PPR
+        rank (weight 1) with the dense rank, each list counted to depth max(100, 4k). With
         fuse_depth, only PPR's first fuse_depth passages are reordered so (ranks within them), and
         the rest follow in PPR order: PPR chooses the set, the fusion its order. named_first and
         chain_second then move hop 1 and its chain-linked passage to the top, and chain_fill gives the
         last place of the head to the next hop (rag/hops.py; `named`: the entity vertices the query
         names); the scores stay in place, so they still descend."""
-        if p.fuse_dense <= 0 and p.fuse_lexical <= 0:
+        if p.fuse_dense <= 0:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
         if p.fuse_depth > 0:
             order = np.argsort(-mass, kind="stable")[:max(k, p.fuse_depth * (2 if p.chain_fill else 1))]
             head = order[: p.fuse_depth]
-            fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), len(head), p.fuse_k)
+            fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense)), len(head), p.rrf_k)
             head = head[np.argsort(-fused[head], kind="stable")]
             # the rest score as their PPR rank alone would, below every reordered one
-            fused[order[len(head):]] = 1.0 / (p.fuse_k + 1 + np.arange(len(head), len(order)))
+            fused[order[len(head):]] = 1.0 / (p.rrf_k + 1 + np.arange(len(head), len(order)))
             ranked = np.concatenate([head, order[len(head):]]).tolist()
             scores = fused[ranked]  # the chain rules move passages, not scores: each place keeps its score
             if p.named_first or p.chain_second:
@@ -264,7 +224,7 @@ class HippoRAGRetriever:
             fused[ranked] = scores
             return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in ranked[:k]]
         every = np.arange(len(mass))
-        fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense), (lexical, p.fuse_lexical)), min(max(100, 4 * k), len(mass)), p.fuse_k)
+        fused = _rrf(every, ((mass, 1.0), (dense, p.fuse_dense)), min(max(100, 4 * k), len(mass)), p.rrf_k)
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.kg.passage_ids[i], float(fused[i])) for i in order if fused[i] > 0]
 

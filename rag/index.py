@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from dataclasses import dataclass
 
 from fieldmap.embedders import Embedder
 from fieldmap.progress import Progress, batches, silent
@@ -61,6 +60,16 @@ def write_meta(uri: str, meta: dict) -> None:
     filesystem.create_dir(base, recursive=True)
     with filesystem.open_output_stream(f"{base}/{META_FILE}") as stream:
         stream.write(json.dumps(meta).encode())
+
+
+def chunk_vector_count(uri: str) -> int:
+    """Chunk vectors stored at `uri`, without an embedder (0 when there is no LanceDB there yet)."""
+    import lancedb
+
+    if "://" not in uri and not Path(uri).exists():
+        return 0
+    db = lancedb.connect(uri)
+    return db.open_table("chunks").count_rows() if "chunks" in db.list_tables().tables else 0
 
 
 class VectorStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kg.normalize import EDGE_PUNCT, normalize_name
+from kg.normalize import normalize_name
 from rag.index import VectorTable
 
 
@@ -34,24 +34,6 @@ class EntityLinker:
     def exact(self, phrases: list[str]) -> dict[str, float]:
         """Entities named exactly by a phrase, score 1."""
         return {self.norm_to_entity[p]: 1.0 for p in phrases if p in self.norm_to_entity}
-
-    def ngrams(self, query: str, max_words: int = 6) -> dict[str, float]:
-        """Entities whose normalised name is a run of up to max_words words of the query (the lexical
-        match spaCy's phrase boundaries miss: "Journal of Psychotherapy Integration" inside a longer
-        chunk), score 1. A run must hold a word that is neither a stop word nor shorter than 3 letters."""
-        words = [w.strip(EDGE_PUNCT) for w in query.lower().split()]
-        words = [w for w in words if w]
-        found: dict[str, float] = {}
-        for start in range(len(words)):
-            for end in range(start + 1, min(len(words), start + max_words) + 1):
-                run = words[start:end]
-                if not any(len(w) > 2 and w not in self.nlp.Defaults.stop_words for w in run):
-                    continue
-                for candidate in {" ".join(run), normalize_name(" ".join(run))}:
-                    entity_id = self.norm_to_entity.get(candidate)
-                    if entity_id is not None:
-                        found[entity_id] = 1.0
-        return found
 
     def nearest(self, phrases: list[str]) -> dict[str, float]:
         """Entities whose name vector is within min_similarity of a phrase without an exact match: cosine."""

@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, QuestionType, classify
-from rag.candidates import _candidates, _stem, _trim
+from rag.candidates import answer_candidates, stem, trim
 from rag.chain import next_question, read_chain
 from rag.compare import comparative, first_value, pick
 
@@ -115,12 +115,12 @@ class NoGraph:
 
 
 def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in WORD.findall(text.lower()) if w not in STOP and (len(w) > 1 or w.isdigit())}
+    return {stem(w) for w in WORD.findall(text.lower()) if w not in STOP and (len(w) > 1 or w.isdigit())}
 
 
 def lemma_words(span) -> set[str]:
     """content_words of a parsed text, by lemma ("received" and "receive" match), plus the words as written."""
-    return {_stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
+    return {stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
 
 
 @dataclass
@@ -220,7 +220,7 @@ class Reader:
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
         typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
-            for surface, type_fit, start, end in _candidates(sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""):
+            for surface, type_fit, start, end in answer_candidates(sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""):
                 words = content_words(surface)
                 if not words or words <= question_words or any(words <= earlier for earlier in named):
                     continue  # repeats the question, as asked or as rewritten, or a bridge read before
@@ -277,10 +277,10 @@ class Reader:
                 continue
             valued = [i for i in mentions if first_value(sentences[i].span) is not None] if direction else []
             position = min(valued or mentions, key=lambda i: (-relevance[i], i))
-            best.append((first_value(sentences[position].span), position, _trim(option)))
+            best.append((first_value(sentences[position].span), position, trim(option)))
         chosen = pick(best, direction)
         if chosen is None:  # neither option is mentioned: no evidence either way
-            return Reading(_trim(qtype.options[0]), CHOICE, [])
+            return Reading(trim(qtype.options[0]), CHOICE, [])
         return Reading(chosen[2], CHOICE, [self._evidence(sentences[chosen[1]], passages, 1.0)])
 
     def _describe(self, question: str, question_words: set[str], passages: list, sentences: list[_Sentence]) -> Reading:

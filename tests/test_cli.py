@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import FIXTURES, build_here
 
-FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
+FIELDMAP = [sys.executable, "-m", "app.cli"]  # this checkout's CLI, installed or not
 
 
 def _env(cwd: Path, **extra: str) -> dict[str, str]:

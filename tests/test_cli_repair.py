@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import build_here
 
-FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
+FIELDMAP = [sys.executable, "-m", "app.cli"]  # this checkout's CLI, installed or not
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -50,7 +50,7 @@ class Server:
         self.log = tmp_path / f"serve-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
         env["PYTHONPATH"] = str(REPO)
-        command = [sys.executable, "-m", "fieldmap.cli", "serve", "--workspace", str(workspace), "--port", str(self.port), "--concurrency", str(concurrency)]
+        command = [sys.executable, "-m", "app.cli", "serve", "--workspace", str(workspace), "--port", str(self.port), "--concurrency", str(concurrency)]
         with open(self.log, "wb") as log:  # cwd without a fieldmap.toml: the settings are the defaults
             self.process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.base, timeout=300)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpus.formats import Extracted, Unreadable, collapse, join_pages
+from corpus.formats.base import Extracted, Unreadable, collapse, join_pages
 
 # PDFium writes a hyphen that ends a line as U+0002 (or U+FFFE), with no line break after it,
 # whether the word was split there or is a compound ("citizen-science"): it becomes a hyphen again,

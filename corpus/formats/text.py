@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpus.formats import Extracted, Unreadable, collapse
+from corpus.formats.base import Extracted, Unreadable, collapse
 
 BINARY_MAGIC = {b"%PDF-": "a PDF", b"PK\x03\x04": "a ZIP archive (DOCX, XLSX, ...)", b"\x89PNG": "a PNG image",
                 b"\xff\xd8\xff": "a JPEG image", b"\xd0\xcf\x11\xe0": "an old Office (OLE) file"}

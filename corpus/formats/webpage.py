@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from corpus.formats import Extracted, Unreadable, collapse
+from corpus.formats.base import Extracted, Unreadable, collapse
 
 # only dates the page states in its metadata (no guessing from the body text), the original one
 DATE_PARAMS = {"extensive_search": False, "original_date": True}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from corpus.formats import Extracted, Unreadable, collapse
+from corpus.formats.base import Extracted, Unreadable, collapse
 
 
 def read_docx(path: Path, data: bytes) -> Extracted:

@@ -10,7 +10,7 @@ import pytest
 from dashboards import trends
 from dashboards.growth import growth_scores
 from fieldmap.store import connect
-from tests.dashboards.conftest import INJECTION, Doc, entity_id, insert_docs
+from tests.dashboards.conftest import INJECTION, Doc, insert_docs
 
 YEARS = tuple(str(y) for y in range(2003, 2012))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fieldmap.cli import build_parser
+from app.cli import build_parser
 from tests.conftest import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_every_listed_corpus_is_read(tmp_path):
     first.write_text("".join((FIXTURES / "arxiv-20.jsonl").read_text().splitlines(keepends=True)[:3]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
     env.update(PYTHONPATH=str(REPO), OPENAI_BASE_URL="http://127.0.0.1:9/v1")  # a port nothing listens on
-    command = [sys.executable, "-m", "fieldmap.cli", "run", "--dry-run", "--workspace", str(tmp_path / "ws"),
+    command = [sys.executable, "-m", "app.cli", "run", "--dry-run", "--workspace", str(tmp_path / "ws"),
                "--corpus", str(first), str(FIXTURES / "arxiv-5-more.jsonl")]
     run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr

@@ -3,7 +3,14 @@ order with the vectors they get alone; the memo embeds a text once; int8 is anot
 import numpy as np
 import pytest
 
-from fieldmap.embedders import LazyLocalEmbedder, MemoEmbedder, MiniLMEmbedder, MiniLMInt8Embedder, native_bf16, resolve_precision
+from fieldmap.embedders import (
+    LazyLocalEmbedder,
+    MemoEmbedder,
+    MiniLMEmbedder,
+    MiniLMInt8Embedder,
+    native_bf16,
+    resolve_precision,
+)
 from rag.index import EmbedderMismatch, VectorStore
 
 TEXTS = [

@@ -3,7 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from kg.evaluate import NO_LLM, Span, evaluate_extraction, load_annotations, main, offline_extractor, parse_tagged, score
+from kg.evaluate import (
+    NO_LLM,
+    Span,
+    evaluate_extraction,
+    load_annotations,
+    main,
+    offline_extractor,
+    parse_tagged,
+    score,
+)
 from schemas import load_schema
 from tests.conftest import make_settings
 

@@ -1,4 +1,4 @@
-"""The neighbourhood-restricted PPR (HippoParams.neighbourhood_hops) agrees with the whole-graph PPR
+"""The neighbourhood-restricted PPR (HippoParams.ppr_neighbourhood_hops) agrees with the whole-graph PPR
 when the neighbourhood holds every vertex that can carry mass."""
 import dataclasses
 from collections import OrderedDict
@@ -7,12 +7,23 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from fieldmap.settings import Settings
 from fieldmap.store import connect, insert_rows
-from kg.graph import Adjacency, WholeGraphPageRank, build_graph, neighbourhood, personalized_pagerank, restricted_pagerank
+from kg.graph import (
+    Adjacency,
+    WholeGraphPageRank,
+    build_graph,
+    neighbourhood,
+    personalized_pagerank,
+    restricted_pagerank,
+)
 from kg.store import MENTION_COLUMNS, TRIPLET_COLUMNS
 from rag.hipporag import HippoParams, HippoRAGRetriever
 
 PASSAGES = ("p1#0", "p2#0", "p3#0", "p4#0", "q1#0", "q2#0", "r1#0")
+# PPR on the whole graph, passages in the order of their mass (no fusion, no chain order)
+PLAIN = dataclasses.replace(HippoParams.of(Settings()), ppr_neighbourhood_hops=0, fuse_dense=0.0, fuse_depth=0, named_first=False,
+                            chain_second=False, chain_fill=False)
 MENTIONS = {"p1#0": "AB", "p2#0": "BC", "p3#0": "CD", "p4#0": "DE", "q1#0": "X", "q2#0": "XY", "r1#0": "Z"}
 
 
@@ -87,9 +98,9 @@ def test_restricted_retrieval_ranks_like_the_whole_graph_when_the_neighbourhood_
     kg = _graph(tmp_path)
     seeds = {"A": 1.0}
     dense = {"p1#0": 0.1, "p2#0": 0.3, "p3#0": 0.2, "p4#0": 0.0, "q1#0": 0.6, "q2#0": 0.5, "r1#0": 0.0}  # r1: min-max 0
-    full = _retriever(kg, HippoParams(), seeds, dense).retrieve("q", 5)
+    full = _retriever(kg, PLAIN, seeds, dense).retrieve("q", 5)
     # 5 hops from A reach E (A-C-p3-D-p4-E); the top max(3, k=5) dense passages include q1, q2 with X, Y
-    params = dataclasses.replace(HippoParams(), neighbourhood_hops=5, neighbourhood_passages=3)
+    params = dataclasses.replace(PLAIN, ppr_neighbourhood_hops=5, ppr_neighbourhood_passages=3, ppr_whole_graph_below=0)
     restricted = _retriever(kg, params, seeds, dense).retrieve("q", 5)
     assert [h.chunk_id for h in restricted] == [h.chunk_id for h in full]
     assert np.allclose([h.score for h in restricted], [h.score for h in full], atol=1e-9)
@@ -98,21 +109,11 @@ def test_restricted_retrieval_ranks_like_the_whole_graph_when_the_neighbourhood_
 def test_restricted_retrieval_returns_passages_of_the_neighbourhood_only(tmp_path):
     kg = _graph(tmp_path)
     dense = {"p1#0": 0.1, "p2#0": 0.3, "p3#0": 0.2, "p4#0": 0.0, "q1#0": 0.6, "q2#0": 0.5, "r1#0": 0.05}
-    params = dataclasses.replace(HippoParams(), neighbourhood_hops=1, neighbourhood_passages=1)
+    params = dataclasses.replace(PLAIN, ppr_neighbourhood_hops=1, ppr_neighbourhood_passages=1, ppr_whole_graph_below=0)
     hits = _retriever(kg, params, {"A": 1.0}, dense).retrieve("q", 2)
     # 1 hop from A: p1; at least k=2 dense passages: q1, q2
     assert {h.chunk_id for h in hits} <= {"p1#0", "q1#0", "q2#0"} and len(hits) == 2
-    assert HippoParams().neighbourhood_hops == 0  # off unless asked for
-    # below whole_graph_below vertices the same parameters run PPR on the whole graph
-    small = dataclasses.replace(params, whole_graph_below=kg.graph.vcount() + 1)
+    # below ppr_whole_graph_below vertices the same parameters run PPR on the whole graph
+    small = dataclasses.replace(params, ppr_whole_graph_below=kg.graph.vcount() + 1)
     assert [h.chunk_id for h in _retriever(kg, small, {"A": 1.0}, dense).retrieve("q", 2)] == \
-           [h.chunk_id for h in _retriever(kg, HippoParams(), {"A": 1.0}, dense).retrieve("q", 2)]
-
-
-def test_settings_restrict_ppr_only_on_large_graphs():
-    from fieldmap.settings import Settings
-    from rag.engine import hippo_params
-
-    params = hippo_params(Settings.load(env={}, config_file="/nonexistent.toml"))
-    assert params.neighbourhood_hops == 3 and params.whole_graph_below == 200_000
-    assert hippo_params(Settings.load(env={"FIELDMAP_PPR_NEIGHBOURHOOD_HOPS": "0"}, config_file="/nonexistent.toml")).neighbourhood_hops == 0
+           [h.chunk_id for h in _retriever(kg, PLAIN, {"A": 1.0}, dense).retrieve("q", 2)]

@@ -1,6 +1,5 @@
 from fieldmap.store import connect, delete_document_rows
 from kg.store import pending_chunks, refresh_entities, write_extractions
-from tests.kg.conftest import chunk_text
 
 
 def _seed(con, doc_id: str, text: str) -> None:

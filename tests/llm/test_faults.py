@@ -166,7 +166,7 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
 
 
 def test_eval_extraction_in_llm_mode_scores_the_llm_counts_failures_and_caches_its_calls(tmp_path, fault_server, monkeypatch):
-    from fieldmap.cli import main
+    from app.cli import main
     from fieldmap.store import connect
 
     annotations = tmp_path / "annotations.jsonl"

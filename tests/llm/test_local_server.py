@@ -24,7 +24,7 @@ from tests.conftest import FIXTURES
 from tests.llm.conftest import LOCAL_LLM
 
 pytestmark = pytest.mark.llm
-FIELDMAP = str(Path(sys.executable).parent / "fieldmap")
+FIELDMAP = [sys.executable, "-m", "app.cli"]  # this checkout's CLI, installed or not
 MODEL = LOCAL_LLM["llm_model"]
 
 
@@ -33,7 +33,7 @@ def _fieldmap(*args: str, cwd: Path, base_url) -> subprocess.CompletedProcess:
     if os.environ.get("PYTHONPATH"):  # a worktree run on a shared venv: the CLI runs the code under test
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"FIELDMAP_{name.upper()}": str(value) for name, value in LOCAL_LLM.items()})
-    return subprocess.run([FIELDMAP, *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+    return subprocess.run([*FIELDMAP, *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ def test_deleting_an_unknown_id_is_an_error_and_a_deletion_can_be_undone(tmp_pat
 def _kill_when(corpus: Path, killed: Path, ready) -> subprocess.Popen:
     """Start `fieldmap run` in a child process and kill -9 it once `ready(peek)` holds for a copy of
     its database (the file and its WAL, read through a copy so the running writer is not disturbed)."""
-    command = [str(Path(sys.executable).parent / "fieldmap"), "run", "--workspace", str(killed), "--corpus", str(corpus), "--config", os.devnull]
+    command = [sys.executable, "-m", "app.cli", "run", "--workspace", str(killed), "--corpus", str(corpus), "--config", os.devnull]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {"FIELDMAP_CHUNK_SIZE": str(KILL_CHUNK_SIZE)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300

@@ -1,11 +1,12 @@
 """The partitioned run (settings.shards > 1): the same rows as the unpartitioned one, nothing changed by a
 re-run, a changed or removed document replaced and never duplicated."""
 import json
+
 import pytest
 
-from fieldmap.shards import shard_of, shard_path
 from fieldmap.store import connect
 from pipelines.run import asset_metadata, check_results, run_pipeline
+from pipelines.shards import shard_of, shard_path
 from tests.conftest import FIXTURES, make_settings
 from tests.pipelines.test_lifecycle import assert_consistent
 

@@ -172,7 +172,9 @@ class Webserver:
                 pass
 
     def output(self) -> str:
-        tail = lambda path: path.read_text(errors="replace")[-20000:] if path.exists() else ""
+        def tail(path: Path) -> str:
+            return path.read_text(errors="replace")[-20000:] if path.exists() else ""
+
         return f"--- webserver stderr ---\n{tail(self.stderr)}\n--- webserver stdout ---\n{tail(self.stdout)}"
 
 
@@ -289,7 +291,7 @@ def test_the_ui_shows_what_the_cli_ran_and_keeps_schedule_state(tmp_path):
     workspace = tmp_path / "ws"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
     env["PYTHONPATH"] = str(REPO)
-    run = subprocess.run([sys.executable, "-m", "fieldmap.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
+    run = subprocess.run([sys.executable, "-m", "app.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert run.returncode == 0, run.stderr[-5000:]
     home = dagster_home(make_settings(workspace))

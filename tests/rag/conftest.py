@@ -4,9 +4,8 @@ import dataclasses
 import pytest
 
 from kg.graph import KnowledgeGraph
-from rag.engine import QueryEngine, hippo_params
-from rag.hipporag import HippoRAGRetriever
-from rag.retrievers import FullTextRetriever
+from rag.engine import QueryEngine
+from rag.hipporag import HippoParams, HippoRAGRetriever
 
 QUESTION = "Can storage rings detect a relic gravitational-wave background?"
 TARGET_DOC = "http://arxiv.org/abs/gr-qc/0210091v7"
@@ -21,6 +20,6 @@ def engine(built_workspace):
 
 def hipporag(engine, **overrides) -> HippoRAGRetriever:
     """A hipporag retriever over the engine's stores with the settings' parameters and these overrides."""
-    params = dataclasses.replace(hippo_params(engine.settings), **overrides)
+    params = dataclasses.replace(HippoParams.of(engine.settings), **overrides)
     return HippoRAGRetriever(KnowledgeGraph.load(engine.settings.graph_path), engine.store.table("facts"), engine.linker,
-                             engine.retriever("dense"), params, FullTextRetriever(engine.chunks))
+                             engine.retriever("dense"), params)

@@ -2,9 +2,7 @@
 session's 20-document workspace (real stores, graph and models)."""
 import igraph as ig
 
-from fieldmap.settings import Settings
 from kg.graph import KnowledgeGraph
-from rag.hipporag import HippoParams
 from rag.hops import chain_fill, chain_linked, chain_order, topic_vertices
 from rag.mentions import Mentions
 from tests.rag.conftest import QUESTION, hipporag
@@ -67,7 +65,6 @@ def test_the_last_place_goes_to_the_next_hop_linked_to_the_first_two():
 
 
 def test_the_chain_fill_changes_at_most_the_last_place_of_the_set(engine):
-    assert Settings().chain_fill and not HippoParams().chain_fill
     without = hipporag(engine, chain_fill=False).retrieve(QUESTION, 12)
     retriever = hipporag(engine, chain_fill=True)
     filled = retriever.retrieve(QUESTION, 12)
@@ -78,8 +75,6 @@ def test_the_chain_fill_changes_at_most_the_last_place_of_the_set(engine):
 
 
 def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
-    assert Settings().named_first and Settings().chain_second  # on by default (BENCHMARKS.md)
-    assert not HippoParams().named_first and not HippoParams().chain_second
     fused = hipporag(engine, named_first=False, chain_second=False, chain_fill=False).retrieve(QUESTION, 8)
     retriever = hipporag(engine, named_first=True, chain_second=True, chain_fill=False)
     chained = retriever.retrieve(QUESTION, 8)

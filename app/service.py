@@ -1,4 +1,4 @@
-"""A workspace served to many callers at once: the HTTP API (fieldmap/server.py) and the MCP tools share it.
+"""A workspace served to many callers at once: the HTTP API (app/server.py) and the MCP tools share it.
 
 It reads only the published snapshot (fieldmap.snapshot.duckdb, see fieldmap/store.py), so a running server
 never blocks `fieldmap run`. Each request looks at the snapshot's stamp (inode, mtime, size, and the graph
@@ -24,7 +24,7 @@ from typing import Iterator
 
 import duckdb
 
-from fieldmap import lookup
+from app import lookup
 from fieldmap.settings import Settings
 from fieldmap.store import counts, snapshot_path
 from rag.modes import DEFAULT_MODE

@@ -7,7 +7,7 @@
     GET  /entities/{id}     an entity's facts, neighbours, synonyms and documents by year
     GET  /health            what is served; 503 while no workspace is built
 
-Requests run on `concurrency` worker threads, each borrowing an engine of its own (fieldmap/service.py); a
+Requests run on `concurrency` worker threads, each borrowing an engine of its own (app/service.py); a
 newer snapshot published by `fieldmap run` is picked up by the next request, without a restart.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from fieldmap.service import MAX_K, SEARCH_MODES, NotBuilt, Service
+from app.service import MAX_K, SEARCH_MODES, NotBuilt, Service
 from fieldmap.settings import Settings
 from rag.engine import MODES
 from rag.modes import DEFAULT_MODE

@@ -88,9 +88,10 @@ def open_workspace(workspace: str | Path | None = None, config_file: str | Path 
     return Workspace(Settings.load(workspace=workspace, config_file=config_file, **overrides))
 
 
-def ask(question: str, workspace: str | Path | None = None, mode: str = DEFAULT_MODE, k: int | None = None):
+def ask(question: str, workspace: str | Path | None = None, mode: str | None = None, k: int | None = None):
+    """`mode`: None for the default (rag.modes.DEFAULT_MODE)."""
     ws = open_workspace(workspace)
     try:
-        return ws.ask(question, mode=mode, k=k)
+        return ws.ask(question, mode=mode or DEFAULT_MODE, k=k)
     finally:
         ws.close()

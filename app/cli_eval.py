@@ -8,14 +8,13 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fieldmap.cli import RichProgress, _settings, console, out
+from app.console import RichProgress, console, out
+from app.console import settings_of as _settings
 from fieldmap.settings import Settings
 from rag.modes import DEFAULT_MODE
 
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
-    from rag.evaluate import run_retrieval_eval
-
     corpus = Path(args.corpus)
     workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
     settings = Settings.load(workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema)
@@ -34,6 +33,29 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def run_retrieval_eval(corpus: Path, questions_path: Path, methods: list[str], ks: list[int], settings, progress=None) -> dict:
+    """Index the corpus into settings.workspace (incrementally), then evaluate every method in one run."""
+    import time
+
+    from fieldmap.progress import silent
+    from pipelines.run import run_pipeline
+    from rag.engine import QueryEngine
+    from rag.evaluate import evaluate_retrieval, load_questions
+
+    questions = load_questions(questions_path)
+    started = time.perf_counter()
+    result = run_pipeline(settings.model_copy(update={"corpus": [str(corpus)]}), progress or silent)
+    if not result.success:
+        raise RuntimeError(f"indexing {corpus} failed; see the Dagster log above")
+    index_seconds = time.perf_counter() - started
+    engine = QueryEngine(settings)
+    try:
+        scores = evaluate_retrieval(engine, questions, methods, ks)
+    finally:
+        engine.close()
+    return {"methods": scores, "index_seconds": index_seconds, "embedder": settings.embedder, "questions": len(questions), "corpus": str(corpus)}
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """`fieldmap mcp`: the workspace as MCP tools over stdio, so an agent can ask, search and look up entities.
 
 Tools: ask, search, find_entities, entity, document. They read the published snapshot through the same
-Service as the HTTP API (fieldmap/service.py) and pick up a newer one without a restart. A bad argument or
+Service as the HTTP API (app/service.py) and pick up a newer one without a restart. A bad argument or
 an unknown id comes back as a tool error naming the problem.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Iterator
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from fieldmap.service import NotBuilt, Service
+from app.service import NotBuilt, Service
 from fieldmap.settings import Settings
 from rag.modes import DEFAULT_MODE, MODES
 

@@ -6,35 +6,16 @@ import json
 import os
 import sys
 import traceback
-from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.cli_eval import add_eval_parsers
+from app.console import RichProgress, console, out
+from app.console import settings_of as _settings
 from fieldmap.settings import Settings, require_config_file
 from rag.modes import DEFAULT_MODE, MODES
-
-console = Console(stderr=True)  # progress, warnings, errors
-out = Console()  # results
-
-
-def _settings(args: argparse.Namespace, **extra) -> Settings:
-    return Settings.load(workspace=args.workspace, config_file=args.config, **extra)
-
-
-class RichProgress:
-    """One bar per pipeline step."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.tasks: dict[str, int] = {}
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if step not in self.tasks:
-            self.tasks[step] = self.progress.add_task(step, total=total)
-        self.progress.update(self.tasks[step], completed=done, total=total)
 
 
 def _workspace_corpus(settings: Settings) -> list[str] | None:
@@ -88,9 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
-    from fieldmap.store import _rebuild
+    from fieldmap.store import rebuild_hint
 
-    failures = failure_lines(result, _rebuild(settings.duckdb_path))
+    failures = failure_lines(result, rebuild_hint(settings.duckdb_path))
     for line in failures:
         _error(line)
     return 1 if failures or not result.success else 0
@@ -115,12 +96,14 @@ def _rerun(settings: Settings):
 
 
 def _print_skipped(settings: Settings) -> None:
+    from corpus.store import skipped_records
     from fieldmap.store import connect
 
     con = connect(settings.duckdb_path, read_only=True)
-    skipped = con.execute("SELECT source, line, doc_id, reason FROM skipped ORDER BY source, line").fetchall()
+    skipped = skipped_records(con)
     con.close()
-    for source, line, doc_id, reason in skipped:
+    for record in skipped:
+        source, line, doc_id, reason = record["source"], record["line"], record["doc_id"], record["reason"]
         where = source + (f":{line}" if line is not None else "")
         console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {reason}")
 
@@ -209,18 +192,18 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from corpus.store import skipped_records
     from fieldmap.llm_cache import llm_status
     from fieldmap.store import connect, counts
+    from rag.index import chunk_vector_count
 
     settings = _settings(args)
     con = connect(settings.duckdb_path, read_only=True)
     status = counts(con)
-    status["skipped_records"] = [
-        {"source": s, "line": line, "doc_id": d, "reason": r} for s, line, d, r in con.execute("SELECT source, line, doc_id, reason FROM skipped").fetchall()
-    ]
+    status["skipped_records"] = skipped_records(con)
     status.update(llm_status(con))  # calls, cache hits, retries, tokens, cost, failures by reason
     con.close()
-    status["vectors"] = _vector_count(settings)
+    status["vectors"] = chunk_vector_count(settings.lancedb_uri)
     status["workspace"] = str(settings.workspace)
     if args.json:
         print(json.dumps(status, indent=2))
@@ -229,15 +212,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             if key != "skipped_records":
                 out.print(f"{key:>20}: {value}", highlight=False)
     return 0
-
-
-def _vector_count(settings: Settings) -> int:
-    import lancedb
-
-    if "://" not in settings.lancedb_uri and not Path(settings.lancedb_uri).exists():
-        return 0
-    db = lancedb.connect(settings.lancedb_uri)
-    return db.open_table("chunks").count_rows() if "chunks" in db.list_tables().tables else 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -257,7 +231,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fieldmap.server import serve
+    from app.server import serve
 
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -266,7 +240,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from fieldmap.mcp_server import serve_stdio
+    from app.mcp_server import serve_stdio
 
     serve_stdio(_settings(args))
     return 0
@@ -319,8 +293,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = sub.add_parser("dashboard", parents=[common], help="build the HTML dashboard and print its path")
     dashboard.add_argument("--open", action="store_true")
     dashboard.set_defaults(func=cmd_dashboard)
-    from fieldmap.cli_eval import add_eval_parsers  # its module imports this one's helpers
-
     add_eval_parsers(sub, common)
     return parser
 

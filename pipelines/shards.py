@@ -27,12 +27,13 @@ import duckdb
 from corpus.store import CHUNK_DERIVED
 from fieldmap.store import connect, delete_document_rows, insert_rows, set_meta, transaction
 from kg.store import refresh_entities
+from pipelines.fingerprints import LLM_STEPS
 
 # rows the shard steps make, by the step that makes them; a document's chunks changing redoes all
 # of CHUNK_DERIVED, in the workspace as in corpus.store.clear_stale (its gists too: the memory step redoes them)
 GROUPS = {"chunks": ("sentences", "chunks"), "structures": ("structures", "aspects"), "extractions": ("extractions", "mentions", "triplets", "chunk_parses")}
 DOCUMENT_COLUMNS = ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata", "ingested_at"]
-LLM_STEPS = ("structures", "triplets")
+SHARD_LLM_STEPS = tuple(step for step in LLM_STEPS if step != "memory")  # memory runs after the merge, in the workspace
 
 
 def shard_of(doc_id: str, shards: int) -> int:
@@ -75,7 +76,7 @@ def _signatures(con: duckdb.DuckDBPyConnection, prefix: str, table: str) -> dict
 def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str, int]:
     """Write the shards' rows into the workspace's tables (see the module's docstring); returns counts."""
     found = {"replaced_chunks": 0, "replaced_structures": 0, "replaced_extractions": 0, "documents": 0}
-    health: dict[str, list[dict]] = {step: [] for step in LLM_STEPS}
+    health: dict[str, list[dict]] = {step: [] for step in SHARD_LLM_STEPS}
     # the workspace's digests, read once: merging one shard changes only its own documents' rows
     ours = {table: _signatures(con, "", table) for tables in GROUPS.values() for table in tables}
     for path in paths:
@@ -94,7 +95,7 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
                     con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM shard.{table} ON CONFLICT DO NOTHING")
             for group, ids in changed.items():
                 found[f"replaced_{group}"] += len(ids)
-            for step in LLM_STEPS:
+            for step in SHARD_LLM_STEPS:
                 recorded = con.execute("SELECT value FROM shard.meta WHERE key = ?", [f"llm_health:{step}"]).fetchall()
                 health[step] += [json.loads(recorded[0][0])] if recorded else []
         finally:

@@ -1,0 +1,30 @@
+"""What every `fieldmap` command shares: the two consoles, the settings of its arguments, the progress bars."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.progress import Progress
+
+from fieldmap.settings import Settings
+
+console = Console(stderr=True)  # progress, warnings, errors
+out = Console()  # results
+
+
+def settings_of(args: argparse.Namespace, **extra) -> Settings:
+    return Settings.load(workspace=args.workspace, config_file=args.config, **extra)
+
+
+class RichProgress:
+    """One bar per pipeline step."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.progress.add_task(step, total=total)
+        self.progress.update(self.tasks[step], completed=done, total=total)
