@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, THING, YES_NO, classify
-from rag.candidates import YEAR, _candidates, _trim
+from rag.candidates import YEAR, answer_candidates, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
 from rag.reader import Evidence, GraphSignals, Reader, Reading, content_words
 
@@ -94,7 +94,7 @@ class NeuralReader(Reader):
                 surface = passages[found.passage].text[start:end]
                 sentence = next((s for s in doc.sents if s.start_char <= start < s.end_char), None)
                 fit = _span_fit(sentence, start, end, qtype, passages[found.passage].title) if sentence is not None else 0.0
-            answer = _shape(_trim(surface), qtype)
+            answer = _shape(trim(surface), qtype)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
                 continue  # repeats the question, as asked or as rewritten, or a bridge read before
@@ -122,7 +122,7 @@ def _span_fit(sentence, start: int, end: int, qtype, title: str) -> float:
         return 1.0
     doc = sentence.doc
     best = 0.0
-    for _, fit, first, last in _candidates(sentence, qtype, title if sentence.start == 0 else ""):
+    for _, fit, first, last in answer_candidates(sentence, qtype, title if sentence.start == 0 else ""):
         if fit > best and doc[first].idx < end and doc[last - 1].idx + len(doc[last - 1]) > start:
             best = fit
     if best == 0.0 and qtype.kind == DATE and YEAR.search(doc.text[start:end]):

@@ -27,7 +27,7 @@ MAX_LEN = 192
 
 def _features(examples, rng_seed: int, epoch: int):
     """Per example: question ids, passage ids/offsets (each paragraph tokenised once), answer token span."""
-    from rag.span.features import passage_tokens, question_ids
+    from rag.span.features import passage_tokens
 
     paragraphs: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
     by_title: dict[str, list[str]] = {}
