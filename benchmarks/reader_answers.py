@@ -5,8 +5,8 @@ same retrieval, both over the gold passages (the oracle), the answer-in-passages
         --questions ../shared/data/musique/questions.jsonl [--mode hipporag] [--json OUT]
 
 The workspace is built (or brought up to date) first, as `fieldmap eval qa` does. Answers are scored with
-SQuAD's EM and token F1 after the [n] markers are removed; a withheld answer (below the confidence threshold)
-scores 0. Shapes: yes/no, comparison (a choice between two), chain (the id says 2-4 hops, or the reader read a
+SQuAD's EM and token F1 after the [n] markers are removed. The neural reader's figures are its guesses (threshold 0);
+"thresholds" shows what withholding the guesses below each confidence would leave (a withheld answer scores 0). Shapes: yes/no, comparison (a choice between two), chain (the id says 2-4 hops, or the reader read a
 chain), single hop."""
 from __future__ import annotations
 
@@ -66,6 +66,8 @@ def main(argv=None) -> int:
 
     settings = Settings.load(workspace=Path(args.workspace), corpus=[args.corpus])
     assert run_pipeline(settings, silent).success
+    threshold = settings.reader_confidence_min
+    settings = settings.model_copy(update={"reader_confidence_min": 0.0})  # every guess, withheld below thresholds afterwards
     questions = load_questions(Path(args.questions))[: args.limit or None]
     engine = QueryEngine(settings)
     neural = engine.reader
@@ -88,22 +90,34 @@ def main(argv=None) -> int:
                  "neural_oracle": neural.read(q["question"], oracle, headings).text,
                  "rules_oracle": rules.read(q["question"], oracle, headings).text}
         row = {"shape": shape(q), "ceiling": answer_in_passages(answer.passages, gold), "oracle_ceiling": answer_in_passages(oracle, gold),
-               "withheld": float(answer.answer == "" and answer.confidence is not None)}
+               "confidence": answer.confidence if answer.confidence is not None else 1.0}
         for name, text in texts.items():
             row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain(text), gold), token_f1(plain(text), gold)
         rows.append(row)
         if n % 10 == 0:
             print(f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}", flush=True)
     engine.close()
-    keys = [k for k in rows[0] if k != "shape"]
+    keys = [k for k in rows[0] if k not in ("shape", "confidence")]
 
     def mean(indices) -> dict:
         chosen = [rows[i] for i in sorted(indices)]
         return {"questions": len(chosen), **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys}} if chosen else {}
 
     split = halves(questions)
+
+    def at(threshold_: float, indices) -> dict:
+        """The neural reader's EM/F1 when guesses below the threshold are withheld (scored 0), and the share answered."""
+        chosen = [rows[i] for i in sorted(indices)]
+        kept = [r["confidence"] >= threshold_ for r in chosen]
+        return {"answered": round(float(np.mean(kept)), 3),
+                "em": round(float(np.mean([r["neural_em"] * k for r, k in zip(chosen, kept)])), 4),
+                "f1": round(float(np.mean([r["neural_f1"] * k for r, k in zip(chosen, kept)])), 4),
+                "em_of_answered": round(float(np.mean([r["neural_em"] for r, k in zip(chosen, kept) if k] or [0.0])), 4)}
+
+    thresholds = {f"{t:g}": {name: at(t, idx) for name, idx in {"all": range(len(rows)), **split}.items()} for t in (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)}
     shapes = sorted({r["shape"] for r in rows})
     report = {"mode": args.mode, "k": args.k, "all": mean(range(len(rows))), **{name: mean(idx) for name, idx in split.items()},
+              "setting_threshold": threshold, "thresholds": thresholds,
               "shapes": {s: mean([i for i, r in enumerate(rows) if r["shape"] == s]) for s in shapes},
               "ask_p50_ms": round(float(np.percentile(ask_ms, 50)), 1), "ask_p95_ms": round(float(np.percentile(ask_ms, 95)), 1)}
     print(json.dumps(report, indent=1))

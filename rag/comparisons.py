@@ -100,7 +100,8 @@ def same_sides(question: str) -> Sides | None:
         subject = f"the {role} of {o}" if role else o
         if what in ("country", "nationality"):
             located = (m.group("verb") or "").lower() in ("located", "based", "in")
-            return f"Which country is {subject} located in?" if located else f"Which country is {subject} from?"
+            # "from" is answered by a nationality as often as by a country ("an American director"): ask for either
+            return f"Which country is {subject} located in?" if located else f"What is the nationality of {subject}?"
         return f"Which {what} is {subject} from?" if (m.group("verb") or "").lower() != "born" else f"Where was {subject} born?"
 
     return Sides((side(a), side(b)), (), "same", 0)

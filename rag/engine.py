@@ -206,16 +206,21 @@ class QueryEngine:
             answer.chain = [{"bridge": bridge, "passage": number} for bridge, number in reading.chain]
             answer.resolved = reading.resolved
             answer.confidence = reading.confidence
-            if reading.confidence is not None and reading.confidence < self.settings.reader_confidence_min and reading.answer_type != "description":
-                answer.flags.append(f"no answer: the reader's best ({reading.answer!r}) has confidence {reading.confidence:.2f}, "
-                                    f"below {self.settings.reader_confidence_min:g}; the evidence follows")
-                answer.answer = ""
+            if withheld(reading, self.settings.reader_confidence_min):  # no guess: the evidence, cited, is the answer
+                answer.flags.append(f"no answer found: the reader's best ({reading.answer!r}) has confidence {reading.confidence:.2f}, "
+                                    f"below {self.settings.reader_confidence_min:g}; the answer is its evidence")
+                answer.answer = " ".join(e.cited() for e in reading.evidence)
             answer.evidence = [asdict(e) for e in reading.evidence]
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))
             answer.citations = [Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited]
             answer.method = "reader"  # also when the LLM's answer failed (its reason is in flags)
             answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
             return answer
+
+
+def withheld(reading: Reading, threshold: float) -> bool:
+    """A short answer the neural reader is not confident of (an open question's evidence is never withheld)."""
+    return reading.confidence is not None and reading.confidence < threshold and reading.answer_type != "description"
 
 
 def span_model():

@@ -10,13 +10,17 @@ Open questions ("what do X reveal about Y") and yes/no questions that compare no
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, THING, YES_NO, classify
 from rag.candidates import YEAR, answer_candidates, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
-from rag.reader import Evidence, GraphSignals, Reader, Reading, content_words
+from rag.reader import QUESTION_WORDS, Evidence, GraphSignals, Reader, Reading, content_words, lemma_words
 
 PER_PASSAGE = 5  # spans kept of each passage before the type filter
+# a longer passage is read as its sentences closest to the question, up to this many tokens: a 260-token abstract
+# costs the model three times a 90-token Wikipedia paragraph, and its answer sits in a sentence that names the question's words
+WORD_BUDGET = 120
 
 
 class NeuralReader(Reader):
@@ -74,26 +78,26 @@ class NeuralReader(Reader):
         qtype = classify(question)
         if qtype.kind in (DESCRIPTION, YES_NO, CHOICE) or not passages:
             return super()._read_flat(question, passages, headings, graph, named)
-        prefixes = [f"{p.title}. " if p.title else "" for p in passages]
-        texts = [prefix + p.text for prefix, p in zip(prefixes, passages)]
         docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
         question_words = content_words(question)
+        lemmas = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
+        views = [_View.of(p, doc, lemmas) for p, doc in zip(passages, docs)]
         named_words = [content_words(n) for n in named]
         scored = []  # (typed, margin, passage, answer, sentence)
-        for found in self.span_reader.spans(question, texts, PER_PASSAGE):
-            shift = len(prefixes[found.passage])
-            start, end = found.start - shift, found.end - shift
-            if start < 0 < end:
-                continue  # runs from the title into the text: no answer reads so
-            doc = docs[found.passage]
+        for found in self.span_reader.spans(question, [v.text for v in views], PER_PASSAGE):
+            view, doc, passage = views[found.passage], docs[found.passage], passages[found.passage]
+            where = view.locate(found.start, found.end)
+            if where is None:
+                continue  # runs across the title and the text, or across two sentences read apart
+            start, end = where
             if start < 0:  # inside the title: the passage's first sentence stands as its evidence
-                surface = texts[found.passage][found.start : found.end]
+                surface = view.text[found.start : found.end]
                 sentence = next(iter(doc.sents), None)
                 fit = _title_fit(self.nlp, surface, qtype)
             else:
-                surface = passages[found.passage].text[start:end]
+                surface = passage.text[start:end]
                 sentence = next((s for s in doc.sents if s.start_char <= start < s.end_char), None)
-                fit = _span_fit(sentence, start, end, qtype, passages[found.passage].title) if sentence is not None else 0.0
+                fit = _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else 0.0
             answer = _shape(trim(surface), qtype)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
@@ -110,6 +114,46 @@ class NeuralReader(Reader):
         evidence = [Evidence(text, number + 1, passage.chunk_id, passage.doc_id, round(margin, 4))]
         candidates = [(a, round(_sigmoid(m), 4)) for _, m, _, a, _ in pool[:5]]
         return Reading(answer, qtype.kind, evidence, candidates, typed=typed, confidence=round(_sigmoid(margin), 4))
+
+
+@dataclass
+class _View:
+    """What the span model reads of a passage: its title, then its text, or of a long text only the sentences that
+    share the most words with the question (in their order, WORD_BUDGET words in all), with the way back to the
+    passage's characters."""
+
+    text: str
+    pieces: list[tuple[int, int, int]]  # (start in text, end in text, start in the passage; -1 for the title)
+
+    @classmethod
+    def of(cls, passage, doc, question_lemmas: set[str]) -> "_View":
+        text, pieces = "", []
+        if passage.title:
+            pieces.append((0, len(passage.title), -1))
+            text = passage.title + ". "
+        sentences = list(doc.sents)
+        if len(doc) > WORD_BUDGET and len(sentences) > 1:
+            ranked = sorted(range(len(sentences)), key=lambda i: (-len(question_lemmas & lemma_words(sentences[i])), i))
+            kept, words = set(), 0
+            for i in ranked:
+                if words and words + len(sentences[i]) > WORD_BUDGET:
+                    break
+                kept.add(i)
+                words += len(sentences[i])
+            sentences = [s for i, s in enumerate(sentences) if i in kept]
+        for sentence in sentences:
+            pieces.append((len(text), len(text) + len(sentence.text), sentence.start_char))
+            text += sentence.text + " "
+        return cls(text, pieces)
+
+    def locate(self, start: int, end: int) -> tuple[int, int] | None:
+        """A span of `text` in the passage's characters (negative: in the title), or None across pieces."""
+        for first, last, origin in self.pieces:
+            if first <= start < last:
+                if end > last:
+                    return None
+                return (start - first - len(self.text), end - first - len(self.text)) if origin < 0 else (origin + start - first, origin + end - first)
+        return None
 
 
 def _sigmoid(x: float) -> float:

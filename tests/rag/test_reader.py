@@ -17,7 +17,7 @@ def engine(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("reader")
     corpus = workspace / "reader-docs.jsonl"
     shutil.copy(FIXTURES / "reader-docs.jsonl", corpus)
-    settings = make_settings(workspace, corpus, schema_name="general")
+    settings = make_settings(workspace, corpus, schema_name="general", reader="rules")  # the rule reader: the fallback without the model file
     assert run_pipeline(settings).success
     engine = QueryEngine(settings)
     yield engine
