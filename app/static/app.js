@@ -99,6 +99,7 @@ function show(view) {
 function route() {
   if (!state.workspace) return;
   const hash = decodeURIComponent(location.hash.slice(1) || "ask");
+  $("passage-panel").hidden = true;
   if (hash.startsWith("entity/")) { show("entity"); loadEntity(hash.slice(7)); return; }
   const view = ["ask", "search", "entities"].includes(hash) ? hash : "ask";
   show(view);
@@ -152,6 +153,7 @@ async function ask(question, mode) {
         else if (line.startsWith("data: ")) data += line.slice(6);
       }
       onAskEvent(name, data ? JSON.parse(data) : null);
+      if (name === "answer") await new Promise((resolve) => setTimeout(resolve, 12));  // paint each piece as it comes
     }
   }
 }
@@ -172,12 +174,14 @@ function showAnswer(answer) {
   if (answer.answer && !/\[\d+\]/.test(answer.answer)) cited.forEach((n) => $("answer").append(" ", citeButton(n)));
   $("answer").dataset.done = "true";
   $("flags").replaceChildren(...answer.flags.map((f) => el("p", { className: "flag" }, f)));
-  $("evidence").replaceChildren(...answer.evidence.map((e) => el("li", {}, e.text, " ", citeButton(e.passage))));
+  // a description's answer is its evidence, already shown sentence by sentence with [n]: not listed twice
+  const listed = answer.answer_type === "description" ? [] : answer.evidence;
+  $("evidence").replaceChildren(...listed.map((e) => el("li", {}, e.text, " ", citeButton(e.passage))));
   const citedIds = new Set(answer.citations.map((c) => c.chunk_id));
   $("passages").replaceChildren(...answer.passages.map((p, i) => el("li", { className: citedIds.has(p.chunk_id) ? "cited" : "" },
     el("span", { className: "title", onclick: () => openCited(i + 1) }, "[" + (i + 1) + "] " + (p.title || p.doc_id)),
     el("div", { className: "snippet" }, p.text.length > 320 ? p.text.slice(0, 320) + "…" : p.text))));
-  document.querySelectorAll(".after-answer").forEach((h) => { h.hidden = false; });
+  document.querySelectorAll(".after-answer").forEach((h) => { h.hidden = h.nextElementSibling.children.length === 0; });
   $("retrieval").textContent = "retrieval: " + (answer.retrieval || answer.mode) + " · answer: " + answer.method;
 }
 
@@ -303,7 +307,7 @@ function layout(nodes, edges, width, height) {
       force[i].x += (width / 2 - pos[i].x) * 0.01; force[i].y += (height / 2 - pos[i].y) * 0.01;
       const len = Math.hypot(force[i].x, force[i].y) || 1;
       const move = Math.min(len, 12 * cool + 0.5);
-      pos[i].x = Math.min(width - 40, Math.max(40, pos[i].x + (force[i].x / len) * move));
+      pos[i].x = Math.min(width - 150, Math.max(40, pos[i].x + (force[i].x / len) * move));
       pos[i].y = Math.min(height - 20, Math.max(20, pos[i].y + (force[i].y / len) * move));
     }
   }
