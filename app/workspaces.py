@@ -8,6 +8,8 @@ the OpenAI-compatible /v1 (app/openai_compat.py), and app/auth.py's Guard (Host 
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -52,6 +54,13 @@ def check_bind(host: str, keys: Keys, insecure: bool) -> None:
                          "(README: keys), or --insecure to serve every workspace to anyone who can reach this address")
 
 
+def _warm(service) -> None:
+    try:
+        service.current()
+    except Exception as exc:  # noqa: BLE001 - not built yet, or being rebuilt: the first request says so
+        logging.getLogger("fieldmap.serve").warning("%s", exc)
+
+
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 without the `input` it echoes: a large bad body would come back whole."""
     errors = [{k: v for k, v in error.items() if k in ("loc", "msg", "type")} for error in exc.errors()]
@@ -70,8 +79,9 @@ def workspace_app(served: Served, concurrency: int) -> FastAPI:
 
 
 def create_front(served: list[Served], concurrency: int = 2, keys: Keys | None = None, bind: str = "127.0.0.1",
-                 allow_hosts: list[str] | None = None, max_body: int = DEFAULT_MAX_BODY):
-    """The ASGI app `fieldmap serve` runs: the Guard around the web app, /v1 and every workspace's API."""
+                 allow_hosts: list[str] | None = None, max_body: int = DEFAULT_MAX_BODY, announce_at: str | None = None):
+    """The ASGI app `fieldmap serve` runs: the Guard around the web app, /v1 and every workspace's API.
+    `announce_at`: this server's base URL, left in each workspace's serving.json while it runs."""
     from app.openai_compat import add_openai_routes
     from app.webapp import add_front_routes
 
@@ -88,6 +98,14 @@ def create_front(served: list[Served], concurrency: int = 2, keys: Keys | None =
         async with AsyncExitStack() as stack:  # mounted apps get no lifespan of their own: theirs close their pools
             for sub in apps.values():
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
+            loop = asyncio.get_running_loop()
+            for sub in apps.values():  # open each snapshot now, in the background: the first question need not wait
+                loop.run_in_executor(None, _warm, sub.state.service)
+            if announce_at is not None:  # `fieldmap ask` finds this server (app/remote.py) until it shuts down
+                from app.remote import announce, withdraw
+
+                for s in served:
+                    stack.callback(withdraw, announce(s.settings, f"{announce_at}/w/{s.name}", bool(keys)))
             yield
 
     # /docs and /openapi.json belong to the workspace API (with one workspace) rather than to the front
@@ -120,6 +138,7 @@ def serve(served: list[Served], host: str = "127.0.0.1", port: int = 8000, concu
 
     keys = keys or Keys()
     check_bind(host, keys, insecure)
-    app = create_front(served, concurrency, keys, host, allow_hosts, max_body)
+    near = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else (f"[{host}]" if ":" in host else host))
+    app = create_front(served, concurrency, keys, host, allow_hosts, max_body, announce_at=f"http://{near}:{port}")
     # no access log: a request line is no place for what a caller asked, and keys never reach a log
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
