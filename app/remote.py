@@ -25,9 +25,13 @@ def fingerprint(settings) -> str:
 
 
 def announce(settings, url: str, keys_required: bool) -> Path:
+    """serving.json in the workspace; nothing where it cannot be written (a workspace not built yet, read-only)."""
     path = Path(settings.workspace) / SERVING_FILE
     record = {"url": url, "pid": os.getpid(), "settings": fingerprint(settings), "keys": keys_required}
-    path.write_text(json.dumps(record), encoding="utf-8")
+    try:
+        path.write_text(json.dumps(record), encoding="utf-8")
+    except OSError:
+        pass
     return path
 
 
