@@ -108,12 +108,29 @@ def _print_skipped(settings: Settings) -> None:
         console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {reason}")
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
+def _ask(args: argparse.Namespace):
+    """The answer of a `fieldmap serve` serving this workspace (app/remote.py), else of an engine in this process."""
+    from rag.answer import Answer, Citation, Passage
+
+    settings = _settings(args)
+    if not args.local:
+        from app.remote import ask_server
+
+        served = ask_server(settings, args.question, args.mode, args.k, os.environ.get("FIELDMAP_API_KEY"))
+        if served is not None:
+            return Answer(**served | {"citations": [Citation(**c) for c in served["citations"]],
+                                      "passages": [Passage(**p) for p in served["passages"]]})
     from rag.engine import QueryEngine
 
-    engine = QueryEngine(_settings(args))
-    answer = engine.ask(args.question, mode=args.mode, k=args.k)
-    engine.close()
+    engine = QueryEngine(settings)
+    try:
+        return engine.ask(args.question, mode=args.mode, k=args.k)
+    finally:
+        engine.close()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    answer = _ask(args)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -231,11 +248,19 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.server import serve
+    from app.auth import Keys
+    from app.workspaces import Served, parse_workspace, serve
 
     if args.concurrency < 1:
         raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
-    serve(_settings(args), host=args.host, port=args.port, concurrency=args.concurrency)
+    specs = [parse_workspace(spec) for spec in args.workspace] if args.workspace else None
+    if specs is None:  # the default workspace (.fieldmap/ or FIELDMAP_WORKSPACE), named after its folder
+        settings = _settings(args)
+        specs = [(parse_workspace(str(settings.workspace))[0], str(settings.workspace))]
+    served = [Served(name, Settings.load(workspace=path, config_file=args.config)) for name, path in specs]
+    keys = Keys.load(args.keys, os.environ.get("FIELDMAP_API_KEYS"))
+    serve(served, host=args.host, port=args.port, concurrency=args.concurrency, keys=keys, insecure=args.insecure,
+          allow_hosts=args.allow_host, max_body=args.max_body)
     return 0
 
 
@@ -247,7 +272,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def _add_service_parsers(sub, common: argparse.ArgumentParser) -> None:
-    serve = sub.add_parser("serve", parents=[common], help="answer questions over HTTP (OpenAPI docs at /docs)")
+    serve = sub.add_parser("serve", parents=[_common(workspace=False)], help="the web app, the HTTP API and an OpenAI-compatible /v1")
+    serve.add_argument("--workspace", "-w", action="append", metavar="[NAME=]PATH",
+                       help="a workspace to serve, under /w/NAME/ (repeatable; default .fieldmap/ or FIELDMAP_WORKSPACE)")
+    serve.add_argument("--keys", metavar="FILE", help="API keys and the workspaces each may read (README: keys); also FIELDMAP_API_KEYS")
+    serve.add_argument("--insecure", action="store_true", help="serve beyond loopback without keys: anyone who can connect reads everything")
+    serve.add_argument("--allow-host", action="append", metavar="NAME", help="a Host name the server answers to besides this machine's (repeatable)")
+    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest request body (default 1 MiB; larger gets 413)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     # 2: this machine's cores; each concurrent request holds a query engine of its own (BENCHMARKS.md)
@@ -257,11 +288,18 @@ def _add_service_parsers(sub, common: argparse.ArgumentParser) -> None:
     mcp.set_defaults(func=cmd_mcp)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common(workspace: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes (`serve` has a --workspace of its own: NAME=PATH, repeatable)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
+    if workspace:
+        common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
     common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present); it must exist")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(prog="fieldmap", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error (before or after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -276,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve")
     ask.add_argument("--json", action="store_true")
+    ask.add_argument("--local", action="store_true", help="answer in this process even when a `fieldmap serve` serves the workspace")
     ask.set_defaults(func=cmd_ask)
     delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
     delete.add_argument("ids", nargs="+")

@@ -273,6 +273,11 @@ class Service:
         with self._cursor() as cursor:
             return lookup.entity(cursor, entity_id)
 
+    def read(self, function, *args):
+        """`function(cursor, *args)` on a cursor of the served snapshot (the web app's own look-ups, app/explore.py)."""
+        with self._cursor() as cursor:
+            return function(cursor, *args)
+
 
 def _check_k(k: int | None, name: str = "k") -> None:
     if k is not None and not 1 <= k <= MAX_K:

@@ -2,7 +2,11 @@
 values (engines in the pool: 1 is what one shared engine behind a lock would give), and the server's RSS.
 
     cp -r /work/cache/ws-demo /tmp/ws-demo-copy      # never benchmark on a workspace someone else uses
-    .venv/bin/python benchmarks/serve_latency.py --workspace /tmp/ws-demo-copy [--concurrency 1,2,8] [--clients 1,8] [-n 48]
+    .venv/bin/python benchmarks/serve_latency.py --workspace /tmp/ws-demo-copy [--concurrency 1,2,8] [--clients 1,8] [-n 48] [--endpoints ask,chat]
+
+`chat` is POST /v1/chat/completions (the OpenAI-compatible endpoint, not streamed) with the same questions. Each row
+also gives the server's CPU seconds per request (user + system time of its process over the measurement), and the
+throughput that 2 cores would reach at that cost: 2 / cpu_s_per_request.
 
 Questions are the demo's kind (arXiv astro-ph); the mode is the default one (memorag when the figures in BENCHMARKS.md were measured). Each client sends its share of
 the n questions one after another; a request's latency is measured from send to full reply.
@@ -73,27 +77,40 @@ def start_server(workspace: str, concurrency: int, log: Path) -> tuple[subproces
             time.sleep(0.5)
 
 
-def measure(base: str, clients: int, n: int) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def measure(base: str, clients: int, n: int, endpoint: str = "ask", model: str = "", pid: int | None = None) -> dict:
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(n)]
+
+    def send(http: httpx.Client, question: str) -> httpx.Response:
+        if endpoint == "chat":
+            return http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": question}]})
+        return http.post("/ask", json={"question": question})
 
     def client(share: list[str]) -> list[float]:
         latencies = []
         with httpx.Client(base_url=base, timeout=600) as http:
             for question in share:
                 started = time.perf_counter()
-                reply = http.post("/ask", json={"question": question})
+                reply = send(http, question)
                 reply.raise_for_status()
                 latencies.append((time.perf_counter() - started) * 1000)
         return latencies
 
     shares = [questions[i::clients] for i in range(clients)]
     load_before = _load()
+    cpu_before = _cpu_seconds(pid) if pid else 0.0
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         latencies = [ms for part in pool.map(client, shares) for ms in part]
     wall = time.perf_counter() - started
-    return {"clients": clients, "requests": n, "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)),
-            "throughput_rps": n / wall, "load_before": load_before, "load_after": _load()}
+    cpu = (_cpu_seconds(pid) - cpu_before) / n if pid else float("nan")
+    return {"endpoint": endpoint, "clients": clients, "requests": n, "p50_ms": float(np.percentile(latencies, 50)),
+            "p95_ms": float(np.percentile(latencies, 95)), "throughput_rps": n / wall, "cpu_s_per_request": cpu,
+            "two_core_bound_rps": 2 / cpu if cpu else float("nan"), "load_before": load_before, "load_after": _load()}
 
 
 def main() -> None:
@@ -102,6 +119,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,2,8", help="server --concurrency values to compare")
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("-n", type=int, default=48, help="asks per measurement")
+    parser.add_argument("--endpoints", default="ask", help="ask, chat (/v1/chat/completions) or both: ask,chat")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     results = []
@@ -110,10 +128,13 @@ def main() -> None:
         try:
             with ThreadPoolExecutor(concurrency) as pool:  # warm: the first query of each engine builds its caches
                 list(pool.map(lambda q: httpx.post(f"{base}/ask", json={"question": q}, timeout=600), QUESTIONS[:concurrency]))
-            for clients in map(int, args.clients.split(",")):
-                row = {"concurrency": concurrency, **measure(base, clients, args.n), "server_rss_mb": _rss_mb(process.pid)}
-                results.append(row)
-                print(json.dumps(row), flush=True)
+            model = httpx.get(f"{base}/v1/models", timeout=60).json()["data"][0]["id"]
+            for endpoint in args.endpoints.split(","):
+                for clients in map(int, args.clients.split(",")):
+                    row = {"concurrency": concurrency, **measure(base, clients, args.n, endpoint, model, process.pid),
+                           "server_rss_mb": _rss_mb(process.pid)}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
         finally:
             process.terminate()
             process.wait(timeout=60)

