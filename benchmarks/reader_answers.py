@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     if not isinstance(neural, NeuralReader):
         raise SystemExit("the span model file is absent: run `make reader-model`")
     rules = Reader(engine.nlp, engine.embedder, stored=neural.stored)
+    span_only = NeuralReader(engine.nlp, neural.span_reader, engine.embedder, stored=neural.stored, typed_by_rules=False)
     rows, ask_ms = [], []
     for n, q in enumerate(questions, 1):
         gold = q["answers"]
@@ -83,10 +84,12 @@ def main(argv=None) -> int:
         retrieved = answer.passages[: answer.retrieved or len(answer.passages)]
         engine._reader = rules
         ruled = engine.read(q["question"], retrieved, args.mode)
+        engine._reader = span_only
+        spanned = engine.read(q["question"], retrieved, args.mode)
         engine._reader = neural
         oracle = gold_passages(engine, q["supporting_ids"])
         headings = [p.title for p in oracle]
-        texts = {"neural": answer.answer, "rules": ruled.text,
+        texts = {"neural": answer.answer, "rules": ruled.text, "span_only": spanned.text,
                  "neural_oracle": neural.read(q["question"], oracle, headings).text,
                  "rules_oracle": rules.read(q["question"], oracle, headings).text}
         row = {"shape": shape(q), "ceiling": answer_in_passages(answer.passages, gold), "oracle_ceiling": answer_in_passages(oracle, gold),

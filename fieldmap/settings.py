@@ -132,7 +132,7 @@ class Settings(BaseModel):
         "neural", description="The offline reader: the span model (rag/data/span-reader.pt; rules where it is absent) or rules."
     )
     reader_confidence_min: float = Field(
-        0.2, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."
+        0.1, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."
     )
 
     # LLM (OpenAI-compatible)

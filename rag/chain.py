@@ -107,7 +107,9 @@ def _name_end(doc, prep) -> int:
     inside = {t.i for t in prep.subtree}
     last = prep.i
     for token in doc[prep.i + 1 :]:
-        if token.i not in inside or (token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT") and not (token.is_title and not token.is_stop)):
+        # a capitalised word right after the name goes on with it, stop word or not: "Night Over Calder"
+        in_title = token.is_title and last > prep.i and token.i == last + 1
+        if not in_title and (token.i not in inside or (token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT") and not (token.is_title and not token.is_stop))):
             break
         last = token.i
     while last > prep.i and doc[last].pos_ in ("DET", "ADP", "CCONJ", "PUNCT"):

@@ -9,24 +9,35 @@ passage's no-answer score wins, and its sigmoid is the answer's confidence. Comp
 Open questions ("what do X reveal about Y") and yes/no questions that compare nothing keep the rule reader."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, THING, YES_NO, classify
+from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PLACE, THING, YES_NO, classify
 from rag.candidates import YEAR, answer_candidates, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
-from rag.reader import QUESTION_WORDS, Evidence, GraphSignals, Reader, Reading, content_words, lemma_words
+from rag.reader import (
+    QUESTION_WORDS,
+    Evidence,
+    GraphSignals,
+    Reader,
+    Reading,
+    content_words,
+    lemma_words,
+    question_names,
+)
 
 PER_PASSAGE = 5  # spans kept of each passage before the type filter
 # a longer passage is read as its sentences closest to the question, up to this many tokens: a 260-token abstract
 # costs the model three times a 90-token Wikipedia paragraph, and its answer sits in a sentence that names the question's words
 WORD_BUDGET = 120
+NATIONALITY = frozenset({"nationality", "citizenship"})
+SNAP_WORDS = 3  # a typed span longer than its typed name by more words than this is cut to the name
 
 
 class NeuralReader(Reader):
-    def __init__(self, nlp, span_reader, embedder=None, stored=None):
+    def __init__(self, nlp, span_reader, embedder=None, stored=None, typed_by_rules: bool = True):
         super().__init__(nlp, embedder, stored=stored)
         self.span_reader = span_reader
+        self.typed_by_rules = typed_by_rules  # a hop whose answer the rules find typed keeps the rules' answer
 
     def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None,
              retrieve=None) -> Reading:
@@ -78,13 +89,25 @@ class NeuralReader(Reader):
         qtype = classify(question)
         if qtype.kind in (DESCRIPTION, YES_NO, CHOICE) or not passages:
             return super()._read_flat(question, passages, headings, graph, named)
+        if qtype.focus in NATIONALITY:  # answered by a nationality or a country, not by any name
+            qtype = replace(qtype, kind=PLACE, labels=frozenset({"NORP", "GPE"}))
+        if self.typed_by_rules and qtype.kind != THING:
+            ruled = super()._read_flat(question, passages, headings, graph, named)
+            if ruled.typed and ruled.answer:  # the entity recogniser types the answer: the rules' choice stands
+                return ruled
         docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
         question_words = content_words(question)
         lemmas = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
         views = [_View.of(p, doc, lemmas) for p, doc in zip(passages, docs)]
+        # a hop is anchored at what it names: read the passages that name the most of the question's names
+        names = question_names(self.nlp(question))
+        anchored = [len(names & (content_words(p.title) | content_words(p.text))) for p in passages]
+        best_anchor = max(anchored)
         named_words = [content_words(n) for n in named]
-        scored = []  # (typed, margin, passage, answer, sentence)
+        scored = []  # (type fit, margin, passage, answer, sentence, probability)
         for found in self.span_reader.spans(question, [v.text for v in views], PER_PASSAGE):
+            if anchored[found.passage] < best_anchor:
+                continue
             view, doc, passage = views[found.passage], docs[found.passage], passages[found.passage]
             where = view.locate(found.start, found.end)
             if where is None:
@@ -97,23 +120,27 @@ class NeuralReader(Reader):
             else:
                 surface = passage.text[start:end]
                 sentence = next((s for s in doc.sents if s.start_char <= start < s.end_char), None)
-                fit = _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else 0.0
+                fit, typed_surface = _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else (0.0, "")
+                if typed_surface and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
+                    surface = typed_surface  # a long span around a name of the asked-for type: the name is the answer
             answer = _shape(trim(surface), qtype)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
                 continue  # repeats the question, as asked or as rewritten, or a bridge read before
-            scored.append((fit > 0, found.score - found.null, found.passage, answer, sentence))
+            scored.append((fit, found.score - found.null, found.passage, answer, sentence, found.probability))
         if not scored:
             return super()._read_flat(question, passages, headings, graph, named)
-        typed = any(s[0] for s in scored)
-        pool = [s for s in scored if s[0]] if typed else scored
+        typed = any(s[0] > 0 for s in scored)
+        if not typed and qtype.kind != THING:  # none of the model's spans is of the asked-for type: the rules look wider
+            return super()._read_flat(question, passages, headings, graph, named)
+        pool = [s for s in scored if s[0] > 0] if typed else scored
         pool.sort(key=lambda s: (-s[1], s[2]))
-        _, margin, number, answer, sentence = pool[0]
+        _, margin, number, answer, sentence, probability = pool[0]
         text = sentence.text.strip() if sentence is not None else passages[number].text[:200]
         passage = passages[number]
         evidence = [Evidence(text, number + 1, passage.chunk_id, passage.doc_id, round(margin, 4))]
-        candidates = [(a, round(_sigmoid(m), 4)) for _, m, _, a, _ in pool[:5]]
-        return Reading(answer, qtype.kind, evidence, candidates, typed=typed, confidence=round(_sigmoid(margin), 4))
+        candidates = [(c[3], round(c[5], 4)) for c in pool[:5]]
+        return Reading(answer, qtype.kind, evidence, candidates, typed=typed, confidence=round(probability, 4))
 
 
 @dataclass
@@ -156,24 +183,20 @@ class _View:
         return None
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _span_fit(sentence, start: int, end: int, qtype, title: str) -> float:
-    """The best type fit of the rule reader's candidates in the sentence that overlap the span."""
+def _span_fit(sentence, start: int, end: int, qtype, title: str) -> tuple[float, str]:
+    """The best type fit of the rule reader's candidates in the sentence that overlap the span, and that candidate."""
     if qtype.kind == THING:
-        return 1.0
+        return 1.0, ""
     doc = sentence.doc
-    best = 0.0
-    for _, fit, first, last in answer_candidates(sentence, qtype, title if sentence.start == 0 else ""):
+    best, surface = 0.0, ""
+    for text, fit, first, last in answer_candidates(sentence, qtype, title if sentence.start == 0 else ""):
         if fit > best and doc[first].idx < end and doc[last - 1].idx + len(doc[last - 1]) > start:
-            best = fit
+            best, surface = fit, text
     if best == 0.0 and qtype.kind == DATE and YEAR.search(doc.text[start:end]):
         best = 0.5
     if best == 0.0 and qtype.kind == NUMBER and any(ch.isdigit() for ch in doc.text[start:end]):
         best = 0.5
-    return best
+    return best, surface
 
 
 def _title_fit(nlp, surface: str, qtype) -> float:

@@ -193,7 +193,7 @@ class Reader:
         question_words = {w for w in lemma_words(parsed) if w not in QUESTION_WORDS}
         if qtype.kind == DESCRIPTION:
             return self._describe(question, question_words, passages, sentences)
-        names = _names(parsed)
+        names = question_names(parsed)
         # a hop is anchored at the entity it names: a sentence (with its heading) without that name
         # shares only the relation's common words with the question, and is about something else
         relevance = [_overlap(question_words, s.words) * ((1 + _overlap(names, s.words)) / 2 if names else 1.0) for s in sentences]
@@ -315,7 +315,7 @@ class Reader:
         return Evidence(sentence.text, sentence.passage + 1, passage.chunk_id, passage.doc_id, round(float(score), 4))
 
 
-def _names(parsed) -> set[str]:
+def question_names(parsed) -> set[str]:
     """The content words of the proper names and numbers the question gives."""
     return content_words(" ".join(t.text for t in parsed[1:] if t.pos_ in ("PROPN", "NUM") or t.ent_type_ not in ("", "ORDINAL")))
 

@@ -19,11 +19,7 @@ class Found:
     end: int
     score: float  # start + end logit
     null: float  # the passage's lowest [CLS] score over its windows: how sure the model is that it holds no answer
-
-    @property
-    def confidence(self) -> float:
-        """sigmoid(span score - null score): above 0.5 the model prefers this span to "not here"."""
-        return 1.0 / (1.0 + math.exp(-(self.score - self.null)))
+    probability: float  # softmax(start) x softmax(end) in its window: the model's probability of this very span
 
 
 class SpanReader:
@@ -72,7 +68,7 @@ class SpanReader:
             for s in sorted(spans, key=lambda s: -s.score):
                 if (s.start, s.end) not in seen and len(seen) < per_passage:
                     seen.add((s.start, s.end))
-                    out.append(Found(p, s.start, s.end, s.score, null[p]))
+                    out.append(Found(p, s.start, s.end, s.score, null[p], s.probability))
         out.sort(key=lambda f: (-(f.score - f.null), f.passage, f.start))
         return out
 
