@@ -45,7 +45,7 @@ def built_workspace(tmp_path_factory) -> Settings:
 
 # `make test-fast` leaves out the tests marked `workspace`: those that build a workspace (or read the session's), start
 # a server or the CLI. A test is marked when it, a fixture it uses or a helper of its module calls one of these.
-BUILDS = re.compile(r"\b(run_pipeline|build_here|materialize|subprocess\.\w+|Popen|stdio_client|llama_server|built_workspace)\b")
+BUILDS = re.compile(r"\b(run_pipeline|build_here|materialize|subprocess\.\w+|Popen|stdio_client|llama_server|built_workspace)\b|\.build\(")
 
 
 def _builds(function, helpers: set[str]) -> bool:
