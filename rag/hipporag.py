@@ -24,6 +24,7 @@ from rag.index import VectorTable
 from rag.linking import EntityLinker
 from rag.mentions import Mentions
 from rag.retrievers import DenseRetriever, Hit
+from rag.words import fact_words
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ class HippoRAGRetriever:
         if rule == "threshold":
             return [i for i in candidates if self._fact_score(i) >= self.params.fact_threshold]
         if rule == "overlap":  # keep facts that share a content word with the query
-            query_words = _content_words(query)
-            return [i for i in candidates if _content_words(self.fact_texts[i]) & query_words]
+            query_words = fact_words(query)
+            return [i for i in candidates if fact_words(self.fact_texts[i]) & query_words]
         raise ValueError(f"unknown recognition rule {rule!r}")
 
     def _fact_score(self, index: int) -> float:
@@ -250,12 +251,6 @@ class HippoRAGRetriever:
         return self._topics
 
 
-STOP = frozenset(
-    "a an the of in on at to for from by with and or is was were be been are who what when where which whose how why "
-    "did does do that this these those as its it his her their he she they".split()
-)
-
-
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest scores, highest first (a partition, then a sort of those k only)."""
     if k >= len(scores):
@@ -275,7 +270,3 @@ def _rrf(pool: np.ndarray, lists, depth: int, constant: int) -> np.ndarray:
             top = top[values[top] > 0]
             fused[top] += weight / (constant + 1 + np.arange(len(top)))
     return fused
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split() if w not in STOP and len(w) > 2}

@@ -33,18 +33,13 @@ from typing import Protocol
 import numpy as np
 
 from rag.answer_types import CHOICE, DESCRIPTION, YES_NO, QuestionType, classify
-from rag.candidates import answer_candidates, stem, trim
+from rag.candidates import answer_candidates, trim
 from rag.chain import next_question, read_chain
 from rag.compare import comparative, first_value, pick
+from rag.words import WORD, content_words, lemma_words
 
-STOP = frozenset(
-    "a an the of in on at to for from by with and or is was were be been being are am who whom whose what when where which "
-    "how why did does do that this these those as its it his her their he she they them there here into than then also "
-    "not no but if so such can could would should will may might has have had what's name named called one her him its "
-    "she he we you your our my me us".split())
 QUESTION_WORDS = frozenset({"be", "do", "have"})  # lemmas of auxiliaries that only shape the question
 NEGATION = frozenset("not no never neither nor none n't".split())
-WORD = re.compile(r"[A-Za-z0-9]+")
 WINDOW = 8  # tokens either side of a candidate that count as its neighbourhood
 # open questions: only the sentences with the most question words are embedded (0: all). Embedding
 # all (~45 of 5 abstracts) made the reader's p95 ~470 ms on the demo; 12 gave p95 214 ms with the same
@@ -112,15 +107,6 @@ class NoGraph:
 
     def distance(self, name: str) -> int | None:
         return None
-
-
-def content_words(text: str) -> set[str]:
-    return {stem(w) for w in WORD.findall(text.lower()) if w not in STOP and (len(w) > 1 or w.isdigit())}
-
-
-def lemma_words(span) -> set[str]:
-    """content_words of a parsed text, by lemma ("received" and "receive" match), plus the words as written."""
-    return {stem(t.lemma_.lower()) for t in span if t.lower_ not in STOP and WORD.fullmatch(t.lower_) and (len(t) > 1 or t.is_digit)} | content_words(span.text)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Shared fixtures: real fixture files, real DuckDB/LanceDB/spaCy/igraph, one built workspace per session."""
 from __future__ import annotations
 
+import inspect
+import re
 import shutil
 from pathlib import Path
 
@@ -39,3 +41,29 @@ def built_workspace(tmp_path_factory) -> Settings:
     corpus = workspace / "arxiv-20.jsonl"
     shutil.copy(FIXTURES / "arxiv-20.jsonl", corpus)
     return build_here(workspace, corpus)
+
+
+# `make test-fast` leaves out the tests marked `workspace`: those that build a workspace (or read the session's), start
+# a server or the CLI. A test is marked when it, a fixture it uses or a helper of its module calls one of these.
+BUILDS = re.compile(r"\b(run_pipeline|build_here|materialize|subprocess\.\w+|Popen|stdio_client|llama_server|built_workspace)\b|\.build\(")
+
+
+def _builds(function, helpers: set[str]) -> bool:
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return bool(BUILDS.search(source)) or any(re.search(rf"\b{name}\(", source) for name in helpers)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    helpers_of: dict[object, set[str]] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module not in helpers_of:  # the module's own functions and classes that build, one level deep
+            own = [(n, o) for n, o in vars(module).items() if inspect.isfunction(o) or inspect.isclass(o)]
+            helpers_of[module] = {n for n, o in own if getattr(o, "__module__", None) == module.__name__ and _builds(o, set())}
+        helpers = helpers_of[module]
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_builds(f, helpers) for f in [getattr(item, "function", None), *fixtures] if f is not None):
+            item.add_marker(pytest.mark.workspace)

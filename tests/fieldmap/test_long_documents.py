@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from corpus.chunking import MAX_CHUNK_CHARS, MAX_SENTENCE_CHARS, chunk_document
 from corpus.models import Document
 from fieldmap.nlp import sentence_splitter
@@ -47,6 +49,7 @@ def _layout(sentences: int, gap: int) -> str:
     return "".join(f"The Chandra telescope observed the Crab Nebula and its pulsar on night {i}." + " " * gap + "\n" for i in range(sentences))
 
 
+@pytest.mark.slow  # 12 million characters: benchmark-sized, out of the fast tier
 def test_wide_whitespace_between_sentences_never_makes_a_chunk_over_the_limit():
     document = Document("layout", "Layout", _layout(40, 300_000), "src")  # 12 million characters
     sentences, chunks = chunk_document(document, 200, 1)
