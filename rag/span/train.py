@@ -230,7 +230,7 @@ def _report(args, total: int, bf16: bool, log) -> int:
         dev = dev[:: max(1, len(dev) // args.dev)][: args.dev]
     em, f1 = evaluate(load_packed(args.out), dev, args.threads, bf16, log)
     report = {"file": args.out.name, "sha256": sha256(args.out), "bytes": args.out.stat().st_size, "squad_dev_questions": len(dev),
-              "squad_dev_em": round(em, 2), "squad_dev_f1": round(f1, 2), "steps": total or None, "batch": args.batch,
+              "squad_dev_em": round(em, 2), "squad_dev_f1": round(f1, 2), "steps": total or None, "questions_trained": args.examples or None, "batch": args.batch,
               "lr": args.lr, "seed": args.seed, "max_len": MAX_LEN, "negative_share": NEGATIVE_SHARE,
               "wheel_sha256": __import__("rag.span.squad", fromlist=["x"]).WHEEL_SHA256}
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
