@@ -21,7 +21,10 @@ out = Console()  # results
 
 
 def _settings(args: argparse.Namespace, **extra) -> Settings:
-    return Settings.load(workspace=args.workspace, config_file=args.config, **extra)
+    settings = Settings.load(workspace=args.workspace, config_file=args.config, **extra)
+    if settings.workspace.exists() and not settings.workspace.is_dir():
+        raise ValueError(f"the workspace {settings.workspace} is a file, not a folder: name a folder (it is created when missing).")
+    return settings
 
 
 class RichProgress:
@@ -82,9 +85,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     table.add_column("asset")
     table.add_column("result")
     for asset, values in metadata.items():
-        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url")))
+        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url", "llm_offline")))
     console.print(table)
     _print_skipped(settings)
+    for line in dict.fromkeys(values["llm_offline"] for values in metadata.values() if values.get("llm_offline")):
+        console.print(f"[yellow]offline[/yellow] {escape(line)}; `fieldmap retry-failed` or the next run tries it again", highlight=False, soft_wrap=True)
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
@@ -126,8 +131,11 @@ def _print_skipped(settings: Settings) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from fieldmap.service import MAX_QUESTION, check_k, check_text
     from rag.engine import QueryEngine
 
+    check_text(args.question, "question", MAX_QUESTION)
+    check_k(args.k, "-k")  # what the HTTP API and MCP accept
     engine = QueryEngine(_settings(args))
     answer = engine.ask(args.question, mode=args.mode, k=args.k)
     engine.close()
@@ -300,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
-    ask.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    ask.add_argument("-k", type=int, default=None, help="passages to retrieve (1-50; default: the top_k setting)")
     ask.add_argument("--json", action="store_true")
     ask.set_defaults(func=cmd_ask)
     delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
@@ -348,6 +356,8 @@ def _error(line: str) -> None:
 
 def _one_line(exc: BaseException) -> str:
     """The exception as one line; a bare library error keeps its type so it still means something."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and not isinstance(exc, (FileNotFoundError, PermissionError)):
+        return f"cannot use {exc.filename}: {exc.strerror.lower()}."  # NotADirectoryError and the like, without "[Errno 20]"
     text = " ".join(str(exc).split()) or type(exc).__name__
     known = (FileNotFoundError, ValueError, RuntimeError, PermissionError)
     return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"

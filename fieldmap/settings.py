@@ -49,6 +49,13 @@ class Settings(BaseModel):
     # recall unchanged at R@2 and R@5 (BENCHMARKS.md "bfloat16 embedding"). The embedder's name stays: its vectors mix with float32 ones.
     embed_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
+    # inputs: what one bad record may cost a run (corpus/loaders.py)
+    # a longer document is cut here, indexed up to the cut and listed in `skipped` with its size. A 5 MB record took 11 GB
+    # and failed the run in `triplets`; at 2,000,000 characters a run's peak RSS stays under the figure in BENCHMARKS.md
+    # ("One bad record"); raise it for longer documents and the memory they take
+    max_document_chars: int = Field(2_000_000, ge=1000)
+    max_json_depth: int = Field(64, ge=2)  # a JSONL record nested deeper is a bad record (1,000 levels stopped the load)
+
     # extraction
     min_type_similarity: float = 0.0
     max_entity_words: int = 8
@@ -145,10 +152,20 @@ class Settings(BaseModel):
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_concurrency: int = 4
-    llm_timeout: float = 60.0
+    llm_timeout: float = 60.0  # seconds without a byte from the server before an attempt fails (httpx's read timeout)
+    # seconds for a whole request, every attempt, wait and trickled byte included (fieldmap/llm_guard.py): a server sending
+    # a byte every 5 s held `ask` for over 10 minutes before. 180 s leaves a slow local model 1,024 tokens at 6 a second
+    llm_deadline: float = 180.0
     llm_max_retries: int = 4
     llm_backoff_base: float = 1.0  # seconds before the first retry; doubles each time
-    llm_backoff_max: float = 60.0  # longest wait between retries, Retry-After included
+    llm_backoff_max: float = 60.0  # longest wait between retries of the backoff
+    # the longest Retry-After honoured: a server asking for more fails the request at once and takes the endpoint offline
+    # for the rest of the run (with Retry-After: 3600 a 3-document run took 759 s before)
+    llm_retry_after_max: float = 30.0
+    # the circuit breaker: after this many failed attempts in a row (timeouts, refused connections, 5xx, 429, 401/403/404)
+    # the endpoint is offline for the rest of the run: its requests fail at once and their chunks are extracted offline, to
+    # be retried next run (with HTTP 500s a 3-document run took 79 s before, 1,000 documents would have taken days)
+    llm_breaker_failures: int = 5
     llm_max_tokens: int = 1024  # completion budget per call
     llm_temperature: float = 0.0
     llm_examples: int = 3  # few-shot examples from the schema's <name>_examples.jsonl (fewer for small contexts)
