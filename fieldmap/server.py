@@ -19,6 +19,7 @@ from typing import Literal
 
 import duckdb
 from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
@@ -65,6 +66,11 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
     @app.exception_handler(DatabaseDamaged)
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:  # the same one line as the CLI's
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, without the inputs (one that is no text, a lone surrogate, cannot even be written as JSON)."""
+        return JSONResponse({"detail": [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}, status_code=422)
 
     @app.exception_handler(duckdb.Error)
     async def database_error(request: Request, exc: duckdb.Error) -> JSONResponse:
