@@ -23,18 +23,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_forget, cache_get, cache_put, cost_of, price_for, record, request_key
 from fieldmap.llm_guard import Breakers, deadline, http_client
+from fieldmap.llm_reply import MAX_REASON, BadResponse, connection_cause, error_detail, read_completion, validate_reply
 from fieldmap.settings import Settings
-
-if TYPE_CHECKING:
-    import openai
 
 log = logging.getLogger("fieldmap.llm")
 
@@ -46,7 +44,6 @@ R = TypeVar("R")
 JSON_SCHEMA_REJECTED = {400, 404, 422, 500, 501}
 MAX_FORMAT_PROBES = 3  # json_object probes per client while both formats fail alike (a server that is down)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{4,}|Bearer\s+\S+)")
-MAX_REASON = 300
 MAX_REPAIRABLE = 50_000  # characters: a longer invalid reply is not sent back for repair (it would be sent whole)
 ENDPOINT_FAILURES = {401, 403, 404}  # 4xx that every request to the endpoint would meet (the breaker counts them)
 
@@ -165,7 +162,7 @@ class LLMClient:
             if isinstance(reply, _NoReply):
                 answer = _Answer(None, None, reply.reason, key)
             elif answer is None:
-                value, error = _validate(reply.content, response_model, context)
+                value, error = validate_reply(reply.content, response_model, context)
                 if value is None and len(reply.content) > MAX_REPAIRABLE and repair_follows:
                     error = f"a reply of {len(reply.content):,} characters, too long to send back for repair ({error})"
                     repair_follows = False
@@ -187,7 +184,7 @@ class LLMClient:
         cached = self._cache_get(key)
         if cached is None:
             return None, None
-        value, _ = _validate(cached.content, response_model, context)
+        value, _ = validate_reply(cached.content, response_model, context)
         if value is None:
             with self._db_lock:
                 cache_forget(self._con, key)
@@ -228,23 +225,23 @@ class LLMClient:
         import openai
 
         try:
-            content, prompt_tokens, completion_tokens = _read(self._post(messages, name, schema))
+            content, prompt_tokens, completion_tokens = read_completion(self._post(messages, name, schema))
             return _Reply(content, prompt_tokens, completion_tokens, 1)
         except openai.RateLimitError as exc:
-            return f"rate_limit: HTTP 429 {self._redact(_error_detail(exc))}", _retry_after(exc.response), "retry"
+            return f"rate_limit: HTTP 429 {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
         except openai.APITimeoutError:
             if time.monotonic() >= end:
                 return f"deadline: no complete answer within the {self._settings.llm_deadline:g}s deadline (llm_deadline)", None, "endpoint"
             return f"timeout: no answer within {self._settings.llm_timeout:g}s", None, "retry"
         except openai.APIConnectionError as exc:
-            return f"connection: {self._redact(_cause(exc))}", None, "retry"
+            return f"connection: {self._redact(connection_cause(exc))}", None, "retry"
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code not in (408, 409):
                 kind = "endpoint" if exc.status_code in ENDPOINT_FAILURES else "never"
-                return f"http_{exc.status_code}: {self._redact(_error_detail(exc))}", None, kind
+                return f"http_{exc.status_code}: {self._redact(error_detail(exc))}", None, kind
             kind = "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
-            return f"{kind}: HTTP {exc.status_code} {self._redact(_error_detail(exc))}", _retry_after(exc.response), "retry"
-        except (json.JSONDecodeError, openai.APIResponseValidationError, _BadResponse) as exc:
+            return f"{kind}: HTTP {exc.status_code} {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
+        except (json.JSONDecodeError, openai.APIResponseValidationError, BadResponse) as exc:
             return f"bad_response: {self._redact(str(exc))}", None, "retry"
 
     def _post(self, messages: list[dict], name: str, schema: dict) -> Any:
@@ -329,48 +326,6 @@ def request_key_for(settings: Settings, messages: list[dict], response_model: ty
     """The cache key of a request as LLMClient sends it (the dry run looks answers up by it)."""
     parameters = {"schema": response_model.model_json_schema(), "temperature": settings.llm_temperature, "max_tokens": settings.llm_max_tokens}
     return request_key(settings.llm_model, messages, parameters)
-
-
-class _BadResponse(Exception):
-    pass
-
-
-def _read(response: Any) -> tuple[str, int, int]:
-    """Content and token counts of a chat completion; _BadResponse when it is not one."""
-    choices = getattr(response, "choices", None)
-    message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
-    if message is None:
-        raise _BadResponse(f"not a chat completion: {str(response)[:80]!r}")
-    usage = getattr(response, "usage", None)
-    return getattr(message, "content", None) or "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
-
-
-def _validate(content: str, response_model: type[BaseModel], context: dict | None) -> tuple[BaseModel | None, str | None]:
-    text = content.strip()
-    if text.startswith("```"):  # a fenced answer from a server without structured output
-        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
-    if not text:
-        return None, "the answer is empty"
-    try:
-        return response_model.model_validate_json(text, context=context), None
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]]
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        return None, ("; ".join(problems) + more)[:MAX_REASON]
-
-
-def _error_detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message") if isinstance(error, dict) else error
-    if message:
-        return str(message).strip().splitlines()[0]
-    return exc.response.reason_phrase or ""
-
-
-def _cause(exc: openai.APIConnectionError) -> str:
-    cause = exc.__cause__
-    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
 
 
 def _retry_after(response: Any) -> float | None:

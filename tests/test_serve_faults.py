@@ -6,16 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from fieldmap.store import republish_if_damaged, snapshot_path
+from tests.test_cli import FIELDMAP
 from tests.test_server import Server
 
-FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
 QUESTIONS = ["What do X-ray observations reveal about galaxy clusters?", "How are jellyfish galaxies classified?"]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,14 +17,14 @@ from fieldmap.llm import LLMClient
 from fieldmap.llm_guard import Breakers
 from fieldmap.store import connect
 from pipelines.run import asset_metadata, run_pipeline
+from tests.test_cli import FIELDMAP
 from tests.conftest import build_here, make_settings
 from tests.llm.conftest import fault_settings, write_corpus
 
-FIELDMAP = [str(Path(sys.executable).parent / "fieldmap")]
 TEXTS = {
     "a": "The telescope observed distant galaxies. The galaxies host bright quasars.",
     "b": "A radio telescope mapped nearby galaxies. Their hydrogen traces dark matter.",
-    "c": "The satellite measured the cosmic microwave background. Its maps constrain inflation.",
+    "c": "The satellite telescope measured the cosmic microwave background. Its maps of galaxies constrain inflation.",
 }
 
 
@@ -143,18 +142,21 @@ def test_a_trickling_endpoint_is_cut_at_the_deadline(tmp_path, fault_server):
 def test_ask_against_a_trickling_endpoint_returns_within_its_deadline_offline_and_flagged(tmp_path, fault_server):
     from rag.engine import QueryEngine
 
+    def timed_ask(settings):
+        engine = QueryEngine(settings)
+        try:
+            engine.ask("What did the telescope observe?")  # models and retrievers loaded: the next one is timed
+            started = time.monotonic()
+            answer = engine.ask("Which galaxies host quasars?")
+            return answer, time.monotonic() - started
+        finally:
+            engine.close()
+
     offline = build_here(tmp_path / "ws", write_corpus(tmp_path / "corpus.jsonl", TEXTS))
+    _, reading = timed_ask(offline)  # the offline reader's own time on this machine now
     fault_server.mode, fault_server.trickle_seconds = "trickle", 1.0
-    settings = offline.model_copy(update={"openai_base_url": fault_server.base_url, "llm_model": "test-model", "llm_deadline": 3.0})
-    engine = QueryEngine(settings)
-    try:
-        engine.ask("What did the telescope observe?")  # models and retrievers loaded: the next one is timed
-        started = time.monotonic()
-        answer = engine.ask("Which galaxies host quasars?")
-        took = time.monotonic() - started
-    finally:
-        engine.close()
-    assert took < 3.0 + 2.0, took  # the deadline, then the offline reader
+    answer, took = timed_ask(offline.model_copy(update={"openai_base_url": fault_server.base_url, "llm_model": "test-model", "llm_deadline": 3.0}))
+    assert took < 3.0 + reading + 1.5, (took, reading)  # the deadline, then the offline reader
     assert answer.method == "reader" and answer.answer
     assert any(flag.startswith("LLM answer failed: deadline") for flag in answer.flags), answer.flags
     assert json.dumps(answer.to_dict())  # still a whole answer
