@@ -127,7 +127,7 @@ def _print_skipped(settings: Settings) -> None:
     con.close()
     for source, line, doc_id, reason in skipped:
         where = source + (f":{line}" if line is not None else "")
-        console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {reason}")
+        console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {escape(reason)}", soft_wrap=True)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -50,10 +50,11 @@ class Settings(BaseModel):
     embed_precision: Literal["auto", "float32", "bfloat16"] = "auto"
 
     # inputs: what one bad record may cost a run (corpus/loaders.py)
-    # a longer document is cut here, indexed up to the cut and listed in `skipped` with its size. A 5 MB record took 11 GB
-    # and failed the run in `triplets`; at 2,000,000 characters a run's peak RSS stays under the figure in BENCHMARKS.md
-    # ("One bad record"); raise it for longer documents and the memory they take
-    max_document_chars: int = Field(2_000_000, ge=1000)
+    # a longer document is cut here, indexed up to the cut and listed in `skipped` with its size (about 250 pages). A 5 MB
+    # record took 11 GB and failed the run in `triplets`; cut at 2,000,000 characters the run still reached 11.9 GB (the
+    # spaCy workers' share), at 500,000 it peaks at the figure in BENCHMARKS.md ("One bad record"). Raise it for longer
+    # documents and the memory they take
+    max_document_chars: int = Field(500_000, ge=1000)
     max_json_depth: int = Field(64, ge=2)  # a JSONL record nested deeper is a bad record (1,000 levels stopped the load)
 
     # extraction
