@@ -74,11 +74,15 @@ class _DeadlineBackend(httpcore.SyncBackend):
 
 
 def http_client(timeout: float) -> httpx.Client:
-    """An httpx client for the openai package whose sockets honour the calling thread's `deadline`."""
-    transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
-    # httpx builds its httpcore pool without a way to name the network backend; this is the one seam
-    transport._pool._network_backend = _DeadlineBackend()  # noqa: SLF001
-    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
+    """An httpx client for the openai package (proxies from the environment as usual) whose sockets honour the
+    calling thread's `deadline`."""
+    client = httpx.Client(timeout=timeout, follow_redirects=True, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    # httpx builds its httpcore pools without a way to name their network backend: this is the one seam
+    for transport in [client._transport, *client._mounts.values()]:  # noqa: SLF001
+        pool = getattr(transport, "_pool", None)
+        if pool is not None:
+            pool._network_backend = _DeadlineBackend()  # noqa: SLF001
+    return client
 
 
 class Breaker:
