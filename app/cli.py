@@ -14,6 +14,7 @@ from rich.table import Table
 from app.cli_eval import add_eval_parsers
 from app.console import RichProgress, console, out
 from app.console import settings_of as _settings
+from app.service import MAX_QUESTION, check_k, check_text
 from fieldmap.settings import Settings, require_config_file
 from rag.modes import DEFAULT_MODE, MODES
 
@@ -63,9 +64,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     table.add_column("asset")
     table.add_column("result")
     for asset, values in metadata.items():
-        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url")))
+        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url", "llm_offline")))
     console.print(table)
     _print_skipped(settings)
+    for line in dict.fromkeys(values["llm_offline"] for values in metadata.values() if values.get("llm_offline")):
+        console.print(f"[yellow]offline[/yellow] {escape(line)}; `fieldmap retry-failed` or the next run tries it again", highlight=False, soft_wrap=True)
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
@@ -105,7 +108,7 @@ def _print_skipped(settings: Settings) -> None:
     for record in skipped:
         source, line, doc_id, reason = record["source"], record["line"], record["doc_id"], record["reason"]
         where = source + (f":{line}" if line is not None else "")
-        console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {reason}")
+        console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {escape(reason)}", soft_wrap=True)
 
 
 def _ask(args: argparse.Namespace):
@@ -130,6 +133,8 @@ def _ask(args: argparse.Namespace):
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    check_text(args.question, "question", MAX_QUESTION)
+    check_k(args.k, "-k")  # what the HTTP API and MCP accept
     answer = _ask(args)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -312,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
-    ask.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    ask.add_argument("-k", type=int, default=None, help="passages to retrieve (1-50; default: the top_k setting)")
     ask.add_argument("--json", action="store_true")
     ask.add_argument("--local", action="store_true", help="answer in this process even when a `fieldmap serve` serves the workspace")
     ask.set_defaults(func=cmd_ask)
@@ -359,6 +364,8 @@ def _error(line: str) -> None:
 
 def _one_line(exc: BaseException) -> str:
     """The exception as one line; a bare library error keeps its type so it still means something."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and not isinstance(exc, (FileNotFoundError, PermissionError)):
+        return f"cannot use {exc.filename}: {exc.strerror.lower()}."  # NotADirectoryError and the like, without "[Errno 20]"
     text = " ".join(str(exc).split()) or type(exc).__name__
     known = (FileNotFoundError, ValueError, RuntimeError, PermissionError)
     return text if isinstance(exc, known) else f"{type(exc).__name__}: {text}"

@@ -34,12 +34,13 @@ def document(con: duckdb.DuckDBPyConnection, doc_id: str) -> dict:
 
 
 def search_entities(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> list[dict]:
-    """Entities whose name contains the query (case-insensitive), most mentioned first."""
+    """Entities whose name contains the query (case-insensitive, every character literal: `%` and `_` are no
+    wildcards), most mentioned first."""
     rows = con.execute(
         """SELECT e.entity_id, e.name, e.type, count(m.mention_id) AS n FROM entities e LEFT JOIN mentions m USING (entity_id)
-           WHERE e.name ILIKE '%' || ? || '%' OR e.norm_name ILIKE '%' || ? || '%'
-           GROUP BY e.entity_id, e.name, e.type ORDER BY (lower(e.name) = lower(?)) DESC, n DESC, e.name LIMIT ?""",
-        [query, query, query, limit],
+           WHERE contains(lower(e.name), lower($1)) OR contains(lower(e.norm_name), lower($1))
+           GROUP BY e.entity_id, e.name, e.type ORDER BY (lower(e.name) = lower($1)) DESC, n DESC, e.name LIMIT $2""",
+        [query, limit],
     ).fetchall()
     return [{"entity_id": i, "name": n, "type": t, "mentions": m} for i, n, t, m in rows]
 

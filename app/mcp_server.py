@@ -1,8 +1,9 @@
 """`fieldmap mcp`: the workspace as MCP tools over stdio, so an agent can ask, search and look up entities.
 
 Tools: ask, search, find_entities, entity, document. They read the published snapshot through the same
-Service as the HTTP API (app/service.py) and pick up a newer one without a restart. A bad argument or
-an unknown id comes back as a tool error naming the problem.
+Service as the HTTP API (app/service.py) and pick up a newer one without a restart. Their arguments are
+checked and capped as the HTTP API's are (the Service does it for both); a bad argument, an unknown id or a
+damaged snapshot comes back as a tool error naming the problem.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Iterator
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from app.service import NotBuilt, Service
+from fieldmap.dbfile import DatabaseDamaged
+from app.service import MAX_NAME, MAX_QUESTION, NotBuilt, Service
 from fieldmap.settings import Settings
 from rag.modes import DEFAULT_MODE, MODES
 
@@ -24,15 +26,20 @@ INSTRUCTIONS = (
 
 
 @contextmanager
-def _tool_errors() -> Iterator[None]:
-    """The caller's mistakes and an unbuilt workspace as tool errors that say what is wrong (the SDK hides
-    any other exception's message)."""
+def _tool_errors(service: Service) -> Iterator[None]:
+    """The caller's mistakes, an unbuilt workspace and a damaged snapshot as tool errors that say what is wrong
+    (the SDK hides any other exception's message)."""
     try:
         yield
-    except (ValueError, NotBuilt) as exc:
+    except (ValueError, NotBuilt, DatabaseDamaged) as exc:
         raise ToolError(str(exc)) from exc
     except KeyError as exc:
         raise ToolError(exc.args[0] if exc.args else "not found") from exc
+    except Exception as exc:
+        damage = service.damaged(exc)
+        if damage is None:
+            raise
+        raise ToolError(str(damage)) from exc
 
 
 def build_server(settings: Settings) -> MCPServer:
@@ -41,29 +48,29 @@ def build_server(settings: Settings) -> MCPServer:
 
     @server.tool(description="Answer a question over the corpus, with citations; [n] in the answer is the n-th passage. "
                              f"mode: {DEFAULT_MODE} (default) | " + " | ".join(m for m in MODES if m != DEFAULT_MODE) + ";"
-                             " k: passages to retrieve (1-50).")
+                             f" k: passages to retrieve (1-50). The question: at most {MAX_QUESTION} characters.")
     def ask(question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
-        with _tool_errors():
+        with _tool_errors(service):
             return service.ask(question, mode, k)
 
-    @server.tool(description="Ranked passages for a query. mode: hybrid (default) | dense | bm25 | hipporag; k: 1-50.")
+    @server.tool(description=f"Ranked passages for a query (at most {MAX_QUESTION} characters). mode: hybrid (default) | dense | bm25 | hipporag; k: 1-50.")
     def search(query: str, mode: str = "hybrid", k: int = 5) -> dict:
-        with _tool_errors():
+        with _tool_errors(service):
             return service.search(query, mode, k)
 
-    @server.tool(description="Entities of the knowledge graph whose name contains the query, most mentioned first.")
+    @server.tool(description=f"Entities of the knowledge graph whose name contains the query (at most {MAX_NAME} characters), most mentioned first; limit: 1-50.")
     def find_entities(query: str, limit: int = 20) -> dict:
-        with _tool_errors():
+        with _tool_errors(service):
             return service.entities(query, limit)
 
     @server.tool(description="One entity by id (from find_entities): its facts, neighbours, synonyms and documents by year.")
     def entity(entity_id: str) -> dict:
-        with _tool_errors():
+        with _tool_errors(service):
             return service.entity(entity_id)
 
     @server.tool(description="One document by id: title, text, chunks and the entities it mentions.")
     def document(doc_id: str) -> dict:
-        with _tool_errors():
+        with _tool_errors(service):
             return service.document(doc_id)
 
     return server

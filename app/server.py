@@ -5,7 +5,7 @@
     GET  /documents/{id}    a document, its chunks and entities
     GET  /entities?q=       entities by name
     GET  /entities/{id}     an entity's facts, neighbours, synonyms and documents by year
-    GET  /health            what is served; 503 while no workspace is built
+    GET  /health            what is served; 503 while no workspace is built or its snapshot is damaged
 
 Requests run on `concurrency` worker threads, each borrowing an engine of its own (app/service.py); a
 newer snapshot published by `fieldmap run` is picked up by the next request, without a restart.
@@ -17,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import FastAPI, Query, Request
+import duckdb
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from app.service import MAX_K, SEARCH_MODES, NotBuilt, Service
+from fieldmap.dbfile import DatabaseDamaged
+from app.service import MAX_ID, MAX_K, MAX_NAME, MAX_QUESTION, SEARCH_MODES, NotBuilt, Service, check_text
 from fieldmap.settings import Settings
 from rag.engine import MODES
 from rag.modes import DEFAULT_MODE
@@ -33,16 +36,14 @@ SearchMode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
 class AskRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
-    question: str = Field(min_length=1, max_length=2000, description="the question, in plain words")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="the question, in plain words")
     mode: AskMode = Field(DEFAULT_MODE, description="retrieval mode (README: retrieval modes)")
     k: int | None = Field(None, ge=1, le=MAX_K, description="passages to retrieve (default: the top_k setting)")
 
     @field_validator("question")
     @classmethod
     def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the question is empty")
-        return value
+        return check_text(value, "question", MAX_QUESTION)
 
 
 def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
@@ -62,8 +63,21 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
         return await asyncio.get_running_loop().run_in_executor(workers, function, *args)
 
     @app.exception_handler(NotBuilt)
-    async def not_built(request: Request, exc: NotBuilt) -> JSONResponse:
+    @app.exception_handler(DatabaseDamaged)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:  # the same one line as the CLI's
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, without the inputs (one that is no text, a lone surrogate, cannot even be written as JSON)."""
+        return JSONResponse({"detail": [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(duckdb.Error)
+    async def database_error(request: Request, exc: duckdb.Error) -> JSONResponse:
+        damage = service.damaged(exc)
+        if damage is not None:
+            return JSONResponse({"detail": str(damage)}, status_code=503)
+        return JSONResponse({"detail": f"the database failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}, status_code=500)
 
     @app.exception_handler(KeyError)
     async def not_found(request: Request, exc: KeyError) -> JSONResponse:
@@ -78,22 +92,22 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
         return await run(service.ask, request.question, request.mode, request.k)
 
     @app.get("/search", summary="Ranked passages of one retriever")
-    async def search(q: str = Query(min_length=1, max_length=2000), mode: SearchMode = "hybrid", k: int = Query(5, ge=1, le=MAX_K)) -> dict:
+    async def search(q: str = Query(min_length=1, max_length=MAX_QUESTION), mode: SearchMode = "hybrid", k: int = Query(5, ge=1, le=MAX_K)) -> dict:
         return await run(service.search, q, mode, k)
 
     @app.get("/documents/{doc_id:path}", summary="A document with its text, chunks and entities")
-    async def document(doc_id: str) -> dict:
+    async def document(doc_id: str = Path(max_length=MAX_ID)) -> dict:
         return await run(service.document, doc_id)
 
     @app.get("/entities", summary="Entities whose name contains q, most mentioned first")
-    async def entities(q: str = Query(min_length=1, max_length=200), limit: int = Query(20, ge=1, le=MAX_K)) -> dict:
+    async def entities(q: str = Query(min_length=1, max_length=MAX_NAME), limit: int = Query(20, ge=1, le=MAX_K)) -> dict:
         return await run(service.entities, q, limit)
 
     @app.get("/entities/{entity_id:path}", summary="An entity's facts, neighbours, synonyms and documents by year")
-    async def entity(entity_id: str) -> dict:
+    async def entity(entity_id: str = Path(max_length=MAX_ID)) -> dict:
         return await run(service.entity, entity_id)
 
-    @app.get("/health", summary="What is served (503 while no workspace is built)")
+    @app.get("/health", summary="What is served (503 while no workspace is built, or its snapshot is damaged)")
     async def health() -> dict:
         return await run(service.health)
 

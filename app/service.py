@@ -3,7 +3,9 @@
 It reads only the published snapshot (fieldmap.snapshot.duckdb, see fieldmap/store.py), so a running server
 never blocks `fieldmap run`. Each request looks at the snapshot's stamp (inode, mtime, size, and the graph
 file's); when a run has published a newer one, the next request opens it and swaps it in, while requests in
-flight finish on the old one, which is closed when the last of them returns.
+flight finish on the old one, which is closed when the last of them returns: its engines drop their graph,
+retrievers and tables, its connection closes, and the memory they held goes back to the operating system
+(glibc keeps what the engines' threads freed in its arenas otherwise: a server grew by 85 MB a reload).
 
 A QueryEngine is not safe to share between threads: its retrievers keep per-query state (HippoRAGRetriever's
 fact scores between `seeds` and `recognise`), build caches on first use and share one DuckDB connection. So a
@@ -12,6 +14,9 @@ borrows one engine for its whole length (BENCHMARKS.md measures the pool against
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 import os
 import queue
@@ -25,14 +30,19 @@ from typing import Iterator
 import duckdb
 
 from app import lookup
+from fieldmap.dbfile import DAMAGE_SIGNS, DatabaseDamaged
 from fieldmap.settings import Settings
-from fieldmap.store import counts, snapshot_path
-from rag.modes import DEFAULT_MODE
+from fieldmap.store import check_snapshot, counts, explain_snapshot_error, snapshot_path
+from rag.modes import DEFAULT_MODE, MODES
 
 log = logging.getLogger("fieldmap.serve")
 SEARCH_MODES = ("hybrid", "dense", "bm25", "hipporag")
 RETRY_SECONDS = 5.0  # a snapshot that failed to open (a run was replacing files) is tried again after this
 MAX_K = 50  # more passages than this is not a question-answering request
+# the longest arguments taken, the same over HTTP and MCP (a 200,000-character question held MCP's one session for 312 s)
+MAX_QUESTION = 2000
+MAX_NAME = 200  # an entity name searched for
+MAX_ID = 1000  # a document or entity id
 
 
 class Retired(Exception):
@@ -41,6 +51,26 @@ class Retired(Exception):
 
 class NotBuilt(RuntimeError):
     """No workspace has been built (or published) yet: the server answers 503."""
+
+
+def check_text(value: str, name: str, limit: int) -> str:
+    """`value` as a caller's argument must be: text (no lone surrogate), not blank, at most `limit` characters."""
+    if not isinstance(value, str):
+        raise ValueError(f"the {name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"the {name} is empty")
+    if len(value) > limit:
+        raise ValueError(f"the {name} has {len(value):,} characters, more than the {limit:,} allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"the {name} holds a lone surrogate (U+{ord(value[exc.start]):04X} at character {exc.start + 1}), which is not text") from None
+    return value
+
+
+def check_k(k: int | None, name: str = "k") -> None:
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K):
+        raise ValueError(f"{name} must be a whole number from 1 to {MAX_K}, got {k!r}")
 
 
 Stamp = tuple[int, int, int, int]
@@ -69,6 +99,16 @@ def _cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cursor
 
 
+def _damage(exc: BaseException, snapshot: Path) -> DatabaseDamaged | None:
+    """The DatabaseDamaged an error means, with the CLI's line, or None when it means something else."""
+    if isinstance(exc, DatabaseDamaged):
+        return exc
+    if isinstance(exc, duckdb.Error) and any(sign.lower() in str(exc).lower() for sign in DAMAGE_SIGNS):
+        found = explain_snapshot_error(exc, snapshot)
+        return found if isinstance(found, DatabaseDamaged) else DatabaseDamaged(str(found))
+    return None
+
+
 class Generation:
     """One published snapshot, opened: a read-only connection and a pool of engines, each on its own cursor."""
 
@@ -76,6 +116,7 @@ class Generation:
         from rag.engine import QueryEngine
 
         self.stamp = stamp
+        check_snapshot(snapshot)  # damage is reported as the CLI reports it, before anything answers from it
         self.con = _open_snapshot(snapshot)
         self._pool: queue.Queue = queue.Queue()
         self._engines = []
@@ -140,7 +181,20 @@ class Generation:
     def _close(self) -> None:
         for engine in self._engines:
             engine.close()
+        self._engines.clear()
         self.con.close()
+        release_memory()
+
+
+def release_memory() -> None:
+    """Collect what the closed generation left in reference cycles and hand the free memory back to the OS
+    (malloc_trim, where the C library is glibc; elsewhere a no-op)."""
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 @dataclass
@@ -154,6 +208,7 @@ class Service:
         self._reloading = threading.Lock()
         self._swap = threading.Lock()
         self._failed: tuple[Stamp, float] | None = None
+        self._damaged: tuple[Stamp, DatabaseDamaged] | None = None  # the snapshot found damaged, until a run publishes another
 
     def _stamp(self) -> Stamp | None:
         """What identifies the published workspace; None while none is (the snapshot or the graph is missing)."""
@@ -166,6 +221,8 @@ class Service:
     def current(self) -> Generation:
         """The generation of the newest published snapshot, opening it when it changed."""
         stamp, generation = self._stamp(), self._generation
+        if self._damaged is not None and stamp == self._damaged[0]:
+            raise self._damaged[1]
         if generation is not None and (stamp is None or stamp == generation.stamp or self._failed_recently(stamp)):
             return generation
         if stamp is None:
@@ -190,17 +247,36 @@ class Service:
             raise NotBuilt(f"no workspace built at {self.settings.workspace}")
         try:
             fresh = Generation(self.settings, self.snapshot, stamp, self.size)
-        except Exception as exc:  # a run is replacing files right now, or the workspace is half built
+        except Exception as exc:  # damaged; or a run is replacing files right now, or the workspace is half built
+            damage = _damage(exc, self.snapshot)
+            if damage is not None:  # nothing answers from it, not even the generation opened before
+                self._mark_damaged(stamp, damage)
+                raise damage from exc
             if old is not None:
                 log.warning("keeping the snapshot served so far: the newer one did not open (%s)", exc)
                 self._failed = (stamp, time.monotonic())
                 return old
             raise NotBuilt(f"the workspace at {self.settings.workspace} is not readable yet ({exc}); try again when the run ends") from exc
         with self._swap:
-            self._generation = fresh
+            self._generation, self._damaged = fresh, None
         if old is not None:
             old.retire()
         return fresh
+
+    def _mark_damaged(self, stamp: Stamp | None, exc: DatabaseDamaged) -> None:
+        log.error("%s", exc)
+        with self._swap:
+            old, self._generation, self._damaged = self._generation, None, (stamp, exc)
+        if old is not None:
+            old.retire()
+
+    def damaged(self, exc: BaseException) -> DatabaseDamaged | None:
+        """The snapshot's damage when a request's error means it (a block DuckDB could not read), else None;
+        from then on every request is answered with it, until a run publishes the snapshot again."""
+        damage = _damage(exc, self.snapshot)
+        if damage is not None and damage is not exc:
+            self._mark_damaged(self._stamp(), damage)
+        return damage
 
     def close(self) -> None:
         if self._generation is not None:
@@ -237,39 +313,50 @@ class Service:
     # what the HTTP API and the MCP tools offer
 
     def health(self) -> dict:
+        """What is served; DatabaseDamaged when the snapshot no longer matches its stamp (checked on every call)."""
+        try:
+            check_snapshot(self.snapshot)
+        except DatabaseDamaged as exc:
+            self._mark_damaged(self._stamp(), exc)
+            raise
+        except FileNotFoundError:
+            pass  # not published yet: current() says so
         with self._generation_cursor() as (generation, cursor):
             stored, stamp = counts(cursor), generation.stamp
         return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": stamp[1],
                 "engines": self.size, "embedder": self.settings.embedder, "counts": stored}
 
     def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
-        _check_k(k)
+        check_text(question, "question", MAX_QUESTION)
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        check_k(k)
         with self._engine() as engine:
             return engine.ask(question, mode=mode, k=k).to_dict()
 
     def search(self, query: str, mode: str = "hybrid", k: int = 5) -> dict:
-        if not query.strip():
-            raise ValueError("the query is empty")
+        check_text(query, "query", MAX_QUESTION)
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
-        _check_k(k)
+        check_k(k)
         with self._engine() as engine:
             hits = engine.retriever(mode).retrieve(query, k)
             passages = engine.passages([(h.chunk_id, float(h.score)) for h in hits])
         return {"query": query, "mode": mode, "k": k, "results": [vars(p) for p in passages]}
 
     def document(self, doc_id: str) -> dict:
+        check_text(doc_id, "document id", MAX_ID)
         with self._cursor() as cursor:
             return lookup.document(cursor, doc_id)
 
     def entities(self, query: str, limit: int = 20) -> dict:
-        if not query.strip():
-            raise ValueError("the query is empty")
-        _check_k(limit, "limit")
+        check_text(query, "query", MAX_NAME)
+        check_k(limit, "limit")
         with self._cursor() as cursor:
             return {"query": query, "entities": lookup.search_entities(cursor, query.strip(), limit)}
 
     def entity(self, entity_id: str) -> dict:
+        check_text(entity_id, "entity id", MAX_ID)
         with self._cursor() as cursor:
             return lookup.entity(cursor, entity_id)
 
@@ -278,7 +365,3 @@ class Service:
         with self._cursor() as cursor:
             return function(cursor, *args)
 
-
-def _check_k(k: int | None, name: str = "k") -> None:
-    if k is not None and not 1 <= k <= MAX_K:
-        raise ValueError(f"{name} must be between 1 and {MAX_K}, got {k}")

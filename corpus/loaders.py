@@ -1,32 +1,48 @@
 """Read documents from JSONL files, document files (PDF, HTML, DOCX, text, markdown) and folders of them.
 
 Bad records never stop a load: each becomes a BadDocument naming the file, line or id and the reason.
-Per-format readers live in corpus/formats/; the folder walk (symlink loops, unreadable entries) in
-corpus/walk.py.
+What one record may cost is bounded (Limits, from the settings): a JSONL record nested deeper than
+max_json_depth is a bad record, and a document longer than max_document_chars is cut there, kept, and
+listed with its size. Per-format readers live in corpus/formats/; the folder walk (symlink loops,
+unreadable entries, files of no document format) in corpus/walk.py.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
 from corpus.formats import SUFFIXES, Unreadable, read_document
 from corpus.models import BadDocument, Document, content_hash
 from corpus.walk import os_reason, walk_files
+from fieldmap.settings import Settings
 
 DOCUMENT_SUFFIXES = SUFFIXES  # a single file with one of these is one document; any other file is JSONL
 TEXT_KEYS = ("text", "summary", "abstract", "body", "content")
 DATE_KEYS = ("date", "published", "created")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one record may cost (Settings.max_document_chars, Settings.max_json_depth)."""
+
+    max_chars: int = Settings.model_fields["max_document_chars"].default
+    max_json_depth: int = Settings.model_fields["max_json_depth"].default
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Limits":
+        return cls(settings.max_document_chars, settings.max_json_depth)
+
+
 @dataclass
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     bad: list[BadDocument] = field(default_factory=list)
+    cut: list[BadDocument] = field(default_factory=list)  # documents kept up to the limit: listed in `skipped`, yet loaded
 
 
-def load_corpus(paths: list[str | Path]) -> LoadResult:
+def load_corpus(paths: list[str | Path], limits: Limits = Limits()) -> LoadResult:
     """Load every path (a JSONL file or a folder); ids must be unique across them."""
     result = LoadResult()
     seen: dict[str, str] = {}
@@ -36,11 +52,12 @@ def load_corpus(paths: list[str | Path]) -> LoadResult:
         elif path.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES:
             part = load_file(path)
         elif path.is_file():
-            part = load_jsonl(path)
+            part = load_jsonl(path, limits.max_json_depth)
         else:
             result.bad.append(BadDocument(str(path), "no such file or folder"))
             continue
         result.bad.extend(part.bad)
+        part.documents = _cut(part.documents, limits.max_chars, result.cut)
         for doc in part.documents:
             if doc.doc_id in seen:
                 result.bad.append(BadDocument(doc.source, f"duplicate id, first read from {seen[doc.doc_id]}", doc_id=doc.doc_id))
@@ -50,7 +67,21 @@ def load_corpus(paths: list[str | Path]) -> LoadResult:
     return result
 
 
-def load_jsonl(path: Path) -> LoadResult:
+def _cut(documents: list[Document], max_chars: int, cut: list[BadDocument]) -> list[Document]:
+    """Documents over `max_chars` cut there (at the last space before it, if one is near), each listed with its size."""
+    kept = []
+    for doc in documents:
+        if len(doc.text) > max_chars:
+            space = doc.text.rfind(" ", max_chars - 1000, max_chars + 1)
+            text = doc.text[: space if space > 0 else max_chars]
+            cut.append(BadDocument(doc.source, f"{len(doc.text):,} characters: indexed up to the first {len(text):,} "
+                                   f"(max_document_chars is {max_chars:,})", line=doc.metadata.get("line"), doc_id=doc.doc_id))
+            doc = replace(doc, text=text, metadata=doc.metadata, page_starts=tuple(p for p in doc.page_starts if p < len(text)))
+        kept.append(doc)
+    return kept
+
+
+def load_jsonl(path: Path, max_depth: int = Limits.max_json_depth) -> LoadResult:
     result = LoadResult()
     try:
         handle = open(path, "rb")
@@ -69,6 +100,12 @@ def load_jsonl(path: Path) -> LoadResult:
             except json.JSONDecodeError as exc:
                 result.bad.append(BadDocument(str(path), f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no))
                 continue
+            except RecursionError:  # deeper than Python's parser goes: deeper than any limit we allow
+                result.bad.append(BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no))
+                continue
+            if _deeper_than(record, max_depth):
+                result.bad.append(BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no))
+                continue
             doc = _record_to_document(record, str(path), line_no)
             if isinstance(doc, str):
                 doc_id = str(record.get("id")) if isinstance(record, dict) and record.get("id") else None
@@ -76,6 +113,20 @@ def load_jsonl(path: Path) -> LoadResult:
             else:
                 result.documents.append(doc)
     return result
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels in `value` (without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _record_to_document(record: object, source: str, line_no: int) -> Document | str:

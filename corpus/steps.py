@@ -8,7 +8,7 @@ from typing import Callable
 import duckdb
 
 from corpus.chunking import chunk_document
-from corpus.loaders import load_corpus
+from corpus.loaders import Limits, load_corpus
 from corpus.models import Document, Sentence, Structure
 from corpus.store import (
     SyncReport,
@@ -26,9 +26,9 @@ from fieldmap.settings import Settings
 BATCH = 100
 
 
-def ingest(con: duckdb.DuckDBPyConnection, paths: list[str]) -> SyncReport:
-    loaded = load_corpus(paths)
-    return sync_documents(con, loaded.documents, loaded.bad, [str(Path(p)) for p in paths])
+def ingest(con: duckdb.DuckDBPyConnection, paths: list[str], limits: Limits = Limits()) -> SyncReport:
+    loaded = load_corpus(paths, limits)
+    return sync_documents(con, loaded.documents, loaded.bad, [str(Path(p)) for p in paths], loaded.cut)
 
 
 def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent, fingerprint: str | None = None) -> int:

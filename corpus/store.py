@@ -26,10 +26,12 @@ class SyncReport:
     tombstoned: int = 0  # deleted by the user earlier; not read back in
 
 
-def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], bad: list[BadDocument], sources: list[str]) -> SyncReport:
+def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], bad: list[BadDocument], sources: list[str],
+                   cut: list[BadDocument] = ()) -> SyncReport:
     """Store new documents, replace changed ones (all their derived rows go), and remove documents
-    that vanished from a source read in full this time (a source with bad records keeps its rows)."""
-    report = SyncReport(skipped=list(bad))
+    that vanished from a source read in full this time (a source with bad records keeps its rows).
+    `cut`: documents stored up to the length limit, listed in `skipped` with the bad ones."""
+    report = SyncReport(skipped=list(bad) + list(cut))
     stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
     stored_sources = dict(con.execute("SELECT doc_id, source FROM documents").fetchall())
     incoming = []

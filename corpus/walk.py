@@ -2,7 +2,8 @@
 
 Whatever cannot be walked is reported instead of raised: a folder that cannot be listed, a symlink
 that leads back into a folder being walked (a loop), a symlink that points nowhere, an entry with a
-document suffix that is not a regular file (a FIFO would block a reader forever, a device too).
+document suffix that is not a regular file (a FIFO would block a reader forever, a device too), and
+every file of no document format (a `.jsonl` among them: JSONL is read when named on its own).
 """
 from __future__ import annotations
 
@@ -55,3 +56,11 @@ def _visit(folder: Path, ancestors: set[str], suffixes: frozenset[str], files: l
                 files.append(path)
             else:
                 bad.append(BadDocument(str(path), "not a regular file (a FIFO, socket or device)"))
+        else:
+            bad.append(BadDocument(str(path), _not_read(path.suffix.lower(), suffixes)))
+
+
+def _not_read(suffix: str, suffixes: frozenset[str]) -> str:
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return f"a {suffix} file inside a folder is not read: name it on its own with --corpus"
+    return f"not a document file ({suffix or 'no suffix'}): a folder's documents are {', '.join(sorted(suffixes))}"

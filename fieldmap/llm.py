@@ -4,9 +4,12 @@
 Every answer is validated by a pydantic model. An invalid answer gets exactly one repair request
 (the validation error sent back); if that fails too, the result is a failure with its reason,
 never an empty value. Requests are retried with exponential backoff, honouring Retry-After, on
-429, 5xx, timeouts and broken responses. Answers are cached in DuckDB (`llm_cache`), so a re-run
-or a resumed run pays for nothing twice, and every request is logged with its tokens and cost
-(`llm_calls`). The API key never leaves the openai client: reasons and logs are redacted.
+429, 5xx, timeouts and broken responses, within one deadline for the whole request whatever the server
+trickles, honouring Retry-After up to a cap, and not at all once the run's breaker for the endpoint has opened
+(fieldmap/llm_guard.py). Answers that passed validation are cached in DuckDB (`llm_cache`), so a re-run or a
+resumed run pays for nothing twice; an invalid one is counted with its reason, never stored, so the next run
+asks again. Every request is logged with its tokens and cost (`llm_calls`). The API key never leaves the
+openai client: reasons and logs are redacted.
 """
 from __future__ import annotations
 
@@ -20,16 +23,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_get, cost_of, price_for, record, request_key
+from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_forget, cache_get, cache_put, cost_of, price_for, record, request_key
+from fieldmap.llm_guard import Breakers, deadline, http_client
+from fieldmap.llm_reply import MAX_REASON, BadResponse, connection_cause, error_detail, read_completion, validate_reply
 from fieldmap.settings import Settings
-
-if TYPE_CHECKING:
-    import openai
 
 log = logging.getLogger("fieldmap.llm")
 
@@ -41,7 +44,8 @@ R = TypeVar("R")
 JSON_SCHEMA_REJECTED = {400, 404, 422, 500, 501}
 MAX_FORMAT_PROBES = 3  # json_object probes per client while both formats fail alike (a server that is down)
 KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{4,}|Bearer\s+\S+)")
-MAX_REASON = 300
+MAX_REPAIRABLE = 50_000  # characters: a longer invalid reply is not sent back for repair (it would be sent whole)
+ENDPOINT_FAILURES = {401, 403, 404}  # 4xx that every request to the endpoint would meet (the breaker counts them)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class _Answer:
     content: str | None
     value: BaseModel | None
     reason: str | None
+    key: str = ""
 
 
 class LLMClient:
@@ -81,7 +86,8 @@ class LLMClient:
     cache and call rows through it, serialised by a lock, so the caller must not use `con`
     while a `map` over this client is running."""
 
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str):
+    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None):
+        """`breakers`: the run's, shared by its steps' clients (a client of its own by default)."""
         self.model = settings.llm_model
         self.step = step
         self.usage = LLMUsage()
@@ -90,8 +96,10 @@ class LLMClient:
         import openai  # here, not at import: a process that configures no LLM (a Dagster step) skips its second
 
         self._openai = openai.OpenAI(
-            api_key=self._secret or "no-key", base_url=settings.openai_base_url, timeout=settings.llm_timeout, max_retries=0
+            api_key=self._secret or "no-key", base_url=settings.openai_base_url, timeout=settings.llm_timeout, max_retries=0,
+            http_client=http_client(settings.llm_timeout),
         )
+        self._breaker = (breakers or Breakers(settings.llm_breaker_failures)).of(endpoint_name(str(self._openai.base_url)))
         self._price = price_for(self.model, settings.llm_prices)
         self._con = con
         self._db_lock = threading.Lock()
@@ -116,7 +124,8 @@ class LLMClient:
             return LLMResult(None, first.reason)
         follow_up = [*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": repair.replace("$error", first.reason or "")}]
         second = self._request(follow_up, response_model, context, repair_follows=False)
-        if second.value is not None:
+        if second.value is not None:  # the valid answer stands for the first request too: a re-run asks neither
+            self._cache_put(first.key, second.content or "")
             return LLMResult(second.value, repaired=True)
         return LLMResult(None, second.reason)
 
@@ -135,6 +144,11 @@ class LLMClient:
     def close(self) -> None:
         self._openai.close()
 
+    @property
+    def offline(self) -> str | None:
+        """The line saying the endpoint went offline in this run, or None."""
+        return self._breaker.reason
+
     # one request: cache, send, validate, record
 
     def _request(self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool) -> _Answer:
@@ -142,55 +156,93 @@ class LLMClient:
         key = request_key_for(self._settings, messages, response_model)
         with self._key_lock(key):  # the same request in two threads is paid for once
             started = time.perf_counter()
-            cached = self._cache_get(key)
+            cached, answer = self._cached_answer(key, response_model, context)
             reply = _Reply(cached.content, 0, 0, 0) if cached else self._send(messages, response_model.__name__, schema)
             tokens = (0, 0)
             if isinstance(reply, _NoReply):
-                answer = _Answer(None, None, reply.reason)
-            else:
-                value, error = _validate(reply.content, response_model, context)
-                answer = _Answer(reply.content, value, None if value is not None else f"invalid_output: {error}")
+                answer = _Answer(None, None, reply.reason, key)
+            elif answer is None:
+                value, error = validate_reply(reply.content, response_model, context)
+                if value is None and len(reply.content) > MAX_REPAIRABLE and repair_follows:
+                    error = f"a reply of {len(reply.content):,} characters, too long to send back for repair ({error})"
+                    repair_follows = False
+                answer = _Answer(reply.content if repair_follows else None, value, None if value is not None else f"invalid_output: {error}", key)
                 tokens = (reply.prompt_tokens, reply.completion_tokens)
-            status = "ok" if answer.value is not None else ("error" if answer.content is None else "invalid")
+            status = "ok" if answer.value is not None else ("error" if isinstance(reply, _NoReply) else "invalid")
             call = CallRecord(
                 self.step, self.model, key, tokens[0], tokens[1], cost_of(self._price, *tokens), cached is not None, status,
                 answer.reason, final=not (status == "invalid" and repair_follows), attempts=reply.attempts,
                 seconds=round(time.perf_counter() - started, 3),
             )
-            fresh = CachedReply(reply.content, *tokens) if isinstance(reply, _Reply) and cached is None else None
+            fresh = CachedReply(reply.content, *tokens) if answer.value is not None and cached is None else None  # only valid replies
             self._record(call, fresh)
         return answer
 
+    def _cached_answer(self, key: str, response_model: type[BaseModel], context: dict | None) -> tuple[CachedReply | None, _Answer | None]:
+        """A cached reply and its validated answer; a cached reply that does not validate (a cache written
+        before only valid replies were kept) is forgotten, so the request goes to the server again."""
+        cached = self._cache_get(key)
+        if cached is None:
+            return None, None
+        value, _ = validate_reply(cached.content, response_model, context)
+        if value is None:
+            with self._db_lock:
+                cache_forget(self._con, key)
+            return None, None
+        return cached, _Answer(cached.content, value, None, key)
+
     def _send(self, messages: list[dict], name: str, schema: dict) -> _Reply | _NoReply:
-        """The answer's content and usage, or the reason there is none, after retries."""
+        """The answer's content and usage, or the reason there is none, after retries, within the deadline."""
+        settings, breaker = self._settings, self._breaker
+        reason = "error: no attempt made"
+        with deadline(settings.llm_deadline) as end:
+            for attempt in range(1, settings.llm_max_retries + 2):
+                if breaker.open:
+                    return _NoReply(breaker.skip() if attempt == 1 else f"{reason}; then {breaker.skip()}", attempt - 1)
+                outcome = self._attempt(messages, name, schema, end)
+                if isinstance(outcome, _Reply):
+                    breaker.succeeded()
+                    return _Reply(outcome.content, outcome.prompt_tokens, outcome.completion_tokens, attempt)
+                reason, wait, retry = outcome
+                if wait is not None and wait > settings.llm_retry_after_max:
+                    reason = f"{reason}: asked to wait {wait:g}s, over the {settings.llm_retry_after_max:g}s cap (llm_retry_after_max)"
+                    breaker.failed(reason, at_once=True)
+                    return _NoReply(reason, attempt)
+                if retry != "never":
+                    breaker.failed(reason)
+                if retry != "retry" or attempt > settings.llm_max_retries:
+                    return _NoReply(reason if retry != "retry" else f"{reason} (after {attempt} attempts)", attempt)
+                delay = wait if wait is not None else min(settings.llm_backoff_base * 2 ** (attempt - 1), settings.llm_backoff_max)
+                if time.monotonic() + delay >= end:
+                    return _NoReply(f"deadline: {reason}, and no time for attempt {attempt + 1} within the {settings.llm_deadline:g}s deadline (llm_deadline)", attempt)
+                log.info("%s: retry %d in %.2fs after %s", self.step, attempt, delay, reason)
+                breaker.wait(delay)
+        return _NoReply(reason, settings.llm_max_retries + 1)
+
+    def _attempt(self, messages: list[dict], name: str, schema: dict, end: float) -> _Reply | tuple[str, float | None, str]:
+        """One HTTP request: the reply, or (reason, seconds the server asked to wait, "retry" | "endpoint" | "never"):
+        whether to try again, fail counting it against the endpoint, or fail as this request's own fault."""
         import openai
 
-        settings = self._settings
-        reason = "error: no attempt made"
-        for attempt in range(1, settings.llm_max_retries + 2):
-            wait: float | None = None
-            try:
-                content, prompt_tokens, completion_tokens = _read(self._post(messages, name, schema))
-                return _Reply(content, prompt_tokens, completion_tokens, attempt)
-            except openai.RateLimitError as exc:
-                reason, wait = f"rate_limit: HTTP 429 {self._redact(_error_detail(exc))}", _retry_after(exc.response)
-            except openai.APITimeoutError:
-                reason = f"timeout: no answer within {settings.llm_timeout:g}s"
-            except openai.APIConnectionError as exc:
-                reason = f"connection: {self._redact(_cause(exc))}"
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    return _NoReply(f"http_{exc.status_code}: {self._redact(_error_detail(exc))}", attempt)
-                kind = "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
-                reason, wait = f"{kind}: HTTP {exc.status_code} {self._redact(_error_detail(exc))}", _retry_after(exc.response)
-            except (json.JSONDecodeError, openai.APIResponseValidationError, _BadResponse) as exc:
-                reason = f"bad_response: {self._redact(str(exc))}"
-            if attempt <= settings.llm_max_retries:
-                backoff = settings.llm_backoff_base * 2 ** (attempt - 1)
-                delay = min(wait if wait is not None else backoff, settings.llm_backoff_max)
-                log.info("%s: retry %d in %.2fs after %s", self.step, attempt, delay, reason)
-                time.sleep(delay)
-        return _NoReply(f"{reason} (after {settings.llm_max_retries + 1} attempts)", settings.llm_max_retries + 1)
+        try:
+            content, prompt_tokens, completion_tokens = read_completion(self._post(messages, name, schema))
+            return _Reply(content, prompt_tokens, completion_tokens, 1)
+        except openai.RateLimitError as exc:
+            return f"rate_limit: HTTP 429 {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
+        except openai.APITimeoutError:
+            if time.monotonic() >= end:
+                return f"deadline: no complete answer within the {self._settings.llm_deadline:g}s deadline (llm_deadline)", None, "endpoint"
+            return f"timeout: no answer within {self._settings.llm_timeout:g}s", None, "retry"
+        except openai.APIConnectionError as exc:
+            return f"connection: {self._redact(connection_cause(exc))}", None, "retry"
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500 and exc.status_code not in (408, 409):
+                kind = "endpoint" if exc.status_code in ENDPOINT_FAILURES else "never"
+                return f"http_{exc.status_code}: {self._redact(error_detail(exc))}", None, kind
+            kind = "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
+            return f"{kind}: HTTP {exc.status_code} {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
+        except (json.JSONDecodeError, openai.APIResponseValidationError, BadResponse) as exc:
+            return f"bad_response: {self._redact(str(exc))}", None, "retry"
 
     def _post(self, messages: list[dict], name: str, schema: dict) -> Any:
         """One HTTP request. json_schema first; when a server rejects it, the same request goes
@@ -228,6 +280,11 @@ class LLMClient:
             return None
         with self._db_lock:
             return cache_get(self._con, key)
+
+    def _cache_put(self, key: str, content: str) -> None:
+        if self._con is not None:
+            with self._db_lock:
+                cache_put(self._con, key, self.model, CachedReply(content, 0, 0))
 
     def _record(self, call: CallRecord, fresh: CachedReply | None) -> None:
         with self._db_lock:
@@ -271,48 +328,6 @@ def request_key_for(settings: Settings, messages: list[dict], response_model: ty
     return request_key(settings.llm_model, messages, parameters)
 
 
-class _BadResponse(Exception):
-    pass
-
-
-def _read(response: Any) -> tuple[str, int, int]:
-    """Content and token counts of a chat completion; _BadResponse when it is not one."""
-    choices = getattr(response, "choices", None)
-    message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
-    if message is None:
-        raise _BadResponse(f"not a chat completion: {str(response)[:80]!r}")
-    usage = getattr(response, "usage", None)
-    return getattr(message, "content", None) or "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
-
-
-def _validate(content: str, response_model: type[BaseModel], context: dict | None) -> tuple[BaseModel | None, str | None]:
-    text = content.strip()
-    if text.startswith("```"):  # a fenced answer from a server without structured output
-        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
-    if not text:
-        return None, "the answer is empty"
-    try:
-        return response_model.model_validate_json(text, context=context), None
-    except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]]
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        return None, ("; ".join(problems) + more)[:MAX_REASON]
-
-
-def _error_detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message") if isinstance(error, dict) else error
-    if message:
-        return str(message).strip().splitlines()[0]
-    return exc.response.reason_phrase or ""
-
-
-def _cause(exc: openai.APIConnectionError) -> str:
-    cause = exc.__cause__
-    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-
-
 def _retry_after(response: Any) -> float | None:
     """Seconds the server asked us to wait (retry-after-ms, or Retry-After in seconds or as a date)."""
     headers = getattr(response, "headers", None) or {}
@@ -330,13 +345,20 @@ def _retry_after(response: Any) -> float | None:
         return None
 
 
+def endpoint_name(base_url: str) -> str:
+    """The endpoint as a line may show it: no user, password or query string."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc, parts.path, "", ""))
+
+
 @contextmanager
-def llm_client(settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str) -> Iterator[LLMClient | None]:
-    """A client for `step` when an LLM is configured (settings.llm_enabled), else None; closed after."""
+def llm_client(settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None) -> Iterator[LLMClient | None]:
+    """A client for `step` when an LLM is configured (settings.llm_enabled), else None; closed after.
+    `breakers`: the run's (LLMClient)."""
     if not settings.llm_enabled:
         yield None
         return
-    client = LLMClient(settings, con, step)
+    client = LLMClient(settings, con, step, breakers)
     try:
         yield client
     finally:

@@ -81,6 +81,18 @@ def cache_get(con: duckdb.DuckDBPyConnection, key: str) -> CachedReply | None:
     return CachedReply(*rows[0]) if rows else None
 
 
+def cache_put(con: duckdb.DuckDBPyConnection, key: str, model: str, reply: CachedReply) -> None:
+    """A validated reply under `key` (kept if one is there already)."""
+    con.execute("INSERT INTO llm_cache (cache_key, model, content, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [key, model, reply.content, reply.prompt_tokens, reply.completion_tokens])
+
+
+def cache_forget(con: duckdb.DuckDBPyConnection | None, key: str) -> None:
+    """Drop a cached reply that no longer validates (caches written before only valid replies were kept)."""
+    if con is not None:
+        con.execute("DELETE FROM llm_cache WHERE cache_key = ?", [key])
+
+
 def cache_keys_present(con: duckdb.DuckDBPyConnection, keys: list[str]) -> set[str]:
     if not keys or not has_llm_tables(con):
         return set()
@@ -118,6 +130,7 @@ class LLMUsage:
 
     calls: int = 0  # requests sent to the server (a request with retries counts once)
     cache_hits: int = 0
+    offline: int = 0  # requests not sent: the endpoint had gone offline in this run (fieldmap/llm_guard.py)
     attempts: int = 0  # HTTP requests, retries included
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -128,7 +141,8 @@ class LLMUsage:
     def add(self, call: CallRecord) -> None:
         self.answered += call.status == "ok"
         self.cache_hits += call.cached
-        self.calls += not call.cached
+        self.calls += not call.cached and call.attempts > 0
+        self.offline += not call.cached and call.attempts == 0
         self.attempts += call.attempts
         self.prompt_tokens += call.prompt_tokens
         self.completion_tokens += call.completion_tokens
@@ -141,16 +155,16 @@ class LLMUsage:
         return {
             "llm_calls": self.calls, "llm_cache_hits": self.cache_hits, "llm_retries": self.attempts - self.calls,
             "llm_prompt_tokens": self.prompt_tokens, "llm_completion_tokens": self.completion_tokens,
-            "llm_cost_usd": round(self.cost, 6), "llm_failures": dict(sorted(self.failures.items())),
+            "llm_cost_usd": round(self.cost, 6), "llm_failures": dict(sorted(self.failures.items())), "llm_not_sent_offline": self.offline,
         }
 
     def health(self) -> dict:
         """What the run's outage check reads: requests made, how many were answered, failures by kind."""
-        return {"requests": self.calls + self.cache_hits, "answered": self.answered, "failures": dict(sorted(self.failures.items()))}
+        return {"requests": self.calls + self.cache_hits + self.offline, "answered": self.answered, "failures": dict(sorted(self.failures.items()))}
 
     @property
     def all_failed(self) -> bool:
-        return self.calls + self.cache_hits > 0 and self.answered == 0
+        return self.calls + self.cache_hits + self.offline > 0 and self.answered == 0
 
 
 def has_llm_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -187,8 +201,8 @@ def _figures(con: duckdb.DuckDBPyConnection) -> tuple[tuple, dict[str, int]]:
     failures: dict[str, int] = {}
     if has_llm_tables(con):
         figures = con.execute(
-            """SELECT count(*) FILTER (WHERE NOT cached), count(*) FILTER (WHERE cached),
-                      coalesce(sum(attempts) FILTER (WHERE NOT cached), 0) - count(*) FILTER (WHERE NOT cached),
+            """SELECT count(*) FILTER (WHERE NOT cached AND attempts > 0), count(*) FILTER (WHERE cached),
+                      coalesce(sum(attempts) FILTER (WHERE NOT cached), 0) - count(*) FILTER (WHERE NOT cached AND attempts > 0),
                       coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost), 0)
                FROM llm_calls"""
         ).fetchall()[0]

@@ -53,6 +53,12 @@ class Settings(BaseModel):
         "auto", description="The torch embedders' matrix products; auto: bfloat16 where the CPU multiplies it natively."
     )
 
+    # inputs: what one bad record may cost a run (corpus/loaders.py)
+    max_document_chars: int = Field(
+        500_000, ge=1000, description="A document's text is cut here (named in skipped with its size): one record's memory."
+    )
+    max_json_depth: int = Field(64, ge=2, description="A JSONL record nested deeper is a bad record, named with file and line.")
+
     # extraction
     min_type_similarity: float = Field(
         0.0, description="Lowest similarity to a type's definition for an entity typed by similarity."
@@ -142,10 +148,21 @@ class Settings(BaseModel):
     )
     llm_model: str = Field("gpt-4o-mini", description="The model asked.")
     llm_concurrency: int = Field(4, description="LLM calls in flight at once.")
-    llm_timeout: float = Field(60.0, description="Seconds before a call times out.")
+    llm_timeout: float = Field(
+        60.0, description="Seconds without a byte from the server before an attempt fails (httpx's read timeout)."
+    )
+    llm_deadline: float = Field(
+        180.0, description="Seconds for a whole request: every attempt, wait and trickled byte included."
+    )
     llm_max_retries: int = Field(4, description="Retries of a failed call.")
     llm_backoff_base: float = Field(1.0, description="Seconds before the first retry; doubles each time.")
-    llm_backoff_max: float = Field(60.0, description="Longest wait between retries, Retry-After included.")
+    llm_backoff_max: float = Field(60.0, description="Longest wait between retries of the backoff.")
+    llm_retry_after_max: float = Field(
+        30.0, description="The longest Retry-After honoured; a longer one takes the endpoint offline for the run."
+    )
+    llm_breaker_failures: int = Field(
+        5, description="Failed attempts in a row after which the endpoint is offline for the rest of the run."
+    )
     llm_max_tokens: int = Field(1024, description="Completion budget per call.")
     llm_temperature: float = Field(0.0, description="Sampling temperature.")
     llm_examples: int = Field(3, description="Few-shot examples from the schema's <name>_examples.jsonl.")

@@ -157,10 +157,21 @@ def republish_if_damaged(path: Path) -> bool:
 
 def _open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
     """The snapshot, after checking it against the stamp its publisher wrote."""
-    problem = stamp_problem(snapshot)
+    check_snapshot(snapshot)
+    return open_checked(snapshot, True, _republish(snapshot))
+
+
+def check_snapshot(snapshot: Path) -> None:
+    """DatabaseDamaged, with the line every reader (the CLI, the servers) shows, when the readers' snapshot does
+    not match its stamp or is no whole DuckDB file."""
+    problem = stamp_problem(snapshot) or header_problem(snapshot)
     if problem:
         raise DatabaseDamaged(f"the readers' snapshot {snapshot} is damaged ({problem}); {_republish(snapshot)}")
-    return open_checked(snapshot, True, _republish(snapshot))
+
+
+def explain_snapshot_error(exc: duckdb.Error, snapshot: Path) -> Exception:
+    """A DuckDB error on the readers' snapshot as the one line a reader shows (DatabaseDamaged when it means damage)."""
+    return explain(exc, snapshot, _republish(snapshot))
 
 
 @contextmanager

@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from corpus.llm_structurize import structures_code_version
+from corpus.loaders import Limits
 from corpus.steps import ingest
 from corpus.store import clear_stale
 from dashboards import build_dashboard
@@ -16,7 +17,7 @@ from kg.graph import build_graph
 from kg.llm_extract import triplets_code_version
 from pipelines.fingerprints import CHUNKER_VERSION, EXTRACTOR_VERSION, memory_code_version, memory_fingerprint
 from pipelines.resources import FieldmapResource, for_context
-from pipelines.stages import chunk_step, record_llm_health, structure_step, triplet_step
+from pipelines.stages import chunk_step, llm_offline, record_llm_health, structure_step, triplet_step
 from rag.index import VectorStore
 from rag.memory import update_memory
 from rag.steps import sync_chunk_vectors, sync_entity_vectors, sync_fact_vectors, sync_synonyms
@@ -29,7 +30,7 @@ _OFFLINE = Settings()
 def documents(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     with fieldmap.writer() as con:
-        report = ingest(con, settings.corpus_paths)
+        report = ingest(con, settings.corpus_paths, Limits.of(settings))
         set_meta(con, "corpus", json.dumps(settings.corpus))  # later commands default to it
     for bad in report.skipped:
         context.log.warning(f"skipped {bad}")
@@ -51,14 +52,14 @@ def chunks(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progre
           description="StruXGPT-style structure per document: scope and aspects over verbatim sentences (by the LLM when one is configured).")
 def structures(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     with fieldmap.writer() as con:
-        return dg.MaterializeResult(metadata=structure_step(con, fieldmap.settings(), for_context(progress, context)))
+        return dg.MaterializeResult(metadata=structure_step(con, fieldmap.settings(), for_context(progress, context), fieldmap.breakers))
 
 
 @dg.asset(group_name="kg", deps=[chunks], code_version=triplets_code_version(_OFFLINE, EXTRACTOR_VERSION),
           description="Schema-typed entities, mentions and triplets in DuckDB (by the LLM when one is configured, else spaCy), each traceable to document, chunk and sentence.")
 def triplets(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     with fieldmap.writer() as con:
-        metadata, error = triplet_step(con, fieldmap.settings(), for_context(progress, context))
+        metadata, error = triplet_step(con, fieldmap.settings(), for_context(progress, context), fieldmap.breakers)
     if error:
         context.log.error(error)
     return dg.MaterializeResult(metadata=metadata)
@@ -108,12 +109,12 @@ def dashboard(context: dg.AssetExecutionContext, fieldmap: FieldmapResource) -> 
 def memory(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]) -> dg.MaterializeResult:
     settings = fieldmap.settings()
     store = VectorStore(settings.lancedb_uri, get_embedder(settings))
-    with fieldmap.writer() as con, llm_client(settings, con, "memory") as client:
+    with fieldmap.writer() as con, llm_client(settings, con, "memory", fieldmap.breakers) as client:
         fingerprint = memory_fingerprint(settings)
         stale, _ = clear_stale(con, "gists", fingerprint, ("gists",))
         report = update_memory(con, store, client, progress=for_context(progress, context), fingerprint=fingerprint)
         record_llm_health(con, "memory", client)
-    usage = client.usage.as_metadata() if client is not None else {}
+    usage = {**client.usage.as_metadata(), **llm_offline(client)} if client is not None else {}
     return dg.MaterializeResult(
         metadata={"gists_added": report.gists_added, "stale_gists": stale, "fingerprint": fingerprint, "gists_failed": report.gists_failed, "gists": report.gist_vectors, "clusters": report.clusters, **usage}
     )

@@ -101,11 +101,14 @@ def llm_answered(context, fieldmap: FieldmapResource) -> dg.AssetCheckResult:
     answered = sum(h["answered"] for h in health.values())
     passed = requests == 0 or answered > 0
     failures = {f"{step}: {kind}": n for step, h in health.items() for kind, n in h["failures"].items()}
+    reason = ""
     if not passed:
-        context.log.error(f"every LLM request of this run failed ({requests} requests; {failures}): the LLM is unreachable or broken. "
-                          "Offline results stand in meanwhile; the next run (or `fieldmap retry-failed`) asks the LLM again.")
+        listed = ", ".join(f"{kind} {n}" for kind, n in sorted(failures.items()))
+        reason = (f"every LLM request of this run failed ({requests} requests; {listed}): the LLM is unreachable or broken. "
+                  "Offline results stand in meanwhile; the next run (or `fieldmap retry-failed`) asks the LLM again.")
+        context.log.error(reason)
     return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"requests": requests, "answered": answered, "failures": json.dumps(failures)})
+                               metadata={"requests": requests, "answered": answered, "failures": json.dumps(failures), "reason": reason})
 
 
 ALL_CHECKS = [triplets_have_chunks, no_orphan_entities, duplicate_entity_rate, extraction_failure_rate, vectors_match_chunks, graph_matches_store, llm_answered]

@@ -13,7 +13,7 @@ import duckdb
 
 from corpus.chunking import chunk_document
 from corpus.llm_structurize import MAX_SENTENCES, LLMStructure, structure_messages
-from corpus.loaders import load_corpus
+from corpus.loaders import Limits, load_corpus
 from corpus.models import Chunk, Document, Sentence
 from corpus.store import load_sentences
 from fieldmap.llm import request_key_for
@@ -100,7 +100,7 @@ def estimate_run(settings: Settings) -> RunEstimate:
         finally:
             if con is not None:
                 con.close()
-    documents = load_corpus(settings.corpus_paths).documents  # what the documents asset reads
+    documents = load_corpus(settings.corpus_paths, Limits.of(settings)).documents  # what the documents asset reads
     con = connect(settings.duckdb_path, read_only=True) if settings.duckdb_path.exists() else None
     try:
         to_structure, to_extract, to_gist = _pending_work(con, documents, settings)

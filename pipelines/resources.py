@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 from pydantic import SecretStr
 
+from fieldmap.llm_guard import Breakers
 from fieldmap.settings import Settings
 from fieldmap.store import writer
 
@@ -28,10 +29,13 @@ class FieldmapResource(dg.ConfigurableResource):
 
     settings_json: str
     secrets: dg.ResourceDependency[Secrets]
+    # the run's LLM circuit breakers, shared by its steps (fieldmap/llm_guard.py): made with the resource, so each
+    # run_pipeline starts with the endpoints online (a step process of `dagster dev` has its own)
+    breakers: dg.ResourceDependency[Breakers]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FieldmapResource":
-        return cls(settings_json=settings.serialised(), secrets=Secrets(settings.openai_api_key))
+        return cls(settings_json=settings.serialised(), secrets=Secrets(settings.openai_api_key), breakers=Breakers(settings.llm_breaker_failures))
 
     def settings(self) -> Settings:
         return Settings.restore(self.settings_json, self.secrets.openai_api_key)

@@ -60,11 +60,17 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 
 def failure_lines(result: dg.ExecuteInProcessResult, damaged_way_out: str = "") -> list[str]:
-    """One line per failed step: the step and the error its code raised (the traceback stays in Dagster's log)."""
+    """One sentence per failed step: the step and the error its code raised (the traceback stays in Dagster's log);
+    a blocking check that failed says why in its own words (its `reason`), not in Dagster's."""
     lines = []
+    reasons = [e.event_specific_data.metadata["reason"].value for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+               and not e.event_specific_data.passed and getattr(e.event_specific_data.metadata.get("reason"), "value", "")]
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
+            if error.cls_name == "DagsterAssetCheckFailedError" and reasons:
+                lines += reasons
+                continue
             while error.cause is not None and error.cls_name.startswith("Dagster"):  # Dagster's wrapper around the asset's error
                 error = error.cause
             message = " ".join(error.message.split())

@@ -44,7 +44,7 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
                for key in SHARD_KEYS],
     )
     def shard_rows(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]):
-        found = shard_step(fieldmap.settings(), int(context.partition_key), for_context(progress, context))
+        found = shard_step(fieldmap.settings(), int(context.partition_key), for_context(progress, context), fieldmap.breakers)
         if found["error"]:
             context.log.error(found["error"])
         for key in SHARD_KEYS:

@@ -13,6 +13,7 @@ from corpus.steps import chunk_pending, structure_pending
 from corpus.store import CHUNK_DERIVED, clear_stale
 from fieldmap.embedders import get_embedder
 from fieldmap.llm import llm_client
+from fieldmap.llm_guard import Breakers
 from fieldmap.nlp import english
 from fieldmap.progress import Progress, silent
 from fieldmap.settings import Settings
@@ -31,6 +32,11 @@ def record_llm_health(con: duckdb.DuckDBPyConnection, step: str, client) -> None
     set_meta(con, f"llm_health:{step}", json.dumps(health))
 
 
+def llm_offline(client) -> dict:
+    """The metadata saying the run's endpoint went offline (its one line), when it did."""
+    return {"llm_offline": client.offline} if client is not None and client.offline else {}
+
+
 def chunk_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent) -> dict:
     fingerprint = chunk_fingerprint(settings)
     stale, adopted = clear_stale(con, "chunks", fingerprint, CHUNK_DERIVED)  # everything made from their chunks is redone
@@ -39,22 +45,23 @@ def chunk_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Pro
     return {"documents_chunked": chunked, "stale_documents": stale, "adopted_chunks": adopted, "chunks_total": total, "fingerprint": fingerprint}
 
 
-def structure_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent) -> dict:
-    with llm_client(settings, con, "structures") as client:
+def structure_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent, breakers: Breakers | None = None) -> dict:
+    with llm_client(settings, con, "structures", breakers) as client:
         structurizer = LLMStructurizer(client) if client else None
         fingerprint = structure_fingerprint(settings)
         stale, adopted = clear_stale(con, "structures", fingerprint, ("aspects", "structures"))
         done = structure_pending(con, progress, structurizer, fingerprint, settings.spacy_processes)
         record_llm_health(con, "structures", client)
     return {"documents_structured": done, "stale_documents": stale, "adopted_structures": adopted,
-            "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {})}
+            "fingerprint": fingerprint, **(structurizer.metadata() if structurizer else {}), **llm_offline(client)}
 
 
-def triplet_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent) -> tuple[dict, str | None]:
+def triplet_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent,
+                 breakers: Breakers | None = None) -> tuple[dict, str | None]:
     """(metadata, the error line when every LLM extraction failed, else None)."""
     schema = load_schema(settings.schema_name)
     started = time.perf_counter()
-    with llm_client(settings, con, "triplets") as client:
+    with llm_client(settings, con, "triplets", breakers) as client:
         def offline() -> SpacyExtractor:
             return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
 
@@ -67,15 +74,15 @@ def triplet_step(con: duckdb.DuckDBPyConnection, settings: Settings, progress: P
     error = None
     if report.all_failed and client is not None:
         error = (f"every LLM extraction failed ({report.failed} chunks: {report.reasons}); {report.fallback} extracted offline "
-                 "with spaCy instead, to be retried with the LLM on the next run")
+                 "with spaCy instead, to be retried with the LLM on the next run.")
     metadata = {"chunks_extracted": report.chunks, "failed": report.failed, "fallback_offline": report.fallback,
                 "retried": report.retried, "stale_chunks": report.stale, "fingerprint": fingerprint, "mentions_added": report.mentions,
                 "triplets_added": report.triplets, "schema": f"{schema.name} ({schema.fingerprint})",
-                "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {})}
+                "seconds": round(time.perf_counter() - started, 2), **(extractor.metadata() if client else {}), **llm_offline(client)}
     return metadata, error
 
 
-def shard_step(settings: Settings, k: int, progress: Progress = silent) -> dict[str, dict]:
+def shard_step(settings: Settings, k: int, progress: Progress = silent, breakers: Breakers | None = None) -> dict[str, dict]:
     """Shard `k` brought up to date in its own file: its documents mirrored from the workspace (read through
     the readers' snapshot, so shards run in parallel), then chunks, structures and triplets as above."""
     workspace = connect(settings.duckdb_path, read_only=True)
@@ -87,8 +94,8 @@ def shard_step(settings: Settings, k: int, progress: Progress = silent) -> dict[
     try:
         split = split_shard(workspace, shard, k, settings.shards)
         workspace.close()
-        found = {"split": split, "chunks": chunk_step(shard, settings, progress), "structures": structure_step(shard, settings, progress)}
-        found["triplets"], found["error"] = triplet_step(shard, settings, progress)
+        found = {"split": split, "chunks": chunk_step(shard, settings, progress), "structures": structure_step(shard, settings, progress, breakers)}
+        found["triplets"], found["error"] = triplet_step(shard, settings, progress, breakers)
         shard.execute("CHECKPOINT")
         return found
     finally:

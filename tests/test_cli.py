@@ -223,3 +223,14 @@ def test_a_changed_indexing_setting_is_reported_before_the_run(built_workspace, 
     assert "changed schema is general (" in dry.stderr
     same = _run("run", "--dry-run", "--workspace", str(workspace), cwd=tmp_path)
     assert same.returncode == 0 and "changed" not in same.stderr
+
+
+def test_k_out_of_range_and_a_file_as_workspace_are_one_sentence_each(tmp_path: Path):
+    for k in ("0", "-1", "1000"):
+        line = _one_error_line(_run("ask", "--workspace", str(tmp_path / "ws"), "-k", k, "galaxies?", cwd=tmp_path))
+        assert line == f"error: -k must be a whole number from 1 to 50, got {k}", line  # what the API and MCP accept
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("not a workspace")
+    line = _one_error_line(_run("run", "--workspace", str(not_a_folder), "--corpus", str(FIXTURES / "arxiv-5-more.jsonl"), cwd=tmp_path))
+    assert line == f"error: the workspace {not_a_folder} is a file, not a folder: name a folder (it is created when missing).", line
+    assert "Errno" not in line

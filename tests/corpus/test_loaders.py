@@ -101,8 +101,9 @@ def test_docx_reads_paragraphs_and_tables_in_order(fixtures: Path):
 def test_broken_files_are_named_in_skipped_with_a_reason_and_the_rest_load(fixtures: Path):
     result = load_folder(fixtures / "docs")
     assert {d.doc_id for d in result.documents} == LOADED
-    bad = {b.doc_id: b for b in result.bad}
-    assert set(bad) == {"encrypted.pdf", "scanned.pdf", "truncated.pdf", "renamed-pdf.txt", "nul.txt"}
+    bad = {b.doc_id or Path(b.source).name: b for b in result.bad}
+    assert set(bad) == {"encrypted.pdf", "scanned.pdf", "truncated.pdf", "renamed-pdf.txt", "nul.txt", "make_fixtures.py"}
+    assert bad["make_fixtures.py"].reason.startswith("not a document file (.py)")  # listed, not silently passed over
     assert bad["encrypted.pdf"].reason.startswith("encrypted PDF")
     assert bad["scanned.pdf"].reason.startswith("no text layer")
     assert bad["truncated.pdf"].reason.startswith("truncated PDF")

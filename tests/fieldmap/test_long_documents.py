@@ -63,7 +63,7 @@ def test_a_two_million_character_record_does_not_stop_the_run(tmp_path: Path):
     corpus = tmp_path / "corpus.jsonl"
     normal = (FIXTURES / "arxiv-20.jsonl").read_text().splitlines()[:2]
     corpus.write_text("\n".join([normal[0], json.dumps({"id": "huge", "title": "Huge", "text": text}), normal[1]]) + "\n")
-    settings = make_settings(tmp_path / "ws", corpus, spacy_processes=1)
+    settings = make_settings(tmp_path / "ws", corpus, spacy_processes=1, max_document_chars=LENGTH)  # over the default limit: raised
     result = run_pipeline(settings)
     assert result.success
     con = connect(settings.duckdb_path, read_only=True)

@@ -26,7 +26,7 @@ from tests.llm.fault_server import FaultServer
 
 # small prompts and answers keep SmolLM2 on 2 shared cores within a few seconds a call
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_LLM = {"llm_model": "smollm2-135m", "llm_examples": 1, "llm_max_tokens": 384, "llm_timeout": 180.0, "llm_concurrency": 1}
+LOCAL_LLM = {"llm_model": "smollm2-135m", "llm_examples": 1, "llm_max_tokens": 384, "llm_timeout": 180.0, "llm_deadline": 900.0, "llm_concurrency": 1}
 
 
 def smollm2_gguf() -> Path:

@@ -7,6 +7,10 @@ BADJSONALWAYS and BADCOVERAGEALWAYS always misbehave; KEYECHO answers 401 with t
 Authorization header in the body (as a careless server might). Everything else gets a valid answer:
 an extraction naming "galaxies", "telescope" and "unicorns" (not in the text), or a structure with
 one aspect over all numbered sentences.
+
+`mode`, when set, answers every request alike whatever its markers: "garbage" (200 with `garbage_chars`
+characters that are no JSON), "error500", "retry_after" (429 with Retry-After: `retry_after`), "trickle"
+(200 headers, then one byte of the body every `trickle_seconds`, for `trickle_bytes` bytes).
 """
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ class FaultServer:
     stall_seconds: float = 2.0  # how long TIMEOUTONCE keeps the caller waiting
     latency: float = 0.0  # added to every answer
     reject_json_schema: bool = False  # answer json_schema with HTTP 500, as llama.cpp's server does
+    mode: str | None = None  # garbage | error500 | retry_after | trickle: every request, markers or not
+    garbage_chars: int = 1_000_000
+    retry_after: str = "3600"
+    trickle_seconds: float = 1.0
+    trickle_bytes: int = 600
     received: list[Received] = field(default_factory=list)
     _seen: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, request: dict, marker: str | None, kind: str, schema: dict) -> int:
         fault = self.fault
+        if fault.mode is not None:
+            return self._misbehave(request, fault)
         if kind == "json_schema" and fault.reject_json_schema:
             return self._send(500, {"error": {"message": "Input should be 'text' or 'json_object'", "type": "internal_server_error"}})
         if marker == "KEYECHO":
@@ -120,6 +131,28 @@ class _Handler(BaseHTTPRequestHandler):
             # no aspect at all: a coverage fault that fitting the ranges to the sentences cannot mend
             content = json.dumps({"scope": "A test text", "aspects": []})
         return self._send(200, _completion(request, content))
+
+    def _misbehave(self, request: dict, fault: FaultServer) -> int:
+        if fault.mode == "garbage":
+            return self._send(200, _completion(request, "Sure! " + "garbage " * (fault.garbage_chars // 8)))
+        if fault.mode == "error500":
+            return self._send(500, {"error": {"message": "the model crashed"}})
+        if fault.mode == "retry_after":
+            return self._send(429, {"error": {"message": "come back later"}}, headers={"Retry-After": fault.retry_after})
+        assert fault.mode == "trickle", fault.mode
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(fault.trickle_bytes + 10))
+            self.end_headers()
+            for _ in range(fault.trickle_bytes):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(fault.trickle_seconds)
+        except (BrokenPipeError, ConnectionResetError):  # the caller gave up: what the deadline is for
+            pass
+        self.close_connection = True
+        return 200
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> int:
         try:

@@ -133,20 +133,26 @@ def test_status_shows_calls_tokens_and_failures_by_reason(local_run):
 
 def test_the_same_requests_again_are_answered_from_the_cache(local_run, llama_server):
     """Every document replaced by itself (as after `--corpus` edits): all rows go, every request
-    is asked again, and the cache answers each one that had an answer."""
+    is asked again, and the cache answers each one that had a valid answer (an invalid one is never
+    cached: the server is asked again, so a reply that failed once cannot fail every run after)."""
     root, first = local_run["root"], json.loads(local_run["status"].stdout)
     con = connect(root / "ws" / "fieldmap.duckdb")
     doc_ids = [d for (d,) in con.execute("SELECT doc_id FROM documents").fetchall()]
     mentions_before = con.execute("SELECT count(*) FROM mentions").fetchall()[0][0]
+    cached_keys = {k for (k,) in con.execute("SELECT cache_key FROM llm_cache").fetchall()}
+    first_run_ended = con.execute("SELECT max(called_at) FROM llm_calls").fetchall()[0][0]
     delete_document_rows(con, doc_ids)
     con.close()
-    assert _unanswered(root / "ws") == []  # every first request had an answer to cache
+    assert _unanswered(root / "ws") == []  # every first request had an answer
     again = _fieldmap("run", *local_run["args"], cwd=root, base_url=llama_server)
     assert again.returncode == 0, again.stderr[-3000:]
     status = json.loads(_fieldmap("status", "--workspace", str(root / "ws"), "--json", cwd=root, base_url=llama_server).stdout)
-    assert status["llm_calls"] == first["llm_calls"]  # nothing answered before was asked again
-    assert status["llm_cache_hits"] == first["llm_calls"]
-    assert status["llm_prompt_tokens"] == first["llm_prompt_tokens"]
+    con = duckdb.connect(str(root / "ws" / "fieldmap.duckdb"), read_only=True)
+    rerun = con.execute("SELECT cache_key, cached FROM llm_calls WHERE called_at > ?", [first_run_ended]).fetchall()
+    con.close()
+    assert rerun and all(cached == (key in cached_keys) for key, cached in rerun)  # answered from the cache exactly when it held a valid reply
+    assert status["llm_cache_hits"] == sum(cached for _, cached in rerun) > 0
+    assert status["llm_calls"] - first["llm_calls"] == sum(not cached for _, cached in rerun)  # only the invalid ones were asked again
     assert status["mentions"] == mentions_before
 
 
