@@ -59,12 +59,13 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", default="hipporag")
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--schema", default="general", help="as `fieldmap eval qa` and make bench index MuSiQue")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     from fieldmap.progress import silent
     from pipelines.run import run_pipeline
 
-    settings = Settings.load(workspace=Path(args.workspace), corpus=[args.corpus])
+    settings = Settings.load(workspace=Path(args.workspace), corpus=[args.corpus], schema_name=args.schema)
     assert run_pipeline(settings, silent).success
     threshold = settings.reader_confidence_min
     settings = settings.model_copy(update={"reader_confidence_min": 0.0})  # every guess, withheld below thresholds afterwards
