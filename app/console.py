@@ -16,7 +16,9 @@ out = Console()  # results
 def settings_of(args: argparse.Namespace, **extra) -> Settings:
     settings = Settings.load(workspace=args.workspace, config_file=args.config, **extra)
     if settings.workspace.exists() and not settings.workspace.is_dir():
-        raise ValueError(f"the workspace {settings.workspace} is a file, not a folder: name a folder (it is created when missing).")
+        raise ValueError(
+            f"the workspace {settings.workspace} is a file, not a folder: name a folder (it is created when missing)."
+        )
     return settings
 
 

@@ -1,5 +1,6 @@
 """Read-only look-ups the web app needs beyond app/lookup.py: one passage with where it comes from, and an
 entity's neighbourhood as a graph. Plain JSON-ready values; an unknown id raises KeyError."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,14 @@ def passage(con: duckdb.DuckDBPyConnection, chunk_id: str) -> dict:
     metadata = json.loads(metadata) if metadata else {}
     pages = con.execute("SELECT first_page, last_page FROM chunk_pages WHERE chunk_id = ?", [chunk_id]).fetchall()
     return {
-        "chunk_id": chunk_id, "doc_id": doc_id, "text": text, "title": title, "source": source,
-        "date": date.isoformat() if date else None, "year": year, "link": _link(doc_id, metadata),
+        "chunk_id": chunk_id,
+        "doc_id": doc_id,
+        "text": text,
+        "title": title,
+        "source": source,
+        "date": date.isoformat() if date else None,
+        "year": year,
+        "link": _link(doc_id, metadata),
         "pages": [pages[0][0], pages[0][1]] if pages else None,
     }
 
@@ -67,6 +74,8 @@ def neighbourhood(con: duckdb.DuckDBPyConnection, entity_id: str, limit: int = G
     order = {eid: i for i, eid in enumerate(ids)}
     return {
         "centre": entity_id,
-        "nodes": sorted(({"id": i, "name": n, "type": t, "mentions": m} for i, n, t, m in nodes), key=lambda node: order[node["id"]]),
+        "nodes": sorted(
+            ({"id": i, "name": n, "type": t, "mentions": m} for i, n, t, m in nodes), key=lambda node: order[node["id"]]
+        ),
         "edges": [{"source": a, "target": b, "label": p, "count": c, "kind": k} for a, b, p, c, k in edges],
     }

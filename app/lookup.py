@@ -2,6 +2,7 @@
 
 Each function takes a connection (or cursor) and returns plain JSON-ready values; an unknown id raises KeyError.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,19 +16,28 @@ DOCUMENT_LIMIT = 50
 
 def document(con: duckdb.DuckDBPyConnection, doc_id: str) -> dict:
     """A document with its text, its chunks and the entities it mentions most."""
-    rows = con.execute("SELECT doc_id, title, text, source, date, year, metadata FROM documents WHERE doc_id = ?", [doc_id]).fetchall()
+    rows = con.execute(
+        "SELECT doc_id, title, text, source, date, year, metadata FROM documents WHERE doc_id = ?", [doc_id]
+    ).fetchall()
     if not rows:
         raise KeyError(f"no document {doc_id!r}")
     doc_id, title, text, source, date, year, metadata = rows[0]
-    chunks = con.execute("SELECT chunk_id, start_char, end_char FROM chunks WHERE doc_id = ? ORDER BY chunk_index", [doc_id]).fetchall()
+    chunks = con.execute(
+        "SELECT chunk_id, start_char, end_char FROM chunks WHERE doc_id = ? ORDER BY chunk_index", [doc_id]
+    ).fetchall()
     entities = con.execute(
         """SELECT e.entity_id, e.name, e.type, count(*) AS n FROM mentions m JOIN entities e USING (entity_id)
            WHERE m.doc_id = ? GROUP BY ALL ORDER BY n DESC, e.name LIMIT ?""",
         [doc_id, NEIGHBOUR_LIMIT],
     ).fetchall()
     return {
-        "doc_id": doc_id, "title": title, "text": text, "source": source,
-        "date": date.isoformat() if date else None, "year": year, "metadata": json.loads(metadata) if metadata else None,
+        "doc_id": doc_id,
+        "title": title,
+        "text": text,
+        "source": source,
+        "date": date.isoformat() if date else None,
+        "year": year,
+        "metadata": json.loads(metadata) if metadata else None,
         "chunks": [{"chunk_id": c, "start_char": s, "end_char": e} for c, s, e in chunks],
         "entities": [{"entity_id": i, "name": n, "type": t, "mentions": m} for i, n, t, m in entities],
     }
@@ -53,9 +63,14 @@ def entity(con: duckdb.DuckDBPyConnection, entity_id: str) -> dict:
     _, name, kind = rows[0]
     mentions = con.execute("SELECT count(*) FROM mentions WHERE entity_id = ?", [entity_id]).fetchall()[0][0]
     return {
-        "entity_id": entity_id, "name": name, "type": kind, "mentions": mentions,
-        "facts": _facts(con, entity_id), "neighbours": _neighbours(con, entity_id),
-        "synonyms": _synonyms(con, entity_id), "documents_by_year": _documents_by_year(con, entity_id),
+        "entity_id": entity_id,
+        "name": name,
+        "type": kind,
+        "mentions": mentions,
+        "facts": _facts(con, entity_id),
+        "neighbours": _neighbours(con, entity_id),
+        "synonyms": _synonyms(con, entity_id),
+        "documents_by_year": _documents_by_year(con, entity_id),
         "documents": _documents(con, entity_id),
     }
 

@@ -8,6 +8,7 @@ The reply's text is fieldmap's answer, its evidence sentences with their [n] cit
 ("[n] title (doc id)"); the same answer as `fieldmap ask --json` gives it comes in the extra field `fieldmap`
 (on the completion, and on the last chunk of a stream).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,9 +63,16 @@ def answer_text(answer: dict) -> str:
         parts.append("\n".join(f"- {e['text']} [{e['passage']}]" for e in evidence))
     for flag in answer.get("flags") or []:
         parts.append(f"Note: {flag}")
-    cited = {e["passage"] for e in evidence} | {n for n, p in enumerate(answer.get("passages") or [], 1)
-                                               if p["chunk_id"] in {c["chunk_id"] for c in answer.get("citations") or []}}
-    sources = [f"[{n}] {p['title'] or p['doc_id']} ({p['doc_id']})" for n, p in enumerate(answer.get("passages") or [], 1) if n in cited]
+    cited = {e["passage"] for e in evidence} | {
+        n
+        for n, p in enumerate(answer.get("passages") or [], 1)
+        if p["chunk_id"] in {c["chunk_id"] for c in answer.get("citations") or []}
+    }
+    sources = [
+        f"[{n}] {p['title'] or p['doc_id']} ({p['doc_id']})"
+        for n, p in enumerate(answer.get("passages") or [], 1)
+        if n in cited
+    ]
     if sources:
         parts.append("Sources:\n" + "\n".join(sources))
     return "\n\n".join(parts)
@@ -72,7 +80,18 @@ def answer_text(answer: dict) -> str:
 
 def structured(answer: dict) -> dict:
     """The answer's structured part for the `fieldmap` field: what the text says, in fields."""
-    keys = ("question", "answer", "answer_type", "evidence", "citations", "passages", "mode", "retrieval", "flags", "confidence")
+    keys = (
+        "question",
+        "answer",
+        "answer_type",
+        "evidence",
+        "citations",
+        "passages",
+        "mode",
+        "retrieval",
+        "flags",
+        "confidence",
+    )
     return {key: answer.get(key) for key in keys}
 
 
@@ -90,7 +109,12 @@ def add_openai_routes(front: FastAPI) -> None:
 
     @front.get("/v1/models", summary="One model per workspace this key may read")
     async def models(request: Request) -> dict:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "fieldmap"} for name in allowed(request)]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "fieldmap"} for name in allowed(request)
+            ],
+        }
 
     @front.post("/v1/chat/completions", summary="Ask the workspace named by `model` the last user message")
     async def chat(request: Request, body: ChatRequest):
@@ -104,15 +128,29 @@ def add_openai_routes(front: FastAPI) -> None:
         if not body.stream:
             answer = await run_in_threadpool(service.ask, question, body.mode, body.k)
             text = answer_text(answer)
-            return {"id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": len(question.split()), "completion_tokens": len(text.split()),
-                              "total_tokens": len(question.split()) + len(text.split())},
-                    "fieldmap": structured(answer)}
+            return {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": body.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": len(question.split()),
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": len(question.split()) + len(text.split()),
+                },
+                "fieldmap": structured(answer),
+            }
 
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            payload = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
             return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
         async def events():

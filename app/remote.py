@@ -6,6 +6,7 @@ settings) and removes it when it stops. `fieldmap ask` sends the question there 
 process with the settings `ask` would use, and otherwise (no server, other settings, it does not answer) asks
 in process. Only the standard library here: this runs before anything heavy is imported.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,11 @@ def ask_server(settings, question: str, mode: str, k: int | None, key: str | Non
         record = json.loads((Path(settings.workspace) / SERVING_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not _alive(int(record.get("pid", 0))) or record.get("settings") != fingerprint(settings) or (record.get("keys") and not key):
+    if (
+        not _alive(int(record.get("pid", 0)))
+        or record.get("settings") != fingerprint(settings)
+        or (record.get("keys") and not key)
+    ):
         return None
     body = json.dumps({"question": question, "mode": mode, "k": k}).encode()
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})

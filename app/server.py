@@ -10,6 +10,7 @@
 Requests run on `concurrency` worker threads, each borrowing an engine of its own (app/service.py); a
 newer snapshot published by `fieldmap run` is picked up by the next request, without a restart.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
-from fieldmap.dbfile import DatabaseDamaged
 from app.service import MAX_ID, MAX_K, MAX_NAME, MAX_QUESTION, SEARCH_MODES, NotBuilt, Service, check_text
+from fieldmap.dbfile import DatabaseDamaged
 from fieldmap.settings import Settings
 from rag.engine import MODES
 from rag.modes import DEFAULT_MODE
@@ -56,7 +57,12 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
         workers.shutdown(wait=True)
         service.close()
 
-    app = FastAPI(title="fieldmap", description="Questions, search and the knowledge graph of a fieldmap workspace.", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="fieldmap",
+        description="Questions, search and the knowledge graph of a fieldmap workspace.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
     app.state.service = service
 
     async def run(function, *args):
@@ -70,14 +76,20 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         """FastAPI's 422, without the inputs (one that is no text, a lone surrogate, cannot even be written as JSON)."""
-        return JSONResponse({"detail": [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}, status_code=422)
+        return JSONResponse(
+            {"detail": [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+            status_code=422,
+        )
 
     @app.exception_handler(duckdb.Error)
     async def database_error(request: Request, exc: duckdb.Error) -> JSONResponse:
         damage = service.damaged(exc)
         if damage is not None:
             return JSONResponse({"detail": str(damage)}, status_code=503)
-        return JSONResponse({"detail": f"the database failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}, status_code=500)
+        return JSONResponse(
+            {"detail": f"the database failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"},
+            status_code=500,
+        )
 
     @app.exception_handler(KeyError)
     async def not_found(request: Request, exc: KeyError) -> JSONResponse:
@@ -92,7 +104,11 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
         return await run(service.ask, request.question, request.mode, request.k)
 
     @app.get("/search", summary="Ranked passages of one retriever")
-    async def search(q: str = Query(min_length=1, max_length=MAX_QUESTION), mode: SearchMode = "hybrid", k: int = Query(5, ge=1, le=MAX_K)) -> dict:
+    async def search(
+        q: str = Query(min_length=1, max_length=MAX_QUESTION),
+        mode: SearchMode = "hybrid",
+        k: int = Query(5, ge=1, le=MAX_K),
+    ) -> dict:
         return await run(service.search, q, mode, k)
 
     @app.get("/documents/{doc_id:path}", summary="A document with its text, chunks and entities")
@@ -100,7 +116,9 @@ def create_app(settings: Settings, concurrency: int = 2) -> FastAPI:
         return await run(service.document, doc_id)
 
     @app.get("/entities", summary="Entities whose name contains q, most mentioned first")
-    async def entities(q: str = Query(min_length=1, max_length=MAX_NAME), limit: int = Query(20, ge=1, le=MAX_K)) -> dict:
+    async def entities(
+        q: str = Query(min_length=1, max_length=MAX_NAME), limit: int = Query(20, ge=1, le=MAX_K)
+    ) -> dict:
         return await run(service.entities, q, limit)
 
     @app.get("/entities/{entity_id:path}", summary="An entity's facts, neighbours, synonyms and documents by year")

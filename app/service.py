@@ -12,6 +12,7 @@ fact scores between `seeds` and `recognise`), build caches on first use and shar
 generation holds a pool of `size` engines, each on its own cursor of one read-only connection, and a request
 borrows one engine for its whole length (BENCHMARKS.md measures the pool against one engine).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -64,7 +65,9 @@ def check_text(value: str, name: str, limit: int) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"the {name} holds a lone surrogate (U+{ord(value[exc.start]):04X} at character {exc.start + 1}), which is not text") from None
+        raise ValueError(
+            f"the {name} holds a lone surrogate (U+{ord(value[exc.start]):04X} at character {exc.start + 1}), which is not text"
+        ) from None
     return value
 
 
@@ -208,7 +211,9 @@ class Service:
         self._reloading = threading.Lock()
         self._swap = threading.Lock()
         self._failed: tuple[Stamp, float] | None = None
-        self._damaged: tuple[Stamp, DatabaseDamaged] | None = None  # the snapshot found damaged, until a run publishes another
+        self._damaged: tuple[Stamp, DatabaseDamaged] | None = (
+            None  # the snapshot found damaged, until a run publishes another
+        )
 
     def _stamp(self) -> Stamp | None:
         """What identifies the published workspace; None while none is (the snapshot or the graph is missing)."""
@@ -226,7 +231,9 @@ class Service:
         if generation is not None and (stamp is None or stamp == generation.stamp or self._failed_recently(stamp)):
             return generation
         if stamp is None:
-            raise NotBuilt(f"no workspace built at {self.settings.workspace}: run `fieldmap run --workspace {self.settings.workspace}` first")
+            raise NotBuilt(
+                f"no workspace built at {self.settings.workspace}: run `fieldmap run --workspace {self.settings.workspace}` first"
+            )
         # one request opens the new snapshot; the others go on with the old one meanwhile (or wait if there is none)
         if not self._reloading.acquire(blocking=generation is None):
             return generation
@@ -237,7 +244,9 @@ class Service:
 
     def _failed_recently(self, stamp: Stamp) -> bool:
         """Whether opening this very snapshot failed less than RETRY_SECONDS ago (no retry on every request)."""
-        return self._failed is not None and self._failed[0] == stamp and time.monotonic() - self._failed[1] < RETRY_SECONDS
+        return (
+            self._failed is not None and self._failed[0] == stamp and time.monotonic() - self._failed[1] < RETRY_SECONDS
+        )
 
     def _reload(self) -> Generation:
         stamp, old = self._stamp(), self._generation
@@ -256,7 +265,9 @@ class Service:
                 log.warning("keeping the snapshot served so far: the newer one did not open (%s)", exc)
                 self._failed = (stamp, time.monotonic())
                 return old
-            raise NotBuilt(f"the workspace at {self.settings.workspace} is not readable yet ({exc}); try again when the run ends") from exc
+            raise NotBuilt(
+                f"the workspace at {self.settings.workspace} is not readable yet ({exc}); try again when the run ends"
+            ) from exc
         with self._swap:
             self._generation, self._damaged = fresh, None
         if old is not None:
@@ -323,8 +334,14 @@ class Service:
             pass  # not published yet: current() says so
         with self._generation_cursor() as (generation, cursor):
             stored, stamp = counts(cursor), generation.stamp
-        return {"status": "ok", "workspace": str(self.settings.workspace), "snapshot_stamp": stamp[1],
-                "engines": self.size, "embedder": self.settings.embedder, "counts": stored}
+        return {
+            "status": "ok",
+            "workspace": str(self.settings.workspace),
+            "snapshot_stamp": stamp[1],
+            "engines": self.size,
+            "embedder": self.settings.embedder,
+            "counts": stored,
+        }
 
     def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
         check_text(question, "question", MAX_QUESTION)
@@ -364,4 +381,3 @@ class Service:
         """`function(cursor, *args)` on a cursor of the served snapshot (the web app's own look-ups, app/explore.py)."""
         with self._cursor() as cursor:
             return function(cursor, *args)
-

@@ -9,6 +9,7 @@ Each workspace (/w/{name}/..., and at / with one workspace):
     GET  /graph/{entity}     an entity's neighbourhood: nodes and edges (app/explore.py)
     GET  /dashboard/...      the workspace's trend dashboard (built by `fieldmap run`)
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' d
 def add_front_routes(front: FastAPI) -> None:
     @front.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / "index.html", headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+        )
 
     front.mount("/static", StaticFiles(directory=STATIC), name="static")
 

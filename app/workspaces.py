@@ -6,6 +6,7 @@ Each workspace gets the API of app/server.py (and the web app's extra routes, ap
 with one workspace its routes also stay where they always were (/ask, /search, ...). In front: the web app at /,
 the OpenAI-compatible /v1 (app/openai_compat.py), and app/auth.py's Guard (Host header, body cap, keys).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +51,10 @@ def parse_workspace(spec: str) -> tuple[str, str]:
 def check_bind(host: str, keys: Keys, insecure: bool) -> None:
     """Serving beyond this machine without keys would hand every document to anyone who can connect."""
     if not is_loopback(host) and not keys and not insecure:
-        raise ValueError(f"refusing to serve on {host} without API keys: give --keys FILE or FIELDMAP_API_KEYS "
-                         "(README: keys), or --insecure to serve every workspace to anyone who can reach this address")
+        raise ValueError(
+            f"refusing to serve on {host} without API keys: give --keys FILE or FIELDMAP_API_KEYS "
+            "(README: keys), or --insecure to serve every workspace to anyone who can reach this address"
+        )
 
 
 def _warm(service) -> None:
@@ -78,8 +81,15 @@ def workspace_app(served: Served, concurrency: int) -> FastAPI:
     return app
 
 
-def create_front(served: list[Served], concurrency: int = 2, keys: Keys | None = None, bind: str = "127.0.0.1",
-                 allow_hosts: list[str] | None = None, max_body: int = DEFAULT_MAX_BODY, announce_at: str | None = None):
+def create_front(
+    served: list[Served],
+    concurrency: int = 2,
+    keys: Keys | None = None,
+    bind: str = "127.0.0.1",
+    allow_hosts: list[str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    announce_at: str | None = None,
+):
     """The ASGI app `fieldmap serve` runs: the Guard around the web app, /v1 and every workspace's API.
     `announce_at`: this server's base URL, left in each workspace's serving.json while it runs."""
     from app.openai_compat import add_openai_routes
@@ -132,13 +142,25 @@ def create_front(served: list[Served], concurrency: int = 2, keys: Keys | None =
     return Guard(front, keys or Keys(), hosts, workspace_of, max_body)
 
 
-def serve(served: list[Served], host: str = "127.0.0.1", port: int = 8000, concurrency: int = 2, keys: Keys | None = None,
-          insecure: bool = False, allow_hosts: list[str] | None = None, max_body: int = DEFAULT_MAX_BODY) -> None:
+def serve(
+    served: list[Served],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    concurrency: int = 2,
+    keys: Keys | None = None,
+    insecure: bool = False,
+    allow_hosts: list[str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> None:
     import uvicorn
 
     keys = keys or Keys()
     check_bind(host, keys, insecure)
-    near = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else (f"[{host}]" if ":" in host else host))
+    near = (
+        "127.0.0.1"
+        if host in ("0.0.0.0", "")
+        else ("[::1]" if host == "::" else (f"[{host}]" if ":" in host else host))
+    )
     app = create_front(served, concurrency, keys, host, allow_hosts, max_body, announce_at=f"http://{near}:{port}")
     # no access log: a request line is no place for what a caller asked, and keys never reach a log
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

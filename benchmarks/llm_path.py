@@ -16,6 +16,7 @@ so a rerun repeats no model call. Steps:
   one repair, or failed (by reason);
 - gists: gist quality by the retrieval it gives (see `gists`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,10 @@ from benchmarks.llm_model import DEFAULT_CACHE, MODELS, ensure_model  # noqa: E4
 
 PORT = 8091
 # ../shared/data beside a checkout; a worktree under /work/wt finds it at /work/shared/data
-DATA = next((p for p in (REPO.parent / "shared" / "data", REPO.parents[1] / "shared" / "data") if p.exists()), REPO.parent / "shared" / "data")
+DATA = next(
+    (p for p in (REPO.parent / "shared" / "data", REPO.parents[1] / "shared" / "data") if p.exists()),
+    REPO.parent / "shared" / "data",
+)
 MUSIQUE = DATA / "musique"
 ANNOTATIONS = DATA / "kg-for-science" / "annotations.jsonl"
 DEMO = REPO / "examples" / "astro-ph-1000.jsonl"
@@ -51,7 +55,13 @@ def llm_settings(workspace: Path, model: str, port: int = PORT, **extra):
     """Settings for the local server: one request at a time (the server serialises them), long timeouts."""
     from fieldmap.settings import Settings
 
-    values = {"openai_base_url": base_url(port), "llm_model": model, "llm_concurrency": 1, "llm_timeout": 900.0, "llm_max_retries": 1}
+    values = {
+        "openai_base_url": base_url(port),
+        "llm_model": model,
+        "llm_concurrency": 1,
+        "llm_timeout": 900.0,
+        "llm_max_retries": 1,
+    }
     return Settings.load(workspace=workspace, env={}, config_file="/nonexistent.toml", **{**values, **extra})
 
 
@@ -74,14 +84,33 @@ def serve(out: Path, model: str, port: int, threads: int, n_ctx: int) -> dict:
     gguf = ensure_model(model, DEFAULT_CACHE)
     log = out / f"server-{model}.log"
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", model, "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(threads),
+        "--n_threads_batch",
+        str(threads),
+    ]
     started = time.perf_counter()
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"the server exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{base_url(port)}/models", timeout=2) as response:
                 json.load(response)
@@ -91,9 +120,17 @@ def serve(out: Path, model: str, port: int, threads: int, n_ctx: int) -> dict:
     seconds = time.perf_counter() - started
     text = log.read_text(errors="replace")
     figures = {
-        "model": model, "file": str(gguf), "bytes": MODELS[model].size, "sha256": MODELS[model].sha256, "pid": process.pid,
-        "ready_seconds": round(seconds, 2), "threads": threads, "n_ctx": n_ctx, "load_average": load_average(),
-        "weight_buffers": sorted(set(re.findall(r"(\S+) model buffer size", text))), "command": " ".join(command),
+        "model": model,
+        "file": str(gguf),
+        "bytes": MODELS[model].size,
+        "sha256": MODELS[model].sha256,
+        "pid": process.pid,
+        "ready_seconds": round(seconds, 2),
+        "threads": threads,
+        "n_ctx": n_ctx,
+        "load_average": load_average(),
+        "weight_buffers": sorted(set(re.findall(r"(\S+) model buffer size", text))),
+        "command": " ".join(command),
     }
     write_json(out / f"serve-{model}.json", figures)
     return figures
@@ -104,10 +141,19 @@ def server_speeds(log: Path) -> dict:
     import numpy as np
 
     text = log.read_text(errors="replace")
-    prompt = [float(x) for x in re.findall(r"prompt eval time =.*?\(\s*[\d.]+ ms per token,\s*([\d.]+) tokens per second\)", text)]
-    generate = [float(x) for x in re.findall(r"\n\S*\s*eval time =.*?\(\s*[\d.]+ ms per token,\s*([\d.]+) tokens per second\)", text)]
-    return {"requests_logged": len(generate), "prompt_tokens_per_s_median": float(np.median(prompt)) if prompt else None,
-            "completion_tokens_per_s_median": float(np.median(generate)) if generate else None}
+    prompt = [
+        float(x)
+        for x in re.findall(r"prompt eval time =.*?\(\s*[\d.]+ ms per token,\s*([\d.]+) tokens per second\)", text)
+    ]
+    generate = [
+        float(x)
+        for x in re.findall(r"\n\S*\s*eval time =.*?\(\s*[\d.]+ ms per token,\s*([\d.]+) tokens per second\)", text)
+    ]
+    return {
+        "requests_logged": len(generate),
+        "prompt_tokens_per_s_median": float(np.median(prompt)) if prompt else None,
+        "completion_tokens_per_s_median": float(np.median(generate)) if generate else None,
+    }
 
 
 # speed
@@ -132,9 +178,18 @@ def speed(out: Path, model: str, port: int, n: int = 3) -> dict:
         client = LLMClient(llm_settings(out / "ws-speed", model, port), None, "speed")
         started = time.perf_counter()
         answer, _, flags, failure = llm_answer(client, question["question"], passages)
-        runs.append({"id": question["id"], "seconds": round(time.perf_counter() - started, 2), "prompt_tokens": client.usage.prompt_tokens,
-                     "completion_tokens": client.usage.completion_tokens, "failure": failure, "answer": answer, "gold": question["answers"],
-                     "load_average": load_average()})
+        runs.append(
+            {
+                "id": question["id"],
+                "seconds": round(time.perf_counter() - started, 2),
+                "prompt_tokens": client.usage.prompt_tokens,
+                "completion_tokens": client.usage.completion_tokens,
+                "failure": failure,
+                "answer": answer,
+                "gold": question["answers"],
+                "load_average": load_average(),
+            }
+        )
         client.close()
     figures = {"model": model, "runs": runs, **server_speeds(out / f"server-{model}.log")}
     write_json(out / f"speed-{model}.json", figures)
@@ -172,20 +227,46 @@ def extraction(out: Path, model: str, port: int, limit: int | None = None) -> di
 
 def extraction_run(out: Path, model: str, port: int, annotations: Path, label: str) -> dict:
     workspace, result = out / f"ws-extraction-{model}", out / f"extraction-{model}-{label}.scores.json"
-    env = {**os.environ, "OPENAI_BASE_URL": base_url(port), "FIELDMAP_LLM_MODEL": model, "FIELDMAP_LLM_CONCURRENCY": "1",
-           "FIELDMAP_LLM_TIMEOUT": "900", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": base_url(port),
+        "FIELDMAP_LLM_MODEL": model,
+        "FIELDMAP_LLM_CONCURRENCY": "1",
+        "FIELDMAP_LLM_TIMEOUT": "900",
+        "PYTHONPATH": str(REPO),
+    }
     env.pop("OPENAI_API_KEY", None)
-    command = [str(Path(sys.executable).parent / "fieldmap"), "eval", "extraction", "--annotations", str(annotations), "--mode", "llm",
-               "--json", str(result), "--workspace", str(workspace), "--schema", "science"]
+    command = [
+        str(Path(sys.executable).parent / "fieldmap"),
+        "eval",
+        "extraction",
+        "--annotations",
+        str(annotations),
+        "--mode",
+        "llm",
+        "--json",
+        str(result),
+        "--workspace",
+        str(workspace),
+        "--schema",
+        "science",
+    ]
     started = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if run.returncode != 0:
         raise RuntimeError(f"eval extraction failed: {run.stderr[-2000:]}")
     scores = json.loads(result.read_text())
     figures = {
-        "model": model, "command": " ".join(command), "seconds": round(time.perf_counter() - started, 1), "load_average": load_average(),
-        "micro": scores["micro"], "chunks": scores["chunks"], "failed_chunks": scores["failed_chunks"],
-        "failures_by_reason": scores["failures_by_reason"], "stdout": run.stdout, **call_stats(workspace / "fieldmap.duckdb"),
+        "model": model,
+        "command": " ".join(command),
+        "seconds": round(time.perf_counter() - started, 1),
+        "load_average": load_average(),
+        "micro": scores["micro"],
+        "chunks": scores["chunks"],
+        "failed_chunks": scores["failed_chunks"],
+        "failures_by_reason": scores["failures_by_reason"],
+        "stdout": run.stdout,
+        **call_stats(workspace / "fieldmap.duckdb"),
     }
     return figures
 
@@ -195,9 +276,17 @@ def call_stats(db: Path) -> dict:
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("SELECT count(*), sum(prompt_tokens), sum(completion_tokens), sum(seconds), median(seconds) FROM llm_calls WHERE NOT cached").fetchall()[0]
+    rows = con.execute(
+        "SELECT count(*), sum(prompt_tokens), sum(completion_tokens), sum(seconds), median(seconds) FROM llm_calls WHERE NOT cached"
+    ).fetchall()[0]
     con.close()
-    return {"requests": rows[0], "prompt_tokens": rows[1], "completion_tokens": rows[2], "request_seconds": rows[3], "request_seconds_median": rows[4]}
+    return {
+        "requests": rows[0],
+        "prompt_tokens": rows[1],
+        "completion_tokens": rows[2],
+        "request_seconds": rows[3],
+        "request_seconds_median": rows[4],
+    }
 
 
 # structure
@@ -230,10 +319,14 @@ def structure(out: Path, model: str, port: int, n: int) -> dict:
     for document in documents:
         sentences = load_sentences(con, document.doc_id, document.text)
         repair = prompt.render("repair", error="$error", count=len(sentences))
-        result = client.complete(structure_messages(prompt, document, sentences), LLMStructure, repair, {"n_sentences": len(sentences)})
+        result = client.complete(
+            structure_messages(prompt, document, sentences), LLMStructure, repair, {"n_sentences": len(sentences)}
+        )
         if result.value is None:
             outcomes["failed"] += 1
-            failures[reason_kind(result.failure or "unknown")] = failures.get(reason_kind(result.failure or "unknown"), 0) + 1
+            failures[reason_kind(result.failure or "unknown")] = (
+                failures.get(reason_kind(result.failure or "unknown"), 0) + 1
+            )
         else:
             outcomes["after_repair" if result.repaired else "first_try"] += 1
             if len(examples) < 3:
@@ -242,9 +335,15 @@ def structure(out: Path, model: str, port: int, n: int) -> dict:
     con.close()
     total = len(documents)
     figures = {
-        "model": model, "documents": total, **outcomes, "valid_first_try": outcomes["first_try"] / total,
-        "valid_after_repair": (outcomes["first_try"] + outcomes["after_repair"]) / total, "failures_by_reason": failures,
-        "seconds": round(time.perf_counter() - started, 1), "load_average": load_average(), **call_stats(settings.duckdb_path),
+        "model": model,
+        "documents": total,
+        **outcomes,
+        "valid_first_try": outcomes["first_try"] / total,
+        "valid_after_repair": (outcomes["first_try"] + outcomes["after_repair"]) / total,
+        "failures_by_reason": failures,
+        "seconds": round(time.perf_counter() - started, 1),
+        "load_average": load_average(),
+        **call_stats(settings.duckdb_path),
         "examples": examples,
     }
     write_json(out / f"structure-{model}.json", figures)
@@ -254,7 +353,10 @@ def structure(out: Path, model: str, port: int, n: int) -> dict:
 def _documents(con):
     from corpus.models import Document
 
-    return [Document(d, t, x, s) for d, t, x, s in con.execute("SELECT doc_id, title, text, source FROM documents").fetchall()]
+    return [
+        Document(d, t, x, s)
+        for d, t, x, s in con.execute("SELECT doc_id, title, text, source FROM documents").fetchall()
+    ]
 
 
 # gists
@@ -288,22 +390,38 @@ def gists(out: Path, model: str, port: int, n_questions: int) -> dict:
     cache_db = out / f"ws-gists-{model}" / "fieldmap.duckdb"
     con = connect(cache_db)
     source = connect(workspace / "fieldmap.duckdb", read_only=True)
-    rows = source.execute("SELECT doc_id, title, text FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [pool]).fetchall()
+    rows = source.execute(
+        "SELECT doc_id, title, text FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [pool]
+    ).fetchall()
     texts = {d: f"{t}. {x}" for d, t, x in rows}
     offline = offline_gists(source, pool)
     source.close()
     con.execute("DELETE FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [pool])
-    con.executemany("INSERT INTO documents (doc_id, title, text, content_hash, source) VALUES (?, ?, ?, '', 'musique')", [list(r) for r in rows])
+    con.executemany(
+        "INSERT INTO documents (doc_id, title, text, content_hash, source) VALUES (?, ?, ?, '', 'musique')",
+        [list(r) for r in rows],
+    )
     client = LLMClient(settings.model_copy(update={"workspace": cache_db.parent}), con, "memory")
     started = time.perf_counter()
     written, failed = llm_gists(client, con, pool)
     seconds = time.perf_counter() - started
     client.close()
     con.close()
-    representations = {"passage": texts, "offline_gist": offline, "llm_gist": {d: written.get(d, offline[d]) for d in pool}}
+    representations = {
+        "passage": texts,
+        "offline_gist": offline,
+        "llm_gist": {d: written.get(d, offline[d]) for d in pool},
+    }
     query_vectors = embedder.queries([q["question"] for q in questions])
-    figures = {"model": model, "questions": len(questions), "pool": len(pool), "llm_gists_failed": len(failed), "gist_seconds": round(seconds, 1),
-               "load_average": load_average(), "examples": {d: {k: v[d] for k, v in representations.items()} for d in pool[:2]}}
+    figures = {
+        "model": model,
+        "questions": len(questions),
+        "pool": len(pool),
+        "llm_gists_failed": len(failed),
+        "gist_seconds": round(seconds, 1),
+        "load_average": load_average(),
+        "examples": {d: {k: v[d] for k, v in representations.items()} for d in pool[:2]},
+    }
     for name, by_doc in representations.items():
         vectors = embedder.passages([by_doc[d] for d in pool])
         r2, r5, rr = [], [], []
@@ -313,8 +431,12 @@ def gists(out: Path, model: str, port: int, n_questions: int) -> dict:
             r2.append(len(gold & set(order[:2])) / len(gold))
             r5.append(len(gold & set(order[:5])) / len(gold))
             rr.append(1 / (1 + min(order.index(g) for g in gold)))
-        figures[name] = {"recall@2": float(np.mean(r2)), "recall@5": float(np.mean(r5)), "mrr": float(np.mean(rr)),
-                         "mean_words": float(np.mean([len(by_doc[d].split()) for d in pool]))}
+        figures[name] = {
+            "recall@2": float(np.mean(r2)),
+            "recall@5": float(np.mean(r5)),
+            "mrr": float(np.mean(rr)),
+            "mean_words": float(np.mean([len(by_doc[d].split()) for d in pool])),
+        }
     figures.update(call_stats(cache_db))
     write_json(out / f"gists-{model}.json", figures)
     return figures
@@ -327,9 +449,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", choices=sorted(MODELS))
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--n-ctx", type=int, default=8192, help="5 passages, the few-shot extraction prompt and the answer fit in 4k; 8k leaves room")
+    parser.add_argument(
+        "--n-ctx",
+        type=int,
+        default=8192,
+        help="5 passages, the few-shot extraction prompt and the answer fit in 4k; 8k leaves room",
+    )
     parser.add_argument("-n", type=int, default=25, help="structure: abstracts; gists: questions")
-    parser.add_argument("--limit", type=int, default=None, help="extraction: only held-out annotations 4..3+LIMIT (no all-13 run)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="extraction: only held-out annotations 4..3+LIMIT (no all-13 run)"
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     if args.step == "serve":

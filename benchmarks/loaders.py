@@ -11,6 +11,7 @@ and garbled words lower it), over lower-cased alphanumeric words. Speed is pages
 per second, single-threaded, best of 3 runs. markitdown is measured when importable (install it
 into a separate folder and pass --markitdown DIR, so it does not enter the project's venv).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-BOILERPLATE = ("Home News Missions About us Log in Subscribe to our newsletter",
-               "Popular this week: Ten facts about comets. How to see the aurora. Our best photos of Saturn.",
-               "Copyright 2024 Observatory News. All rights reserved. Cookie settings. Privacy policy. Contact.")
+BOILERPLATE = (
+    "Home News Missions About us Log in Subscribe to our newsletter",
+    "Popular this week: Ten facts about comets. How to see the aurora. Our best photos of Saturn.",
+    "Copyright 2024 Observatory News. All rights reserved. Cookie settings. Privacy policy. Contact.",
+)
 
 
 def words(text: str) -> Counter:
@@ -56,23 +59,43 @@ def abstracts(n: int) -> list[tuple[str, str]]:
 def make_pdf(items: list[tuple[str, str]], out: Path) -> str:
     body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(a)}</p>" for t, a in items)
     page = out.with_suffix(".html")
-    page.write_text(f"<html><head><meta charset='utf-8'><title>Benchmark</title></head>"
-                    f"<body style='font-family:serif;font-size:11pt;margin:2cm'>{body}</body></html>", encoding="utf-8")
+    page.write_text(
+        f"<html><head><meta charset='utf-8'><title>Benchmark</title></head>"
+        f"<body style='font-family:serif;font-size:11pt;margin:2cm'>{body}</body></html>",
+        encoding="utf-8",
+    )
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", f"--user-data-dir={profile}", "--no-pdf-header-footer",
-                        f"--print-to-pdf={out}", page.as_uri()], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                shutil.which("chromium") or "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--no-pdf-header-footer",
+                f"--print-to-pdf={out}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return " ".join(f"{t} {a}" for t, a in items)
 
 
 def make_html(title: str, text: str) -> str:
     nav, side, foot = (html.escape(b) for b in BOILERPLATE)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
-            f"<header><nav>{nav}</nav></header><aside class='sidebar'><p>{side}</p></aside>"
-            f"<main><article><h1>{html.escape(title)}</h1>"
-            + "".join(f"<p>{html.escape(s)}.</p>" for s in text.split(". ") if s)
-            + f"</article></main><footer><p>{foot}</p></footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
+        f"<header><nav>{nav}</nav></header><aside class='sidebar'><p>{side}</p></aside>"
+        f"<main><article><h1>{html.escape(title)}</h1>"
+        + "".join(f"<p>{html.escape(s)}.</p>" for s in text.split(". ") if s)
+        + f"</article></main><footer><p>{foot}</p></footer></body></html>"
+    )
 
 
 def make_docx(title: str, text: str, out: Path) -> None:
@@ -86,6 +109,7 @@ def make_docx(title: str, text: str, out: Path) -> None:
 
 
 # ---------------------------------------------------------------- candidates
+
 
 def pdf_pypdfium2(path: Path) -> tuple[str, int]:
     from corpus.formats.pdf import read_pdf
@@ -138,12 +162,15 @@ def best_of(fn: Callable[[], object], label: str, runs: int = 3) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=120, help="abstracts per fixture set")
-    parser.add_argument("--markitdown", help="a folder holding markitdown (pip install --target DIR markitdown[pdf,docx])")
+    parser.add_argument(
+        "--markitdown", help="a folder holding markitdown (pip install --target DIR markitdown[pdf,docx])"
+    )
     args = parser.parse_args()
     if args.markitdown:
         sys.path.append(args.markitdown)
     try:
         import markitdown  # noqa: F401
+
         have_markitdown = True
     except ImportError:
         have_markitdown = False
@@ -167,8 +194,10 @@ def main() -> None:
             pages_html.append(tmp / f"p{i}.html")
             pages_html[-1].write_text(make_html(t, a), encoding="utf-8")
         sources = [f"{t} {a}" for t, a in items]
-        html_candidates = {"trafilatura (main text)": lambda p: html_trafilatura(p.read_bytes()),
-                           "all visible text (html2txt)": lambda p: html_all_text(p.read_bytes())}
+        html_candidates = {
+            "trafilatura (main text)": lambda p: html_trafilatura(p.read_bytes()),
+            "all visible text (html2txt)": lambda p: html_all_text(p.read_bytes()),
+        }
         if have_markitdown:
             html_candidates["markitdown"] = markitdown_convert
         for name, fn in html_candidates.items():

@@ -5,6 +5,7 @@ each merged into the workspace. Each variant runs in a fresh interpreter (model 
     PYTHONPATH=. .venv/bin/python benchmarks/partitioned_run.py [--corpus examples/astro-ph-1000.jsonl] [--docs 1000]
         [--shards 2] [--processes 2] [--spacy-processes 2] [--json benchmarks/out/partitioned-run.json] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,20 @@ def one(variant: str, corpus: str, workspace: Path, shards: int, processes: int,
     from pipelines.run import asset_metadata
     from pipelines.sharded import _run_shards, assets_for
 
-    settings = Settings.load(workspace=workspace, config_file=workspace / "none.toml", env={}, corpus=[corpus],
-                             shards=shards if variant != "unpartitioned" else 1, shard_processes=processes, spacy_processes=spacy_processes)
+    settings = Settings.load(
+        workspace=workspace,
+        config_file=workspace / "none.toml",
+        env={},
+        corpus=[corpus],
+        shards=shards if variant != "unpartitioned" else 1,
+        shard_processes=processes,
+        spacy_processes=spacy_processes,
+    )
     assets = assets_for(settings)
-    common = {"resources": {"fieldmap": FieldmapResource.from_settings(settings), "progress": silent}, "raise_on_error": True}
+    common = {
+        "resources": {"fieldmap": FieldmapResource.from_settings(settings), "progress": silent},
+        "raise_on_error": True,
+    }
     found: dict[str, float | dict] = {}
     started = time.perf_counter()
     if variant == "unpartitioned":
@@ -64,7 +75,10 @@ def one(variant: str, corpus: str, workspace: Path, shards: int, processes: int,
     import duckdb
 
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    found["rows"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("documents", "chunks", "mentions", "entities", "triplets")}
+    found["rows"] = {
+        t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        for t in ("documents", "chunks", "mentions", "entities", "triplets")
+    }
     con.close()
     return found
 
@@ -84,10 +98,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         processes = 1 if args.one == "sharded-1" else args.processes
-        print(json.dumps(one(args.one, args.corpus, Path(args.workspace), args.shards, processes, args.spacy_processes)))
+        print(
+            json.dumps(one(args.one, args.corpus, Path(args.workspace), args.shards, processes, args.spacy_processes))
+        )
         return
-    report = {"cpu": _cpu(), "uptime_before": _uptime(), "corpus": args.corpus, "docs": args.docs, "shards": args.shards,
-              "processes": args.processes, "spacy_processes": args.spacy_processes, "variants": {}}
+    report = {
+        "cpu": _cpu(),
+        "uptime_before": _uptime(),
+        "corpus": args.corpus,
+        "docs": args.docs,
+        "shards": args.shards,
+        "processes": args.processes,
+        "spacy_processes": args.spacy_processes,
+        "variants": {},
+    }
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or scratch
         corpus = args.corpus
@@ -95,13 +119,31 @@ def main() -> None:
             corpus = str(Path(tmp) / "corpus.jsonl")
             Path(corpus).write_text("".join(Path(args.corpus).read_text().splitlines(keepends=True)[: args.docs]))
         for variant in args.variants.split(","):
-            command = [sys.executable, __file__, "--one", variant, "--workspace", str(Path(tmp) / variant), "--corpus", corpus,
-                       "--shards", str(args.shards), "--processes", str(args.processes), "--spacy-processes", str(args.spacy_processes)]
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                variant,
+                "--workspace",
+                str(Path(tmp) / variant),
+                "--corpus",
+                corpus,
+                "--shards",
+                str(args.shards),
+                "--processes",
+                str(args.processes),
+                "--spacy-processes",
+                str(args.spacy_processes),
+            ]
             before = _uptime()
             t = time.perf_counter()
             out = subprocess.run(command, capture_output=True, text=True, env=os.environ, check=True).stdout
             found = json.loads(out.strip().splitlines()[-1])
-            found |= {"wall_with_interpreter": round(time.perf_counter() - t, 2), "uptime_before": before, "uptime_after": _uptime()}
+            found |= {
+                "wall_with_interpreter": round(time.perf_counter() - t, 2),
+                "uptime_before": before,
+                "uptime_after": _uptime(),
+            }
             report["variants"][variant] = found
             print(variant, json.dumps(found), flush=True)
     report["uptime_after"] = _uptime()

@@ -9,6 +9,7 @@ benchmarks/query_latency.py afterwards), Dagster's event log (DIR/dagster) and t
 (DIR/rss.tsv, a line a second), and each step's progress is printed as it goes; if the run is
 stopped, `--steps-of DIR` prints the per-step seconds and peak RSS of what finished.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -110,11 +111,22 @@ def timed_run(settings: Settings, keep: Path | None = None) -> dict:
     ended = time.time()
     assert result.success, "the pipeline failed"
     per_step = {
-        key: {"seconds": round(s["end"] - s["start"], 2), "peak_rss_mb": round(memory.peak(s["start"], s["end"]) / 2**20)}
-        for key, s in step_times(instance, result.run_id).items() if "start" in s and "end" in s
+        key: {
+            "seconds": round(s["end"] - s["start"], 2),
+            "peak_rss_mb": round(memory.peak(s["start"], s["end"]) / 2**20),
+        }
+        for key, s in step_times(instance, result.run_id).items()
+        if "start" in s and "end" in s
     }
-    return {"wall_seconds": round(ended - started, 2), "peak_rss_mb": round(memory.peak(started, ended) / 2**20), "steps": per_step,
-            "metadata": {k: {m: v for m, v in values.items() if isinstance(v, (int, float, str))} for k, values in asset_metadata(result).items()}}
+    return {
+        "wall_seconds": round(ended - started, 2),
+        "peak_rss_mb": round(memory.peak(started, ended) / 2**20),
+        "steps": per_step,
+        "metadata": {
+            k: {m: v for m, v in values.items() if isinstance(v, (int, float, str))}
+            for k, values in asset_metadata(result).items()
+        },
+    }
 
 
 def steps_of(keep: Path) -> None:
@@ -128,9 +140,13 @@ def steps_of(keep: Path) -> None:
                 continue
             end = s.get("end", time.time())
             peak = max((r for t, r in rss if s["start"] - 1 <= t <= end), default=0)
-            print(f"  {key:<16} {end - s['start']:>9.1f} s  {peak / 2**20:>7.0f} MB{'' if 'end' in s else '  (not finished)'}")
+            print(
+                f"  {key:<16} {end - s['start']:>9.1f} s  {peak / 2**20:>7.0f} MB{'' if 'end' in s else '  (not finished)'}"
+            )
         events = (r.dagster_event for r in instance.all_logs(run.run_id))
-        for asset, values in materialization_metadata(e for e in events if e is not None and e.event_type_value == "ASSET_MATERIALIZATION").items():
+        for asset, values in materialization_metadata(
+            e for e in events if e is not None and e.event_type_value == "ASSET_MATERIALIZATION"
+        ).items():
             print(f"  {asset}: " + ", ".join(f"{k}={v}" for k, v in values.items() if isinstance(v, (int, float, str))))
 
 
@@ -146,7 +162,9 @@ def main() -> None:
     parser.add_argument("--schema", default="science", help="science | general | a schema file")
     parser.add_argument("--add", type=Path, default=NEW_DOCUMENTS, help="records appended for the incremental run")
     parser.add_argument("--keep", type=Path, help="keep the workspace, event log and RSS samples here")
-    parser.add_argument("--steps-of", type=Path, help="print the finished steps of the runs kept in this directory, and stop")
+    parser.add_argument(
+        "--steps-of", type=Path, help="print the finished steps of the runs kept in this directory, and stop"
+    )
     args = parser.parse_args()
     if args.steps_of:
         return steps_of(args.steps_of)
@@ -154,20 +172,34 @@ def main() -> None:
     workspace.mkdir(parents=True, exist_ok=True)
     corpus = workspace / "corpus.jsonl"
     shutil.copy(args.corpus, corpus)
-    settings = Settings.load(workspace=workspace / "ws", config_file=workspace / "none.toml", env={}, corpus=[str(corpus)],
-                             schema_name=args.schema)
+    settings = Settings.load(
+        workspace=workspace / "ws",
+        config_file=workspace / "none.toml",
+        env={},
+        corpus=[str(corpus)],
+        schema_name=args.schema,
+    )
     report = {
-        "command": "python benchmarks/pipeline_run.py " + f"--corpus {args.corpus} --schema {args.schema} --add {args.add}",
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30), "processor": platform.processor() or platform.machine(),
-                    "load_average_at_start": os.getloadavg()},
+        "command": "python benchmarks/pipeline_run.py "
+        + f"--corpus {args.corpus} --schema {args.schema} --add {args.add}",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_at_start": os.getloadavg(),
+        },
         "full_run": timed_run(settings, args.keep),
     }
     write_report(Path(args.json), report)  # written after the full run too: a stopped incremental run keeps it
     with open(corpus, "a") as handle:
         handle.write(args.add.read_text())
-    report["disk_mb_after_full_run"] = round(sum(f.stat().st_size for f in (workspace / "ws").rglob("*") if f.is_file()) / 2**20, 1)
+    report["disk_mb_after_full_run"] = round(
+        sum(f.stat().st_size for f in (workspace / "ws").rglob("*") if f.is_file()) / 2**20, 1
+    )
     report["add_documents"] = timed_run(settings, args.keep)
-    report["add_documents"]["share_of_full_run"] = round(report["add_documents"]["wall_seconds"] / report["full_run"]["wall_seconds"], 3)
+    report["add_documents"]["share_of_full_run"] = round(
+        report["add_documents"]["wall_seconds"] / report["full_run"]["wall_seconds"], 3
+    )
     report["rerun_unchanged"] = timed_run(settings, args.keep)
     write_report(Path(args.json), report)
     for name in ("full_run", "add_documents", "rerun_unchanged"):

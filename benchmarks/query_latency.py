@@ -6,6 +6,7 @@ workspace that `fieldmap eval retrieval` has indexed.
 
 Run it under OMP_NUM_THREADS=1 as well to see what thread contention costs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,19 @@ def main() -> None:
         t2 = time.perf_counter()
         retriever.dense.scores(vector)
         t3 = time.perf_counter()
-        retriever.pagerank(seeds, np.full(retriever.kg.n_passages, 0.01), 5)  # whole graph, or restricted on large graphs
+        retriever.pagerank(
+            seeds, np.full(retriever.kg.n_passages, 0.01), 5
+        )  # whole graph, or restricted on large graphs
         t4 = time.perf_counter()
         retriever.retrieve(question, 5)
         t5 = time.perf_counter()
-        for name, start, end in (("embed", t0, t1), ("seeds", t1, t2), ("dense", t2, t3), ("ppr", t3, t4), ("retrieve", t4, t5)):
+        for name, start, end in (
+            ("embed", t0, t1),
+            ("seeds", t1, t2),
+            ("dense", t2, t3),
+            ("ppr", t3, t4),
+            ("retrieve", t4, t5),
+        ):
             parts[name].append((end - start) * 1000)
     engine.close()
     where = "restricted to the seeds' neighbourhood" if retriever.restricted else "on the whole graph"

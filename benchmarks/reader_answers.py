@@ -8,6 +8,7 @@ The workspace is built (or brought up to date) first, as `fieldmap eval qa` does
 SQuAD's EM and token F1 after the [n] markers are removed. The neural reader's figures are its guesses (threshold 0);
 "thresholds" shows what withholding the guesses below each confidence would leave (a withheld answer scores 0). Shapes: yes/no, comparison (a choice between two), chain (the id says 2-4 hops, or the reader read a
 chain), single hop."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def shape(question: dict) -> str:
 def gold_passages(engine: QueryEngine, ids: list[str]) -> list[Passage]:
     rows = engine.con.execute(
         "SELECT c.chunk_id, c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) "
-        "WHERE d.doc_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY c.chunk_id", [ids]).fetchall()
+        "WHERE d.doc_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY c.chunk_id",
+        [ids],
+    ).fetchall()
     return [Passage(doc_id, chunk_id, title, 1.0, text) for chunk_id, doc_id, title, text in rows]
 
 
@@ -68,14 +71,18 @@ def main(argv=None) -> int:
     settings = Settings.load(workspace=Path(args.workspace), corpus=[args.corpus], schema_name=args.schema)
     assert run_pipeline(settings, silent).success
     threshold = settings.reader_confidence_min
-    settings = settings.model_copy(update={"reader_confidence_min": 0.0})  # every guess, withheld below thresholds afterwards
+    settings = settings.model_copy(
+        update={"reader_confidence_min": 0.0}
+    )  # every guess, withheld below thresholds afterwards
     questions = load_questions(Path(args.questions))[: args.limit or None]
     engine = QueryEngine(settings)
     neural = engine.reader
     if not isinstance(neural, NeuralReader):
         raise SystemExit("the span model file is absent: run `make reader-model`")
     rules = Reader(engine.nlp, engine.embedder, stored=neural.stored)
-    span_only = NeuralReader(engine.nlp, neural.span_reader, engine.embedder, stored=neural.stored, typed_by_rules=False)
+    span_only = NeuralReader(
+        engine.nlp, neural.span_reader, engine.embedder, stored=neural.stored, typed_by_rules=False
+    )
     rows, ask_ms = [], []
     for n, q in enumerate(questions, 1):
         gold = q["answers"]
@@ -90,22 +97,37 @@ def main(argv=None) -> int:
         engine._reader = neural
         oracle = gold_passages(engine, q["supporting_ids"])
         headings = [p.title for p in oracle]
-        texts = {"neural": answer.answer, "rules": ruled.text, "span_only": spanned.text,
-                 "neural_oracle": neural.read(q["question"], oracle, headings).text,
-                 "rules_oracle": rules.read(q["question"], oracle, headings).text}
-        row = {"shape": shape(q), "ceiling": answer_in_passages(answer.passages, gold), "oracle_ceiling": answer_in_passages(oracle, gold),
-               "confidence": answer.confidence if answer.confidence is not None else 1.0}
+        texts = {
+            "neural": answer.answer,
+            "rules": ruled.text,
+            "span_only": spanned.text,
+            "neural_oracle": neural.read(q["question"], oracle, headings).text,
+            "rules_oracle": rules.read(q["question"], oracle, headings).text,
+        }
+        row = {
+            "shape": shape(q),
+            "ceiling": answer_in_passages(answer.passages, gold),
+            "oracle_ceiling": answer_in_passages(oracle, gold),
+            "confidence": answer.confidence if answer.confidence is not None else 1.0,
+        }
         for name, text in texts.items():
             row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain(text), gold), token_f1(plain(text), gold)
         rows.append(row)
         if n % 10 == 0:
-            print(f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}", flush=True)
+            print(
+                f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}",
+                flush=True,
+            )
     engine.close()
     keys = [k for k in rows[0] if k not in ("shape", "confidence")]
 
     def mean(indices) -> dict:
         chosen = [rows[i] for i in sorted(indices)]
-        return {"questions": len(chosen), **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys}} if chosen else {}
+        return (
+            {"questions": len(chosen), **{k: round(float(np.mean([r[k] for r in chosen])), 4) for k in keys}}
+            if chosen
+            else {}
+        )
 
     split = halves(questions)
 
@@ -113,17 +135,29 @@ def main(argv=None) -> int:
         """The neural reader's EM/F1 when guesses below the threshold are withheld (scored 0), and the share answered."""
         chosen = [rows[i] for i in sorted(indices)]
         kept = [r["confidence"] >= threshold_ for r in chosen]
-        return {"answered": round(float(np.mean(kept)), 3),
-                "em": round(float(np.mean([r["neural_em"] * k for r, k in zip(chosen, kept)])), 4),
-                "f1": round(float(np.mean([r["neural_f1"] * k for r, k in zip(chosen, kept)])), 4),
-                "em_of_answered": round(float(np.mean([r["neural_em"] for r, k in zip(chosen, kept) if k] or [0.0])), 4)}
+        return {
+            "answered": round(float(np.mean(kept)), 3),
+            "em": round(float(np.mean([r["neural_em"] * k for r, k in zip(chosen, kept)])), 4),
+            "f1": round(float(np.mean([r["neural_f1"] * k for r, k in zip(chosen, kept)])), 4),
+            "em_of_answered": round(float(np.mean([r["neural_em"] for r, k in zip(chosen, kept) if k] or [0.0])), 4),
+        }
 
-    thresholds = {f"{t:g}": {name: at(t, idx) for name, idx in {"all": range(len(rows)), **split}.items()} for t in (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)}
+    thresholds = {
+        f"{t:g}": {name: at(t, idx) for name, idx in {"all": range(len(rows)), **split}.items()}
+        for t in (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    }
     shapes = sorted({r["shape"] for r in rows})
-    report = {"mode": args.mode, "k": args.k, "all": mean(range(len(rows))), **{name: mean(idx) for name, idx in split.items()},
-              "setting_threshold": threshold, "thresholds": thresholds,
-              "shapes": {s: mean([i for i, r in enumerate(rows) if r["shape"] == s]) for s in shapes},
-              "ask_p50_ms": round(float(np.percentile(ask_ms, 50)), 1), "ask_p95_ms": round(float(np.percentile(ask_ms, 95)), 1)}
+    report = {
+        "mode": args.mode,
+        "k": args.k,
+        "all": mean(range(len(rows))),
+        **{name: mean(idx) for name, idx in split.items()},
+        "setting_threshold": threshold,
+        "thresholds": thresholds,
+        "shapes": {s: mean([i for i, r in enumerate(rows) if r["shape"] == s]) for s in shapes},
+        "ask_p50_ms": round(float(np.percentile(ask_ms, 50)), 1),
+        "ask_p95_ms": round(float(np.percentile(ask_ms, 95)), 1),
+    }
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")

@@ -12,6 +12,7 @@ passages' parses come from the workspace (kept at extraction, kg/parses.py) or a
 times the same questions without the kept parses and with every sentence of an open question
 embedded, and counts the questions whose answer and evidence match the default run's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,13 @@ import numpy as np
 from fieldmap.settings import Settings
 from rag.engine import QueryEngine
 
-TEMPLATES = ("What do we know about {}?", "Who studied {}?", "When was {} observed?", "How many {} are known?", "Which instrument measured {}?")
+TEMPLATES = (
+    "What do we know about {}?",
+    "Who studied {}?",
+    "When was {} observed?",
+    "How many {} are known?",
+    "Which instrument measured {}?",
+)
 
 
 def questions_of(engine: QueryEngine, n: int) -> list[str]:
@@ -32,7 +39,9 @@ def questions_of(engine: QueryEngine, n: int) -> list[str]:
     return ["What do X-ray observations reveal about galaxy clusters?", *made][:n]
 
 
-def time_reader(engine: QueryEngine, settings: Settings, questions: list[str], stored: bool, embedded: int) -> tuple[dict, list]:
+def time_reader(
+    engine: QueryEngine, settings: Settings, questions: list[str], stored: bool, embedded: int
+) -> tuple[dict, list]:
     """p50/p95 of the reader alone (retrieval timed apart), cold parse cache, and each question's reading."""
     import rag.engine
     import rag.reader
@@ -60,9 +69,17 @@ def time_reader(engine: QueryEngine, settings: Settings, questions: list[str], s
     hops.restore()
     reader.stored = keep
     figures = {"stored_parses": stored, "embedded": embedded or "all", "questions": len(questions)}
-    for name, values in (("reader", reader_ms), ("reader_own", own_ms), ("chain_hops", hop_ms), ("retrieve", retrieve_ms)):
-        figures |= {f"{name}_p50_ms": round(float(np.percentile(values, 50)), 1), f"{name}_p95_ms": round(float(np.percentile(values, 95)), 1),
-                    f"{name}_max_ms": round(max(values), 1)}
+    for name, values in (
+        ("reader", reader_ms),
+        ("reader_own", own_ms),
+        ("chain_hops", hop_ms),
+        ("retrieve", retrieve_ms),
+    ):
+        figures |= {
+            f"{name}_p50_ms": round(float(np.percentile(values, 50)), 1),
+            f"{name}_p95_ms": round(float(np.percentile(values, 95)), 1),
+            f"{name}_max_ms": round(max(values), 1),
+        }
     figures["questions_with_chain_hops"] = sum(ms > 0 for ms in hop_ms)
     return figures, readings
 
@@ -94,12 +111,19 @@ def main() -> None:
     parser.add_argument("--questions")
     parser.add_argument("--schema", default="science")
     parser.add_argument("-n", type=int, default=60)
-    parser.add_argument("--compare", action="store_true",
-                        help="also without the stored parses and with every sentence of an open question embedded: same answers?")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also without the stored parses and with every sentence of an open question embedded: same answers?",
+    )
     args = parser.parse_args()
     settings = Settings.load(workspace=args.workspace, env={}, config_file="/nonexistent.toml", schema_name=args.schema)
     engine = QueryEngine(settings)
-    questions = [json.loads(line)["question"] for line in open(args.questions)][: args.n] if args.questions else questions_of(engine, args.n)
+    questions = (
+        [json.loads(line)["question"] for line in open(args.questions)][: args.n]
+        if args.questions
+        else questions_of(engine, args.n)
+    )
     engine.ask(questions[0], mode="hipporag")  # warm: models, matrices, the PPR operator
     import rag.reader
 

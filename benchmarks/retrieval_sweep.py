@@ -9,6 +9,7 @@ directly over the same index (HippoParams overrides); the mention-weighting vari
 the graph, in memory, from the DuckDB tables. Recall@2 and @5 per half and overall, p50/p95 ms over
 all questions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,15 @@ def grid(name: str) -> dict[str, dict]:
             variants[f"rerank top {depth} dense {dense_w}"] = {"fuse_dense": dense_w, "fuse_depth": depth}
     if name == "chain":  # the fused top 5 as a chain of hops (rag/hops.py), on the rerank default (top 5, dense 2)
         fused = {"fuse_dense": 2.0, "fuse_depth": 5}
-        return {"rerank top 5 dense 2.0 (before)": fused, "named first": fused | {"named_first": True},
-                "chain second": fused | {"chain_second": True}, "named first + chain second": fused | {"named_first": True, "chain_second": True}}
-    if name == "fill":  # the fifth place to the best passage to rank 10 chain-linked to the first two (rag/hops.chain_fill)
+        return {
+            "rerank top 5 dense 2.0 (before)": fused,
+            "named first": fused | {"named_first": True},
+            "chain second": fused | {"chain_second": True},
+            "named first + chain second": fused | {"named_first": True, "chain_second": True},
+        }
+    if (
+        name == "fill"
+    ):  # the fifth place to the best passage to rank 10 chain-linked to the first two (rag/hops.chain_fill)
         chained = {"fuse_dense": 2.0, "fuse_depth": 5, "named_first": True, "chain_second": True}
         return {"named first + chain second (before)": chained, "+ chain fill": chained | {"chain_fill": True}}
     if name == "hop":  # the last place to the next hop's passage (rag/next_hop.py), on the chain order and fill
@@ -105,7 +112,9 @@ def evaluate(retriever, questions, halves, chunk_doc) -> dict:
     recalls, latencies = score_questions(retriever, questions, chunk_doc, [2, 5])
     row = {"all": summarise(recalls, latencies)}
     for label, members in zip("AB", halves):
-        row[label] = summarise({k: [v[i] for i in members] for k, v in recalls.items()}, [latencies[i] for i in members])
+        row[label] = summarise(
+            {k: [v[i] for i in members] for k, v in recalls.items()}, [latencies[i] for i in members]
+        )
     return row
 
 
@@ -115,29 +124,53 @@ def main() -> None:
     parser.add_argument("--corpus", default="../shared/data/musique/corpus.jsonl")
     parser.add_argument("--questions", default="../shared/data/musique/questions.jsonl")
     parser.add_argument("--embedder", default=None, help="default: the settings' embedder")
-    parser.add_argument("--precision", default="auto", help="the torch embedders' embed_precision: auto | float32 | bfloat16")
+    parser.add_argument(
+        "--precision", default="auto", help="the torch embedders' embed_precision: auto | float32 | bfloat16"
+    )
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--grid", default="default", help="default | full | rerank | chain | fill | hop | defaults (only the settings' hipporag and the plain methods)")
+    parser.add_argument(
+        "--grid",
+        default="default",
+        help="default | full | rerank | chain | fill | hop | defaults (only the settings' hipporag and the plain methods)",
+    )
     parser.add_argument("--json")
     parser.add_argument("--hybrid", action="store_true", help="also the RRF hybrid of dense, BM25 and hipporag")
     args = parser.parse_args()
-    settings = Settings.load(workspace=args.workspace, env={}, config_file="/nonexistent.toml", schema_name="general", embedder=args.embedder,
-                             embed_precision=args.precision)
+    settings = Settings.load(
+        workspace=args.workspace,
+        env={},
+        config_file="/nonexistent.toml",
+        schema_name="general",
+        embedder=args.embedder,
+        embed_precision=args.precision,
+    )
     index_seconds = index_once(settings, args.corpus)
     questions = load_questions(Path(args.questions))
     halves = split(questions, args.seed)
     engine = QueryEngine(settings)
     chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
     dense, bm25 = DenseRetriever(engine.chunks, engine.embedder), FullTextRetriever(engine.chunks)
-    kg, facts, defaults = KnowledgeGraph.load(settings.graph_path), engine.store.table("facts"), HippoParams.of(settings)
+    kg, facts, defaults = (
+        KnowledgeGraph.load(settings.graph_path),
+        engine.store.table("facts"),
+        HippoParams.of(settings),
+    )
     graphs = {"default": kg}
     retrievers = {"bm25": bm25, "dense": dense, "hipporag (settings)": engine.retriever("hipporag")}
     if args.hybrid:
         retrievers["hybrid"] = HybridRetriever([dense, bm25, engine.retriever("hipporag")], settings.rrf_k)
     variants = {} if args.grid == "defaults" else grid(args.grid)
-    report = {"embedder": engine.embedder.name, "precision": settings.embed_precision, "index_seconds": index_seconds, "seed": args.seed, "load_start": os.getloadavg(),
-              "cpu": _cpu(), "halves": {"A": [questions[i]["id"] for i in halves[0]], "B": [questions[i]["id"] for i in halves[1]]},
-              "settings_hipporag": dataclasses.asdict(defaults), "rows": {}}
+    report = {
+        "embedder": engine.embedder.name,
+        "precision": settings.embed_precision,
+        "index_seconds": index_seconds,
+        "seed": args.seed,
+        "load_start": os.getloadavg(),
+        "cpu": _cpu(),
+        "halves": {"A": [questions[i]["id"] for i in halves[0]], "B": [questions[i]["id"] for i in halves[1]]},
+        "settings_hipporag": dataclasses.asdict(defaults),
+        "rows": {},
+    }
     for name, retriever in retrievers.items():
         report["rows"][name] = evaluate(retriever, questions, halves, chunk_doc)
         _print(name, report["rows"][name])
@@ -153,7 +186,11 @@ def main() -> None:
         retriever = HippoRAGRetriever(graphs[graph_option], facts, engine.linker, cached, params)
         if next_hop:
             retriever = NextHopRetriever(retriever, engine.next_question, settings.top_k)
-        report["rows"][name] = evaluate(retriever, questions, halves, chunk_doc) | {"overrides": overrides, "graph": graph_option, "query_vectors_cached": True}
+        report["rows"][name] = evaluate(retriever, questions, halves, chunk_doc) | {
+            "overrides": overrides,
+            "graph": graph_option,
+            "query_vectors_cached": True,
+        }
         _print(name, report["rows"][name])
     report["load_end"] = os.getloadavg()
     engine.close()
@@ -163,13 +200,19 @@ def main() -> None:
 
 def _print(name: str, row: dict) -> None:
     cells = "  ".join(f"{h} R@2 {row[h]['recall@2']:.3f} R@5 {row[h]['recall@5']:.3f}" for h in ("A", "B", "all"))
-    print(f"{name:<44} {cells}  p50 {row['all']['p50_ms']:6.1f} p95 {row['all']['p95_ms']:6.1f} ms  load {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{name:<44} {cells}  p50 {row['all']['p50_ms']:6.1f} p95 {row['all']['p95_ms']:6.1f} ms  load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
 
 def _cpu() -> str:
     try:
-        return next(line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-                    if line.startswith("Model name"))
+        return next(
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        )
     except (OSError, StopIteration):
         return "unknown"
 

@@ -18,6 +18,7 @@ How it is made:
   entities become hubs. The same name is replaced the same way within a passage.
 - Deterministic: the same seed and N give the same file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,8 +108,17 @@ def main() -> None:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             words += len(record["text"].split())
             seen_names.update(NAME.findall(record["text"]))
-    print(json.dumps({"passages": args.n, "words": words, "source_names": names.distinct if names else 0,
-                      "distinct_names": len(seen_names), "out": args.out}))
+    print(
+        json.dumps(
+            {
+                "passages": args.n,
+                "words": words,
+                "source_names": names.distinct if names else 0,
+                "distinct_names": len(seen_names),
+                "out": args.out,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ Unlike real text, the synthetic graph has no topical clustering: entities co-occ
 makes neighbourhoods larger than in a real corpus of the same size (a pessimistic case for the
 restricted PPR), while the whole-graph PPR cost depends on the vertex and edge counts only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,15 +76,92 @@ from kg.synonyms import SIMILARITY_BLOCK_BYTES, update_synonyms  # noqa: E402
 from rag.hipporag import HippoParams, HippoRAGRetriever  # noqa: E402
 
 # measured on /tmp/ws1000 (the 1,000-abstract demo corpus, spaCy extraction)
-WS1000 = {"chunks": 1380, "entities": 20677, "mentions": 39779, "triplets": 16815, "distinct_chunk_entity_pairs": 35141,
-          "entities_in_one_passage": 17304, "top5_entity_passages": [108, 123, 132, 148, 169], "heaps_beta": 0.863}
-MENTIONS_PER_CHUNK = [0, 4, 4, 11, 16, 13, 17, 11, 23, 21, 24, 26, 23, 27, 21, 26, 34, 35, 33, 31, 28, 39, 36, 26, 29, 26, 28, 23, 34, 29,
-                      24, 24, 34, 14, 29, 35, 27, 27, 38, 36, 38, 41, 35, 35, 35, 36, 25, 33, 23, 18, 19, 15, 10, 4, 4, 3, 8, 1, 1, 1, 2]
+WS1000 = {
+    "chunks": 1380,
+    "entities": 20677,
+    "mentions": 39779,
+    "triplets": 16815,
+    "distinct_chunk_entity_pairs": 35141,
+    "entities_in_one_passage": 17304,
+    "top5_entity_passages": [108, 123, 132, 148, 169],
+    "heaps_beta": 0.863,
+}
+MENTIONS_PER_CHUNK = [
+    0,
+    4,
+    4,
+    11,
+    16,
+    13,
+    17,
+    11,
+    23,
+    21,
+    24,
+    26,
+    23,
+    27,
+    21,
+    26,
+    34,
+    35,
+    33,
+    31,
+    28,
+    39,
+    36,
+    26,
+    29,
+    26,
+    28,
+    23,
+    34,
+    29,
+    24,
+    24,
+    34,
+    14,
+    29,
+    35,
+    27,
+    27,
+    38,
+    36,
+    38,
+    41,
+    35,
+    35,
+    35,
+    36,
+    25,
+    33,
+    23,
+    18,
+    19,
+    15,
+    10,
+    4,
+    4,
+    3,
+    8,
+    1,
+    1,
+    1,
+    2,
+]
 DISTINCT_SHARE = 35141 / 39779
 TWO_CHUNK_DOCS = 376 / 998
 OVERLAP_SHARE = 0.186
 TRIPLETS_PER_MENTION = 16815 / 39779
-RELATIONS = {"related_to": 15182, "studies": 438, "measures": 389, "produces": 301, "uses": 290, "observes": 122, "part_of": 93}
+RELATIONS = {
+    "related_to": 15182,
+    "studies": 438,
+    "measures": 389,
+    "produces": 301,
+    "uses": 290,
+    "observes": 122,
+    "part_of": 93,
+}
 TYPES = ["object", "property", "method", "field", "model", "modality", "instrument", "dataset", "task"]
 HEAPS_BETA = 0.863
 ZIPF_OFFSET = 75.0
@@ -137,21 +215,37 @@ class Step:
     def __exit__(self, *exc) -> None:
         seconds = time.perf_counter() - self.t0
         self.results.setdefault("steps", {})[self.name] = {
-            "seconds": round(seconds, 2), "rss_start_mb": self.rss_before, "peak_rss_mb": self.memory.peak_mb(self.wall0, time.time()),
+            "seconds": round(seconds, 2),
+            "rss_start_mb": self.rss_before,
+            "peak_rss_mb": self.memory.peak_mb(self.wall0, time.time()),
             "ru_maxrss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
-        print(f"    {self.name}: {seconds:.1f} s, peak RSS {self.results['steps'][self.name]['peak_rss_mb']} MB", flush=True)
+        print(
+            f"    {self.name}: {seconds:.1f} s, peak RSS {self.results['steps'][self.name]['peak_rss_mb']} MB",
+            flush=True,
+        )
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    return {"nproc": os.cpu_count(), "cpu_model": cpu, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "memory_available_gb_at_start": round(psutil.virtual_memory().available / 2**30, 1),
-            "load_average_at_start": list(os.getloadavg()), "python": platform.python_version(),
-            "igraph": __import__("igraph").__version__, "duckdb": __import__("duckdb").__version__, "numpy": np.__version__}
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "memory_available_gb_at_start": round(psutil.virtual_memory().available / 2**30, 1),
+        "load_average_at_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "igraph": __import__("igraph").__version__,
+        "duckdb": __import__("duckdb").__version__,
+        "numpy": np.__version__,
+    }
 
 
 # ---------------------------------------------------------------- the synthetic corpus
+
 
 @dataclasses.dataclass
 class Corpus:
@@ -229,32 +323,81 @@ def entity_id_strings(n: int) -> list[str]:
 
 def corpus_stats(corpus: Corpus) -> dict:
     ranks, _, passages = entity_table(corpus)
-    return {"chunks": len(corpus.chunk_ids), "entities": len(ranks), "mentions": int(sum(len(e) for e in corpus.chunk_entities)),
-            "triplets": int(sum(len(s) for s, _ in corpus.triplets)), "distinct_chunk_entity_pairs": int(corpus.chunk_distinct.sum()),
-            "entities_in_one_passage": int((passages == 1).sum()), "top5_entity_passages": sorted(passages.tolist())[-5:]}
+    return {
+        "chunks": len(corpus.chunk_ids),
+        "entities": len(ranks),
+        "mentions": int(sum(len(e) for e in corpus.chunk_entities)),
+        "triplets": int(sum(len(s) for s, _ in corpus.triplets)),
+        "distinct_chunk_entity_pairs": int(corpus.chunk_distinct.sum()),
+        "entities_in_one_passage": int((passages == 1).sum()),
+        "top5_entity_passages": sorted(passages.tolist())[-5:],
+    }
 
 
-def write_workspace(con, corpus: Corpus, entity_ids: list[str], index_of_rank: dict[int, int], batch: int = 10_000) -> None:
-    chunk_rows = [(cid, did, int(cid.rsplit("#", 1)[1]), f"synthetic passage {cid}", 0, 800, 0, 5, 0) for cid, did in zip(corpus.chunk_ids, corpus.doc_ids)]
-    insert_rows(con, "chunks", ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"], chunk_rows)
+def write_workspace(
+    con, corpus: Corpus, entity_ids: list[str], index_of_rank: dict[int, int], batch: int = 10_000
+) -> None:
+    chunk_rows = [
+        (cid, did, int(cid.rsplit("#", 1)[1]), f"synthetic passage {cid}", 0, 800, 0, 5, 0)
+        for cid, did in zip(corpus.chunk_ids, corpus.doc_ids)
+    ]
+    insert_rows(
+        con,
+        "chunks",
+        [
+            "chunk_id",
+            "doc_id",
+            "chunk_index",
+            "text",
+            "start_char",
+            "end_char",
+            "sent_start",
+            "sent_end",
+            "own_sent_start",
+        ],
+        chunk_rows,
+    )
     del chunk_rows
-    insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"],
-                [(eid, f"entity {i}", f"entity {i}", TYPES[i % len(TYPES)]) for i, eid in enumerate(entity_ids)])
+    insert_rows(
+        con,
+        "entities",
+        ["entity_id", "name", "norm_name", "type"],
+        [(eid, f"entity {i}", f"entity {i}", TYPES[i % len(TYPES)]) for i, eid in enumerate(entity_ids)],
+    )
     for start in range(0, len(corpus.chunk_ids), batch):
         mention_rows, triplet_rows = [], []
         for c in range(start, min(start + batch, len(corpus.chunk_ids))):
             cid, did = corpus.chunk_ids[c], corpus.doc_ids[c]
             ents = [entity_ids[index_of_rank[r]] for r in corpus.chunk_entities[c].tolist()]
             for j, eid in enumerate(ents):
-                mention_rows.append((f"{cid}:{30 * j}", eid, did, cid, j // 6, 30 * j, 30 * j + 20, eid, "object", 1.0, "noun_chunk"))
+                mention_rows.append(
+                    (f"{cid}:{30 * j}", eid, did, cid, j // 6, 30 * j, 30 * j + 20, eid, "object", 1.0, "noun_chunk")
+                )
             subjects, objects = corpus.triplets[c]
-            for n, (s, o, relation) in enumerate(zip(subjects.tolist(), objects.tolist(), corpus.relation_of[c].tolist())):
-                triplet_rows.append((f"{cid}:{s // 6}:{n}", did, cid, s // 6, ents[s], relation, "of", ents[o], f"{cid}:{30 * s}", f"{cid}:{30 * o}", "spacy"))
+            for n, (s, o, relation) in enumerate(
+                zip(subjects.tolist(), objects.tolist(), corpus.relation_of[c].tolist())
+            ):
+                triplet_rows.append(
+                    (
+                        f"{cid}:{s // 6}:{n}",
+                        did,
+                        cid,
+                        s // 6,
+                        ents[s],
+                        relation,
+                        "of",
+                        ents[o],
+                        f"{cid}:{30 * s}",
+                        f"{cid}:{30 * o}",
+                        "spacy",
+                    )
+                )
         insert_rows(con, "mentions", MENTION_COLUMNS, mention_rows)
         insert_rows(con, "triplets", TRIPLET_COLUMNS, triplet_rows)
 
 
 # ---------------------------------------------------------------- synonym vectors
+
 
 def planted_vectors(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Random unit vectors with near-duplicate groups of 2-4; returns the vectors and the planted pairs."""
@@ -289,7 +432,9 @@ def planted_vectors(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[
     return vectors, pairs
 
 
-def synonym_rows(pairs: list[tuple[int, int]], entity_ids: list[str], vectors: np.ndarray) -> list[tuple[str, str, float]]:
+def synonym_rows(
+    pairs: list[tuple[int, int]], entity_ids: list[str], vectors: np.ndarray
+) -> list[tuple[str, str, float]]:
     if not pairs:
         return []
     left, right = np.asarray(pairs).T
@@ -303,20 +448,27 @@ def synonym_rows(pairs: list[tuple[int, int]], entity_ids: list[str], vectors: n
 
 # ---------------------------------------------------------------- PPR queries
 
-def ppr_queries(kg: KnowledgeGraph, con, n_queries: int, rng: np.random.Generator, passage_node_weight: float = 0.3) -> list[dict]:
+
+def ppr_queries(
+    kg: KnowledgeGraph, con, n_queries: int, rng: np.random.Generator, passage_node_weight: float = 0.3
+) -> list[dict]:
     """Seeds as HippoRAGRetriever.retrieve makes them: the entities of the kept facts (here: the facts
     of two random 'gold' chunks, like a two-hop MuSiQue question), at most 5, weighted by a normalised
     fact score over the passages the entity occurs in; every passage seeded with passage_node_weight x
     its min-max normalised dense score (synthetic: cosine-like scores, the gold chunks on top)."""
     entity_vertex = kg.entity_vertex()
     passage_degree = dict(con.execute("SELECT entity_id, count(DISTINCT chunk_id) FROM mentions GROUP BY 1").fetchall())
-    with_facts = [r[0] for r in con.execute("SELECT chunk_id FROM triplets GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1").fetchall()]
+    with_facts = [
+        r[0] for r in con.execute("SELECT chunk_id FROM triplets GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1").fetchall()
+    ]
     passage_vertex = kg.passage_vertex()
     queries = []
     for _ in range(n_queries):
         gold = rng.choice(len(with_facts), 2, replace=False)
         gold_chunks = [with_facts[g] for g in gold]
-        facts = con.execute("SELECT subject_id, object_id FROM triplets WHERE chunk_id IN (?, ?) ORDER BY triplet_id", gold_chunks).fetchall()
+        facts = con.execute(
+            "SELECT subject_id, object_id FROM triplets WHERE chunk_id IN (?, ?) ORDER BY triplet_id", gold_chunks
+        ).fetchall()
         order = rng.permutation(len(facts))[:5]  # linking_top_k = 5 facts
         scores = np.sort(rng.uniform(0.3, 0.9, len(order)))[::-1]
         normalised = (scores - scores.min()) / max(np.ptp(scores), 1e-12)
@@ -329,8 +481,14 @@ def ppr_queries(kg: KnowledgeGraph, con, n_queries: int, rng: np.random.Generato
         dense = rng.normal(0.25, 0.07, kg.n_passages)
         for chunk in gold_chunks:
             dense[passage_vertex[chunk]] += 0.3
-        queries.append({"seeds": seeds, "dense": (dense - dense.min()) / np.ptp(dense), "passage_node_weight": passage_node_weight,
-                        "gold": [passage_vertex[c] for c in gold_chunks]})
+        queries.append(
+            {
+                "seeds": seeds,
+                "dense": (dense - dense.min()) / np.ptp(dense),
+                "passage_node_weight": passage_node_weight,
+                "gold": [passage_vertex[c] for c in gold_chunks],
+            }
+        )
     return queries
 
 
@@ -343,18 +501,25 @@ def reset_vector(kg: KnowledgeGraph, query: dict) -> np.ndarray:
 
 
 def percentiles(values: list[float]) -> dict:
-    return {"p50_ms": round(float(np.percentile(values, 50)), 1), "p95_ms": round(float(np.percentile(values, 95)), 1),
-            "mean_ms": round(float(np.mean(values)), 1), "n": len(values)}
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 1),
+        "p95_ms": round(float(np.percentile(values, 95)), 1),
+        "mean_ms": round(float(np.mean(values)), 1),
+        "n": len(values),
+    }
 
 
 # ---------------------------------------------------------------- MuSiQue
+
 
 def musique(workspace: str, questions_path: Path, restriction: dict) -> dict:
     from fieldmap.settings import Settings
     from rag.engine import QueryEngine
     from rag.evaluate import evaluate_retrieval, load_questions
 
-    settings = Settings.load(workspace=workspace, config_file="/nonexistent", env={}, schema_name="general", embedder="minilm")
+    settings = Settings.load(
+        workspace=workspace, config_file="/nonexistent", env={}, schema_name="general", embedder="minilm"
+    )
     questions = load_questions(questions_path)
     engine = QueryEngine(settings)
     try:
@@ -363,7 +528,9 @@ def musique(workspace: str, questions_path: Path, restriction: dict) -> dict:
         retriever.params = full_params
         out = {"workspace": workspace, "questions": len(questions), "graph": retriever.kg.stats()}
         out["whole_graph"] = evaluate_retrieval(engine, questions, ["hipporag"], [2, 5])["hipporag"]
-        restricted_params = dataclasses.replace(full_params, **restriction, ppr_whole_graph_below=0)  # restricted whatever the size
+        restricted_params = dataclasses.replace(
+            full_params, **restriction, ppr_whole_graph_below=0
+        )  # restricted whatever the size
         retriever.params = restricted_params
         out["restricted"] = evaluate_retrieval(engine, questions, ["hipporag"], [2, 5])["hipporag"]
         out["restricted_params"] = restriction
@@ -393,6 +560,7 @@ def musique(workspace: str, questions_path: Path, restriction: dict) -> dict:
 
 # ---------------------------------------------------------------- main
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, default=100_000)
@@ -408,8 +576,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    results: dict = {"command": " ".join([Path(sys.executable).as_posix()] + sys.argv), "machine": machine(),
-                     "started": time.strftime("%Y-%m-%d %H:%M:%S"), "synthetic": True, "method": "synthetic (see the docstring of benchmarks/scale_graph.py)"}
+    results: dict = {
+        "command": " ".join([Path(sys.executable).as_posix()] + sys.argv),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "synthetic": True,
+        "method": "synthetic (see the docstring of benchmarks/scale_graph.py)",
+    }
     print(json.dumps(results["machine"]), flush=True)
     memory = Memory()
     wall = time.perf_counter()
@@ -417,8 +590,12 @@ def main() -> None:
 
     # the generator against the measured workspace, at the demo size
     small = generate(WS1000["chunks"], args.seed + 1)
-    results["calibration"] = {"demo_workspace_measured": WS1000, "synthetic_at_1380_chunks": corpus_stats(small),
-                              "heaps_beta": HEAPS_BETA, "zipf_offset_q": ZIPF_OFFSET}
+    results["calibration"] = {
+        "demo_workspace_measured": WS1000,
+        "synthetic_at_1380_chunks": corpus_stats(small),
+        "heaps_beta": HEAPS_BETA,
+        "zipf_offset_q": ZIPF_OFFSET,
+    }
     del small
 
     workdir = Path(args.workdir)
@@ -434,14 +611,25 @@ def main() -> None:
         con = connect(db_path)
         write_workspace(con, corpus, entity_ids, index_of_rank)
         con.execute("CHECKPOINT")
-    counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("chunks", "entities", "mentions", "triplets")}
+    counts = {
+        t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        for t in ("chunks", "entities", "mentions", "triplets")
+    }
     counts["documents_implied"] = len(set(corpus.doc_ids))
     counts["mentions_per_chunk"] = round(counts["mentions"] / counts["chunks"], 2)
     counts["triplets_per_chunk"] = round(counts["triplets"] / counts["chunks"], 2)
-    counts["entity_passage_frequency"] = dict(con.execute(
-        """SELECT CASE WHEN n = 1 THEN '1' WHEN n <= 10 THEN '2-10' WHEN n <= 100 THEN '11-100' WHEN n <= 1000 THEN '101-1000' ELSE '>1000' END, count(*)
-           FROM (SELECT entity_id, count(DISTINCT chunk_id) n FROM mentions GROUP BY 1) GROUP BY 1""").fetchall())
-    counts["top5_entity_passages"] = [r[0] for r in con.execute("SELECT count(DISTINCT chunk_id) n FROM mentions GROUP BY entity_id ORDER BY n DESC LIMIT 5").fetchall()]
+    counts["entity_passage_frequency"] = dict(
+        con.execute(
+            """SELECT CASE WHEN n = 1 THEN '1' WHEN n <= 10 THEN '2-10' WHEN n <= 100 THEN '11-100' WHEN n <= 1000 THEN '101-1000' ELSE '>1000' END, count(*)
+           FROM (SELECT entity_id, count(DISTINCT chunk_id) n FROM mentions GROUP BY 1) GROUP BY 1"""
+        ).fetchall()
+    )
+    counts["top5_entity_passages"] = [
+        r[0]
+        for r in con.execute(
+            "SELECT count(DISTINCT chunk_id) n FROM mentions GROUP BY entity_id ORDER BY n DESC LIMIT 5"
+        ).fetchall()
+    ]
     counts["duckdb_file_mb"] = round(db_path.stat().st_size / 2**20)
     results["workspace"] = counts
     print(json.dumps(counts), flush=True)
@@ -454,21 +642,38 @@ def main() -> None:
     with Step(results, "synonym_vectors", memory):
         vectors, planted = planted_vectors(len(entity_ids), rng)
         old_pairs = [(a, b) for a, b in planted if not is_new[a] and not is_new[b]]
-        insert_rows(con, "synonyms", ["entity_a", "entity_b", "similarity"], synonym_rows(old_pairs, entity_ids, vectors))
-        insert_rows(con, "synonym_scanned", ["entity_id"], [(eid,) for eid, new in zip(entity_ids, is_new.tolist()) if not new])
+        insert_rows(
+            con, "synonyms", ["entity_a", "entity_b", "similarity"], synonym_rows(old_pairs, entity_ids, vectors)
+        )
+        insert_rows(
+            con, "synonym_scanned", ["entity_id"], [(eid,) for eid, new in zip(entity_ids, is_new.tolist()) if not new]
+        )
     new_truth = {tuple(sorted((entity_ids[a], entity_ids[b]))) for a, b in planted if is_new[a] or is_new[b]}
     with Step(results, "synonyms_incremental_1pct", memory):
         report = update_synonyms(con, entity_ids, vectors, SYNONYM_TOP_K)
-    found = {tuple(r) for r in con.execute("SELECT entity_a, entity_b FROM synonyms").fetchall()} if report.edges_added else set()
+    found = (
+        {tuple(r) for r in con.execute("SELECT entity_a, entity_b FROM synonyms").fetchall()}
+        if report.edges_added
+        else set()
+    )
     results["synonyms_incremental_1pct"] = {
         "what": "update_synonyms on the entities first seen in the last 1% of passages, against all entities (measured)",
-        "entities_total": len(entity_ids), "entities_scanned": report.scanned, "edges_added": report.edges_added, "edges_total": report.edges_total,
-        "threshold": report.threshold, "planted_pairs_found": len(new_truth & found), "planted_pairs_with_new_entity": len(new_truth),
-        "seconds": results["steps"]["synonyms_incremental_1pct"]["seconds"], "peak_rss_mb": results["steps"]["synonyms_incremental_1pct"]["peak_rss_mb"],
+        "entities_total": len(entity_ids),
+        "entities_scanned": report.scanned,
+        "edges_added": report.edges_added,
+        "edges_total": report.edges_total,
+        "threshold": report.threshold,
+        "planted_pairs_found": len(new_truth & found),
+        "planted_pairs_with_new_entity": len(new_truth),
+        "seconds": results["steps"]["synonyms_incremental_1pct"]["seconds"],
+        "peak_rss_mb": results["steps"]["synonyms_incremental_1pct"]["peak_rss_mb"],
     }
     del found
     sample = rng.choice(np.flatnonzero(~is_new), args.synonym_sample, replace=False)
-    con.execute("DELETE FROM synonym_scanned WHERE entity_id IN (SELECT unnest(?::VARCHAR[]))", [[entity_ids[i] for i in sample.tolist()]])
+    con.execute(
+        "DELETE FROM synonym_scanned WHERE entity_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[entity_ids[i] for i in sample.tolist()]],
+    )
     with Step(results, "synonyms_sample_rescan", memory):
         sample_report = update_synonyms(con, entity_ids, vectors, SYNONYM_TOP_K)
     sample_set = set(sample.tolist())
@@ -476,12 +681,17 @@ def main() -> None:
     per_entity = results["steps"]["synonyms_sample_rescan"]["seconds"] / sample_report.scanned
     results["synonyms_sample"] = {
         "what": f"{sample_report.scanned} random entities re-marked unscanned, update_synonyms against all {len(entity_ids)} (measured)",
-        "entities_scanned": sample_report.scanned, "pairs_found": sample_report.edges_added, "planted_pairs_touching_sample": sample_truth,
-        "seconds": results["steps"]["synonyms_sample_rescan"]["seconds"], "ms_per_scanned_entity": round(per_entity * 1000, 2),
+        "entities_scanned": sample_report.scanned,
+        "pairs_found": sample_report.edges_added,
+        "planted_pairs_touching_sample": sample_truth,
+        "seconds": results["steps"]["synonyms_sample_rescan"]["seconds"],
+        "ms_per_scanned_entity": round(per_entity * 1000, 2),
         "EXTRAPOLATION_full_first_scan_seconds": round(per_entity * len(entity_ids)),
         "extrapolation_note": "full first scan of every entity = measured seconds per scanned entity x entity count (not run)",
-        "similarity_block_rows": SIMILARITY_BLOCK_BYTES // (4 * len(entity_ids)), "similarity_block_mb": round(SIMILARITY_BLOCK_BYTES / 2**20),
-        "planted_edges_per_entity": round(len(planted) / len(entity_ids), 3), "musique_minilm_edges_per_entity": round(MUSIQUE_EDGES_PER_ENTITY, 3),
+        "similarity_block_rows": SIMILARITY_BLOCK_BYTES // (4 * len(entity_ids)),
+        "similarity_block_mb": round(SIMILARITY_BLOCK_BYTES / 2**20),
+        "planted_edges_per_entity": round(len(planted) / len(entity_ids), 3),
+        "musique_minilm_edges_per_entity": round(MUSIQUE_EDGES_PER_ENTITY, 3),
     }
     del vectors, planted, sample_set
     gc.collect()
@@ -489,8 +699,13 @@ def main() -> None:
     # the graph
     with Step(results, "build_graph", memory):
         kg = build_graph(con)
-    results["graph"] = {**kg.stats(), "vertices": kg.graph.vcount(), "edges": kg.graph.ecount(),
-                        "seconds": results["steps"]["build_graph"]["seconds"], "peak_rss_mb": results["steps"]["build_graph"]["peak_rss_mb"]}
+    results["graph"] = {
+        **kg.stats(),
+        "vertices": kg.graph.vcount(),
+        "edges": kg.graph.ecount(),
+        "seconds": results["steps"]["build_graph"]["seconds"],
+        "peak_rss_mb": results["steps"]["build_graph"]["peak_rss_mb"],
+    }
     print(json.dumps(results["graph"]), flush=True)
     graph_path = workdir / "graph.pkl"
     with Step(results, "graph_save", memory):
@@ -499,8 +714,11 @@ def main() -> None:
     gc.collect()
     with Step(results, "graph_load", memory):
         kg = KnowledgeGraph.load(graph_path)
-    results["graph_pickle"] = {"mb": round(graph_path.stat().st_size / 2**20, 1), "save_seconds": results["steps"]["graph_save"]["seconds"],
-                               "load_seconds": results["steps"]["graph_load"]["seconds"]}
+    results["graph_pickle"] = {
+        "mb": round(graph_path.stat().st_size / 2**20, 1),
+        "save_seconds": results["steps"]["graph_save"]["seconds"],
+        "load_seconds": results["steps"]["graph_load"]["seconds"],
+    }
 
     # PPR on the whole graph, as HippoRAGRetriever.retrieve calls it
     queries = ppr_queries(kg, con, args.queries, rng)
@@ -514,7 +732,11 @@ def main() -> None:
             mass = personalized_pagerank(kg, reset, 0.5)[: kg.n_passages]
             latencies.append((time.perf_counter() - started) * 1000)
             full_top.append(np.argsort(-mass)[:10])
-    results["ppr_whole_graph"] = {**percentiles(latencies), "seeds": "5 entities + every passage (0.3 x min-max dense)", "damping": 0.5}
+    results["ppr_whole_graph"] = {
+        **percentiles(latencies),
+        "seeds": "5 entities + every passage (0.3 x min-max dense)",
+        "damping": 0.5,
+    }
     print(json.dumps(results["ppr_whole_graph"]), flush=True)
 
     # the whole-graph PPR as HippoRAGRetriever runs it now: power iteration over a sparse operator built once
@@ -529,16 +751,28 @@ def main() -> None:
             power_top = np.argsort(-mass)[:10]
             latencies.append((time.perf_counter() - started) * 1000)
             agree.append(len(set(power_top.tolist()) & set(top.tolist())) / 10)
-    results["ppr_whole_graph_power"] = {**percentiles(latencies), "operator_build_seconds": results["steps"]["power_operator_build"]["seconds"],
-                                        "top10_overlap_with_prpack": round(float(np.mean(agree)), 3)}
+    results["ppr_whole_graph_power"] = {
+        **percentiles(latencies),
+        "operator_build_seconds": results["steps"]["power_operator_build"]["seconds"],
+        "top10_overlap_with_prpack": round(float(np.mean(agree)), 3),
+    }
     print(json.dumps(results["ppr_whole_graph_power"]), flush=True)
     del whole
     gc.collect()
 
     # the restriction, with the code HippoRAGRetriever.retrieve runs when ppr_neighbourhood_hops > 0
-    restriction = {"ppr_neighbourhood_hops": args.hops, "ppr_neighbourhood_passages": args.dense_passages, "ppr_neighbourhood_max_degree": args.max_degree}
-    retriever = HippoRAGRetriever.__new__(HippoRAGRetriever)  # the graph part only: no facts, linker or embedder at 100k
-    retriever.kg, retriever.params = kg, dataclasses.replace(HippoParams.of(Settings()), **restriction, ppr_whole_graph_below=0)  # restricted whatever the size
+    restriction = {
+        "ppr_neighbourhood_hops": args.hops,
+        "ppr_neighbourhood_passages": args.dense_passages,
+        "ppr_neighbourhood_max_degree": args.max_degree,
+    }
+    retriever = HippoRAGRetriever.__new__(
+        HippoRAGRetriever
+    )  # the graph part only: no facts, linker or embedder at 100k
+    retriever.kg, retriever.params = (
+        kg,
+        dataclasses.replace(HippoParams.of(Settings()), **restriction, ppr_whole_graph_below=0),
+    )  # restricted whatever the size
     with Step(results, "adjacency_build", memory):
         adjacency = Adjacency.of(kg)
     latencies, sizes, agree5, agree10, gold_full, gold_restricted = [], [], [], [], [], []
@@ -555,16 +789,23 @@ def main() -> None:
             agree10.append(len(set(restricted_top.tolist()) & set(top.tolist())) / 10)
             gold_full.append(len(set(query["gold"]) & set(top[:5].tolist())) / 2)
             gold_restricted.append(len(set(query["gold"]) & set(restricted_top[:5].tolist())) / 2)
-    results["ppr_restricted"] = {**percentiles(latencies), **restriction,
-                                 "includes": "neighbourhood + PPR on it + top-10 (the one-off Adjacency.of is in adjacency_build)",
-                                 "adjacency_build_seconds": results["steps"]["adjacency_build"]["seconds"],
-                                 "adjacency_mb": round((adjacency.offsets.nbytes + adjacency.targets.nbytes + adjacency.weights.nbytes + adjacency.strength.nbytes) / 2**20),
-                                 "subgraph_vertices_p50": int(np.percentile(sizes, 50)), "subgraph_vertices_p95": int(np.percentile(sizes, 95)),
-                                 "graph_vertices": kg.graph.vcount(),
-                                 "top5_overlap_with_whole_graph": round(float(np.mean(agree5)), 3),
-                                 "top10_overlap_with_whole_graph": round(float(np.mean(agree10)), 3),
-                                 "synthetic_gold_recall@5_whole_graph": round(float(np.mean(gold_full)), 3),
-                                 "synthetic_gold_recall@5_restricted": round(float(np.mean(gold_restricted)), 3)}
+    results["ppr_restricted"] = {
+        **percentiles(latencies),
+        **restriction,
+        "includes": "neighbourhood + PPR on it + top-10 (the one-off Adjacency.of is in adjacency_build)",
+        "adjacency_build_seconds": results["steps"]["adjacency_build"]["seconds"],
+        "adjacency_mb": round(
+            (adjacency.offsets.nbytes + adjacency.targets.nbytes + adjacency.weights.nbytes + adjacency.strength.nbytes)
+            / 2**20
+        ),
+        "subgraph_vertices_p50": int(np.percentile(sizes, 50)),
+        "subgraph_vertices_p95": int(np.percentile(sizes, 95)),
+        "graph_vertices": kg.graph.vcount(),
+        "top5_overlap_with_whole_graph": round(float(np.mean(agree5)), 3),
+        "top10_overlap_with_whole_graph": round(float(np.mean(agree10)), 3),
+        "synthetic_gold_recall@5_whole_graph": round(float(np.mean(gold_full)), 3),
+        "synthetic_gold_recall@5_restricted": round(float(np.mean(gold_restricted)), 3),
+    }
     print(json.dumps(results["ppr_restricted"]), flush=True)
     con.close()
     del kg, queries, retriever, adjacency
@@ -608,20 +849,34 @@ def markdown(r: dict) -> str:
         f"| PPR, whole graph ({r['ppr_whole_graph']['n']} queries) | p50 {r['ppr_whole_graph']['p50_ms']:,} ms, p95 {r['ppr_whole_graph']['p95_ms']:,} ms | | {s['ppr_whole_graph']['peak_rss_mb']:,} MB |",
     ]
     p = r["ppr_restricted"]
-    lines.append(f"| PPR, restricted (hops={p['ppr_neighbourhood_hops']}, max_degree={p['ppr_neighbourhood_max_degree']}, +{p['ppr_neighbourhood_passages']} dense passages) "
-                 f"| p50 {p['p50_ms']:,} ms, p95 {p['p95_ms']:,} ms; subgraph p50 {p['subgraph_vertices_p50']:,} / p95 {p['subgraph_vertices_p95']:,} vertices | | {s['ppr_restricted']['peak_rss_mb']:,} MB |")
-    lines.append(f"| `Adjacency.of` (once per graph, for the restricted PPR) | {p['adjacency_mb']} MB of arrays | {s['adjacency_build']['seconds']:.1f} s | {s['adjacency_build']['peak_rss_mb']:,} MB |")
+    lines.append(
+        f"| PPR, restricted (hops={p['ppr_neighbourhood_hops']}, max_degree={p['ppr_neighbourhood_max_degree']}, +{p['ppr_neighbourhood_passages']} dense passages) "
+        f"| p50 {p['p50_ms']:,} ms, p95 {p['p95_ms']:,} ms; subgraph p50 {p['subgraph_vertices_p50']:,} / p95 {p['subgraph_vertices_p95']:,} vertices | | {s['ppr_restricted']['peak_rss_mb']:,} MB |"
+    )
+    lines.append(
+        f"| `Adjacency.of` (once per graph, for the restricted PPR) | {p['adjacency_mb']} MB of arrays | {s['adjacency_build']['seconds']:.1f} s | {s['adjacency_build']['peak_rss_mb']:,} MB |"
+    )
     if "musique" in r:
         mq = r["musique"]
-        lines += ["", f"| MuSiQue ({mq['questions']} questions, minilm), hipporag | Recall@2 | Recall@5 | query p50 | query p95 |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"| MuSiQue ({mq['questions']} questions, minilm), hipporag | Recall@2 | Recall@5 | query p50 | query p95 |",
+            "|---|---|---|---|---|",
+        ]
         for name in ("whole_graph", "restricted"):
             v = mq[name]
-            lines.append(f"| {name.replace('_', ' ')} | {v['recall@2']:.4f} | {v['recall@5']:.4f} | {v['p50_ms']:.0f} ms | {v['p95_ms']:.0f} ms |")
-        lines.append(f"\nMuSiQue: the same top-5 documents in {mq['questions_with_the_same_top5_documents']}/{mq['questions']} questions; restricted subgraph "
-                     f"p50 {mq['restricted_vertices_p50']:,} of {mq['graph_vertices']:,} vertices. At {w['chunks']:,} passages: top-5 overlap with the whole-graph PPR "
-                     f"{p['top5_overlap_with_whole_graph']:.0%}, synthetic gold Recall@5 {p['synthetic_gold_recall@5_whole_graph']:.2f} (whole) vs "
-                     f"{p['synthetic_gold_recall@5_restricted']:.2f} (restricted).")
-    lines.append(f"\nprocess peak RSS (ru_maxrss) {r['peak_rss_mb_process']:,} MB; total wall time {r['wall_seconds']:.0f} s")
+            lines.append(
+                f"| {name.replace('_', ' ')} | {v['recall@2']:.4f} | {v['recall@5']:.4f} | {v['p50_ms']:.0f} ms | {v['p95_ms']:.0f} ms |"
+            )
+        lines.append(
+            f"\nMuSiQue: the same top-5 documents in {mq['questions_with_the_same_top5_documents']}/{mq['questions']} questions; restricted subgraph "
+            f"p50 {mq['restricted_vertices_p50']:,} of {mq['graph_vertices']:,} vertices. At {w['chunks']:,} passages: top-5 overlap with the whole-graph PPR "
+            f"{p['top5_overlap_with_whole_graph']:.0%}, synthetic gold Recall@5 {p['synthetic_gold_recall@5_whole_graph']:.2f} (whole) vs "
+            f"{p['synthetic_gold_recall@5_restricted']:.2f} (restricted)."
+        )
+    lines.append(
+        f"\nprocess peak RSS (ru_maxrss) {r['peak_rss_mb_process']:,} MB; total wall time {r['wall_seconds']:.0f} s"
+    )
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ throughput that 2 cores would reach at that cost: 2 / cpu_s_per_request.
 Questions are the demo's kind (arXiv astro-ph); the mode is the default one (memorag when the figures in BENCHMARKS.md were measured). Each client sends its share of
 the n questions one after another; a request's latency is measured from send to full reply.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,18 @@ def start_server(workspace: str, concurrency: int, log: Path) -> tuple[subproces
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
     env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "app.cli", "serve", "--workspace", workspace, "--port", str(port), "--concurrency", str(concurrency)]
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--workspace",
+        workspace,
+        "--port",
+        str(port),
+        "--concurrency",
+        str(concurrency),
+    ]
     process = subprocess.Popen(command, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd="/tmp")
     base = f"http://127.0.0.1:{port}"
     while True:
@@ -87,7 +99,9 @@ def measure(base: str, clients: int, n: int, endpoint: str = "ask", model: str =
 
     def send(http: httpx.Client, question: str) -> httpx.Response:
         if endpoint == "chat":
-            return http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": question}]})
+            return http.post(
+                "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": question}]}
+            )
         return http.post("/ask", json={"question": question})
 
     def client(share: list[str]) -> list[float]:
@@ -108,9 +122,18 @@ def measure(base: str, clients: int, n: int, endpoint: str = "ask", model: str =
         latencies = [ms for part in pool.map(client, shares) for ms in part]
     wall = time.perf_counter() - started
     cpu = (_cpu_seconds(pid) - cpu_before) / n if pid else float("nan")
-    return {"endpoint": endpoint, "clients": clients, "requests": n, "p50_ms": float(np.percentile(latencies, 50)),
-            "p95_ms": float(np.percentile(latencies, 95)), "throughput_rps": n / wall, "cpu_s_per_request": cpu,
-            "two_core_bound_rps": 2 / cpu if cpu else float("nan"), "load_before": load_before, "load_after": _load()}
+    return {
+        "endpoint": endpoint,
+        "clients": clients,
+        "requests": n,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p95_ms": float(np.percentile(latencies, 95)),
+        "throughput_rps": n / wall,
+        "cpu_s_per_request": cpu,
+        "two_core_bound_rps": 2 / cpu if cpu else float("nan"),
+        "load_before": load_before,
+        "load_after": _load(),
+    }
 
 
 def main() -> None:
@@ -127,12 +150,19 @@ def main() -> None:
         process, base = start_server(args.workspace, concurrency, Path(f"/tmp/serve-latency-{concurrency}.log"))
         try:
             with ThreadPoolExecutor(concurrency) as pool:  # warm: the first query of each engine builds its caches
-                list(pool.map(lambda q: httpx.post(f"{base}/ask", json={"question": q}, timeout=600), QUESTIONS[:concurrency]))
+                list(
+                    pool.map(
+                        lambda q: httpx.post(f"{base}/ask", json={"question": q}, timeout=600), QUESTIONS[:concurrency]
+                    )
+                )
             model = httpx.get(f"{base}/v1/models", timeout=60).json()["data"][0]["id"]
             for endpoint in args.endpoints.split(","):
                 for clients in map(int, args.clients.split(",")):
-                    row = {"concurrency": concurrency, **measure(base, clients, args.n, endpoint, model, process.pid),
-                           "server_rss_mb": _rss_mb(process.pid)}
+                    row = {
+                        "concurrency": concurrency,
+                        **measure(base, clients, args.n, endpoint, model, process.pid),
+                        "server_rss_mb": _rss_mb(process.pid),
+                    }
                     results.append(row)
                     print(json.dumps(row), flush=True)
         finally:

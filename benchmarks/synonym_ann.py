@@ -17,6 +17,7 @@ top_k (Settings().synonym_top_k) and threshold (calibrated as update_synonyms do
 pair recall of ANN vs brute force, whether every found pair's similarity equals brute force's,
 index build seconds, query seconds, brute-force seconds, peak RSS of the process so far.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -125,24 +126,49 @@ def machine() -> dict:
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
     model = " ".join(f"{key} {fields.get(key, '').strip()}" for key in ("Model name", "CPU family", "Model"))
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-            "blas": [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpoolctl.threadpool_info()],
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "blas": [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpoolctl.threadpool_info()],
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+    }
 
 
 def compare(truth: list[tuple[str, str, float]], found: list[tuple[str, str, float]]) -> dict:
     exact, approx = {(a, b): s for a, b, s in truth}, {(a, b): s for a, b, s in found}
     common = exact.keys() & approx.keys()
-    return {"pairs_exact": len(exact), "pairs_ann": len(approx), "recall": round(len(common) / max(1, len(exact)), 4),
-            "precision": round(len(common) / max(1, len(approx)), 4), "similarities_equal": all(exact[p] == approx[p] for p in common)}
+    return {
+        "pairs_exact": len(exact),
+        "pairs_ann": len(approx),
+        "recall": round(len(common) / max(1, len(exact)), 4),
+        "precision": round(len(common) / max(1, len(approx)), 4),
+        "similarities_equal": all(exact[p] == approx[p] for p in common),
+    }
 
 
-def measure(size: int, names: list[str], vectors: np.ndarray, kinds: list[str], brute: bool, top_k: int, lance_dir: str,
-            result: dict, save) -> None:
+def measure(
+    size: int,
+    names: list[str],
+    vectors: np.ndarray,
+    kinds: list[str],
+    brute: bool,
+    top_k: int,
+    lance_dir: str,
+    result: dict,
+    save,
+) -> None:
     """Fill result: the first index type, then the brute force, then the other types (each saved when done)."""
     ids, vectors = [entity_id(name) for name in names[:size]], vectors[:size]
     threshold = calibrate_threshold(vectors)
-    result.update({"entities": size, "threshold": threshold, "top_k": top_k, "load_average_start": [round(x, 2) for x in os.getloadavg()]})
+    result.update(
+        {
+            "entities": size,
+            "threshold": threshold,
+            "top_k": top_k,
+            "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        }
+    )
     truth = None
     for position, kind in enumerate(kinds):
         with PeakRss() as memory:
@@ -154,16 +180,26 @@ def measure(size: int, names: list[str], vectors: np.ndarray, kinds: list[str], 
             built = time.perf_counter()
             found = ann_pairs(ids, vectors, ids, vectors, threshold, top_k, neighbours)
             done = time.perf_counter()
-        result[kind] = {"table_write_seconds": round(written - started, 2), "index_build_seconds": round(built - written, 2),
-                        "query_seconds": round(done - built, 2), "total_seconds": round(done - started, 2), "peak_rss_mb": memory.peak_mb,
-                        "pairs": len(found), "load_average": [round(x, 2) for x in os.getloadavg()]}
+        result[kind] = {
+            "table_write_seconds": round(written - started, 2),
+            "index_build_seconds": round(built - written, 2),
+            "query_seconds": round(done - built, 2),
+            "total_seconds": round(done - started, 2),
+            "peak_rss_mb": memory.peak_mb,
+            "pairs": len(found),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
         if position == 0 and brute:
             with PeakRss() as memory:
                 started = time.perf_counter()
                 truth = nearest_pairs(ids, vectors, ids, vectors, threshold, top_k)
                 seconds = time.perf_counter() - started
-            result["brute_force"] = {"seconds": round(seconds, 2), "peak_rss_mb": memory.peak_mb, "pairs": len(truth),
-                                     "load_average": [round(x, 2) for x in os.getloadavg()]}
+            result["brute_force"] = {
+                "seconds": round(seconds, 2),
+                "peak_rss_mb": memory.peak_mb,
+                "pairs": len(truth),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
             print(size, "brute force", result["brute_force"], flush=True)
         if truth is not None:
             result[kind].update(compare(truth, found))
@@ -178,20 +214,32 @@ def rebuild_agreement(size: int, names: list[str], vectors: np.ndarray, kind: st
     threshold = calibrate_threshold(vectors)
     runs = []
     for attempt in range(2):
-        neighbours = LanceNeighbours(vector_table(lance_dir, f"again_{size}_{kind}_{attempt}", ids, vectors), ids, AnnParams(index_type=kind))
+        neighbours = LanceNeighbours(
+            vector_table(lance_dir, f"again_{size}_{kind}_{attempt}", ids, vectors), ids, AnnParams(index_type=kind)
+        )
         neighbours.build_index()
         runs.append(ann_pairs(ids, vectors, ids, vectors, threshold, top_k, neighbours))
     first, second = ({(a, b): s for a, b, s in run} for run in runs)
-    return {"entities": size, "index_type": kind, "pairs_first": len(first), "pairs_second": len(second),
-            "pairs_in_both": len(first.keys() & second.keys()), "identical_rows": first == second}
+    return {
+        "entities": size,
+        "index_type": kind,
+        "pairs_first": len(first),
+        "pairs_second": len(second),
+        "pairs_in_both": len(first.keys() & second.keys()),
+        "identical_rows": first == second,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 50_000, 100_000])
     parser.add_argument("--index-types", nargs="+", default=list(INDEX_TYPES))
-    parser.add_argument("--no-brute-above", type=int, default=10**9, help="skip the brute force above this many entities")
-    parser.add_argument("--rebuild-check", type=int, default=0, help="entities for the two-builds agreement check (0: skip)")
+    parser.add_argument(
+        "--no-brute-above", type=int, default=10**9, help="skip the brute force above this many entities"
+    )
+    parser.add_argument(
+        "--rebuild-check", type=int, default=0, help="entities for the two-builds agreement check (0: skip)"
+    )
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fieldmap-synonym-ann")
     parser.add_argument("--json", type=Path)
@@ -203,17 +251,35 @@ def main() -> None:
     names = names[: max(args.sizes)]
     vectors = embedded(names, args.cache)
     top_k = Settings.load(env={}, config_file=args.cache / "none.toml").synonym_top_k
-    results: dict = {"command": " ".join(sys.argv), "machine": machine(), "names_available": len(entity_names(args.data, args.cache)), "sizes": []}
+    results: dict = {
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "names_available": len(entity_names(args.data, args.cache)),
+        "sizes": [],
+    }
     with tempfile.TemporaryDirectory() as lance_dir:
+
         def save() -> None:
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1))
 
         for size in args.sizes:
             results["sizes"].append({})
-            measure(size, names, vectors, args.index_types, size <= args.no_brute_above, top_k, lance_dir, results["sizes"][-1], save)
+            measure(
+                size,
+                names,
+                vectors,
+                args.index_types,
+                size <= args.no_brute_above,
+                top_k,
+                lance_dir,
+                results["sizes"][-1],
+                save,
+            )
         if args.rebuild_check:
-            results["rebuild_agreement"] = rebuild_agreement(args.rebuild_check, names, vectors, args.index_types[0], top_k, lance_dir)
+            results["rebuild_agreement"] = rebuild_agreement(
+                args.rebuild_check, names, vectors, args.index_types[0], top_k, lance_dir
+            )
             print(results["rebuild_agreement"], flush=True)
     results["machine_end"] = machine()
     results["peak_rss_mb_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -11,6 +11,7 @@ Very long documents are parsed in pieces: spaCy refuses a text over `nlp.max_len
   - a chunk spans at most MAX_CHUNK_CHARS characters, overlap and whitespace between sentences
     included, so every text the extractor's parser sees stays small whatever the document.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,9 @@ from fieldmap.nlp import sentence_splitter
 
 PIECE_CHARS = 100_000  # well under spaCy's 1,000,000 and cheap for the sentencizer; abstracts and papers are one piece
 MAX_SENTENCE_CHARS = 5_000  # ~750 words: no prose sentence is longer, and a parse of this size takes a few MB
-MAX_CHUNK_CHARS = 20_000  # 200 words of prose are ~1,300 characters: this binds only on very long words or wide whitespace
+MAX_CHUNK_CHARS = (
+    20_000  # 200 words of prose are ~1,300 characters: this binds only on very long words or wide whitespace
+)
 BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"[.!?]\s"), re.compile(r"\s"))
 
 
@@ -33,7 +36,9 @@ def split_sentences(document: Document) -> list[Sentence]:
     for offset, piece in _pieces(document.text, limit):
         for span in splitter(piece).sents:
             for start, end in _parts(piece, span.start_char, span.end_char, MAX_SENTENCE_CHARS):
-                sentences.append(Sentence(document.doc_id, len(sentences), offset + start, offset + end, piece[start:end]))
+                sentences.append(
+                    Sentence(document.doc_id, len(sentences), offset + start, offset + end, piece[start:end])
+                )
     return sentences
 
 
@@ -81,8 +86,13 @@ def chunk_sentences(document: Document, sentences: list[Sentence], chunk_size: i
     while own_first < len(sentences):
         end = own_first
         words = sum(len(s.text.split()) for s in sentences[first:own_first])
-        while end < len(sentences) and (end == own_first or (words + len(sentences[end].text.split()) <= chunk_size
-                                                             and sentences[end].end - sentences[first].start <= MAX_CHUNK_CHARS)):
+        while end < len(sentences) and (
+            end == own_first
+            or (
+                words + len(sentences[end].text.split()) <= chunk_size
+                and sentences[end].end - sentences[first].start <= MAX_CHUNK_CHARS
+            )
+        ):
             words += len(sentences[end].text.split())
             end += 1
         start_char, end_char = sentences[first].start, sentences[end - 1].end
@@ -102,8 +112,10 @@ def chunk_sentences(document: Document, sentences: list[Sentence], chunk_size: i
         own_first = end
         first = max(end - overlap, 0) if end < len(sentences) else end
         # overlap must never swallow a whole budget; shrink it when the tail is long
-        while first < own_first and (sum(len(s.text.split()) for s in sentences[first:own_first]) > chunk_size // 2
-                                     or sentences[own_first].end - sentences[first].start > MAX_CHUNK_CHARS):
+        while first < own_first and (
+            sum(len(s.text.split()) for s in sentences[first:own_first]) > chunk_size // 2
+            or sentences[own_first].end - sentences[first].start > MAX_CHUNK_CHARS
+        ):
             first += 1
     return chunks
 

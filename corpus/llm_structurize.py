@@ -8,6 +8,7 @@ sentence, the last to the end; a range wholly past the end dropped): the titles 
 model's. An answer that still fails gets one repair request, then the document is structured offline
 and the reason counted.
 """
+
 from __future__ import annotations
 
 import threading
@@ -55,7 +56,11 @@ class LLMStructure(BaseModel):
             return data
         aspects = fit_ranges(data["aspects"], 1, n_sentences)
         for aspect in aspects:
-            if isinstance(aspect, dict) and isinstance(aspect.get("sub_aspects"), list) and all(isinstance(aspect.get(k), int) for k in ("first", "last")):
+            if (
+                isinstance(aspect, dict)
+                and isinstance(aspect.get("sub_aspects"), list)
+                and all(isinstance(aspect.get(k), int) for k in ("first", "last"))
+            ):
                 aspect["sub_aspects"] = fit_ranges(aspect["sub_aspects"], aspect["first"], aspect["last"])
         return {**data, "aspects": aspects}
 
@@ -64,14 +69,23 @@ class LLMStructure(BaseModel):
         n_sentences = (info.context or {}).get("n_sentences")
         if not self.scope.strip():
             raise ValueError("the scope is empty")
-        if any(not a.title.strip() for a in self.aspects) or any(not s.title.strip() for a in self.aspects for s in a.sub_aspects):
+        if any(not a.title.strip() for a in self.aspects) or any(
+            not s.title.strip() for a in self.aspects for s in a.sub_aspects
+        ):
             raise ValueError("every aspect needs a title")
         if n_sentences is None:
             return self
         if check_coverage(self.to_structure("", ""), n_sentences) is not None:
-            raise ValueError(f"the aspects must cover sentences 1 to {n_sentences} in order, without gaps or overlap; yours cover {_ranges(self.aspects)}")
+            raise ValueError(
+                f"the aspects must cover sentences 1 to {n_sentences} in order, without gaps or overlap; yours cover {_ranges(self.aspects)}"
+            )
         for aspect in self.aspects:
-            inner = Structure("", "", tuple(Aspect(s.title, s.first - aspect.first, s.last - aspect.first + 1) for s in aspect.sub_aspects), "")
+            inner = Structure(
+                "",
+                "",
+                tuple(Aspect(s.title, s.first - aspect.first, s.last - aspect.first + 1) for s in aspect.sub_aspects),
+                "",
+            )
             if aspect.sub_aspects and check_coverage(inner, aspect.last - aspect.first + 1) is not None:
                 raise ValueError(
                     f"the sub_aspects of {aspect.title!r} must cover its sentences {aspect.first} to {aspect.last} in order, "
@@ -94,7 +108,9 @@ def fit_ranges(ranges: list, first: int, last: int) -> list:
     by where they start, each starting where the previous ended, ending no later than `last`, the
     final one at `last`; one starting past `last` or left empty is dropped. Anything else is left for
     the validation to report."""
-    if not all(isinstance(r, dict) and isinstance(r.get("first"), int) and isinstance(r.get("last"), int) for r in ranges):
+    if not all(
+        isinstance(r, dict) and isinstance(r.get("first"), int) and isinstance(r.get("last"), int) for r in ranges
+    ):
         return ranges
     fitted, start = [], first
     for item in sorted(ranges, key=lambda r: (r["first"], r["last"])):
@@ -118,7 +134,12 @@ def structure_messages(prompt: Prompt, document: Document, sentences: list[Sente
         {"role": "system", "content": prompt.render("system")},
         {"role": "user", "content": prompt.render("example_user")},
         {"role": "assistant", "content": prompt.render("example_assistant")},
-        {"role": "user", "content": prompt.render("user", title=" ".join(document.title.split()) or "(untitled)", sentences=numbered)},
+        {
+            "role": "user",
+            "content": prompt.render(
+                "user", title=" ".join(document.title.split()) or "(untitled)", sentences=numbered
+            ),
+        },
     ]
 
 
@@ -141,14 +162,19 @@ class LLMStructurizer:
                 self._fell_back(f"too_long: {len(sentences)} sentences")
             return structurize(document, sentences)  # raises for a document with no sentences, as offline does
         repair = self.prompt.render("repair", error="$error", count=len(sentences))
-        result = self.client.complete(structure_messages(self.prompt, document, sentences), LLMStructure, repair, {"n_sentences": len(sentences)})
+        result = self.client.complete(
+            structure_messages(self.prompt, document, sentences), LLMStructure, repair, {"n_sentences": len(sentences)}
+        )
         if result.value is None:
             self._fell_back(result.failure or "unknown")
             return structurize(document, sentences)
         return result.value.to_structure(document.doc_id, self.client.method)
 
     def metadata(self) -> dict:
-        return {**self.client.usage.as_metadata(), "structured_offline_after_llm_failure": dict(sorted(self.fallbacks.items()))}
+        return {
+            **self.client.usage.as_metadata(),
+            "structured_offline_after_llm_failure": dict(sorted(self.fallbacks.items())),
+        }
 
     def _fell_back(self, reason: str) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ max_json_depth is a bad record, and a document longer than max_document_chars is
 listed with its size. Per-format readers live in corpus/formats/; the folder walk (symlink loops,
 unreadable entries, files of no document format) in corpus/walk.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,9 @@ class Limits:
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     bad: list[BadDocument] = field(default_factory=list)
-    cut: list[BadDocument] = field(default_factory=list)  # documents kept up to the limit: listed in `skipped`, yet loaded
+    cut: list[BadDocument] = field(
+        default_factory=list
+    )  # documents kept up to the limit: listed in `skipped`, yet loaded
 
 
 def load_corpus(paths: list[str | Path], limits: Limits = Limits()) -> LoadResult:
@@ -60,7 +63,9 @@ def load_corpus(paths: list[str | Path], limits: Limits = Limits()) -> LoadResul
         part.documents = _cut(part.documents, limits.max_chars, result.cut)
         for doc in part.documents:
             if doc.doc_id in seen:
-                result.bad.append(BadDocument(doc.source, f"duplicate id, first read from {seen[doc.doc_id]}", doc_id=doc.doc_id))
+                result.bad.append(
+                    BadDocument(doc.source, f"duplicate id, first read from {seen[doc.doc_id]}", doc_id=doc.doc_id)
+                )
                 continue
             seen[doc.doc_id] = doc.source
             result.documents.append(doc)
@@ -74,9 +79,18 @@ def _cut(documents: list[Document], max_chars: int, cut: list[BadDocument]) -> l
         if len(doc.text) > max_chars:
             space = doc.text.rfind(" ", max_chars - 1000, max_chars + 1)
             text = doc.text[: space if space > 0 else max_chars]
-            cut.append(BadDocument(doc.source, f"{len(doc.text):,} characters: indexed up to the first {len(text):,} "
-                                   f"(max_document_chars is {max_chars:,})", line=doc.metadata.get("line"), doc_id=doc.doc_id))
-            doc = replace(doc, text=text, metadata=doc.metadata, page_starts=tuple(p for p in doc.page_starts if p < len(text)))
+            cut.append(
+                BadDocument(
+                    doc.source,
+                    f"{len(doc.text):,} characters: indexed up to the first {len(text):,} "
+                    f"(max_document_chars is {max_chars:,})",
+                    line=doc.metadata.get("line"),
+                    doc_id=doc.doc_id,
+                )
+            )
+            doc = replace(
+                doc, text=text, metadata=doc.metadata, page_starts=tuple(p for p in doc.page_starts if p < len(text))
+            )
         kept.append(doc)
     return kept
 
@@ -98,13 +112,19 @@ def load_jsonl(path: Path, max_depth: int = Limits.max_json_depth) -> LoadResult
                 result.bad.append(BadDocument(str(path), f"not UTF-8 ({exc.reason} at byte {exc.start})", line=line_no))
                 continue
             except json.JSONDecodeError as exc:
-                result.bad.append(BadDocument(str(path), f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no))
+                result.bad.append(
+                    BadDocument(str(path), f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no)
+                )
                 continue
             except RecursionError:  # deeper than Python's parser goes: deeper than any limit we allow
-                result.bad.append(BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no))
+                result.bad.append(
+                    BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no)
+                )
                 continue
             if _deeper_than(record, max_depth):
-                result.bad.append(BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no))
+                result.bad.append(
+                    BadDocument(str(path), f"JSON nested deeper than {max_depth} levels (max_json_depth)", line=line_no)
+                )
                 continue
             doc = _record_to_document(record, str(path), line_no)
             if isinstance(doc, str):

@@ -1,4 +1,5 @@
 """The records that flow out of the corpus stage."""
+
 from __future__ import annotations
 
 import bisect

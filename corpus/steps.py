@@ -1,4 +1,5 @@
 """The corpus stage over a workspace: ingest, chunk and structure whatever is not done yet."""
+
 from __future__ import annotations
 
 from itertools import islice
@@ -31,12 +32,16 @@ def ingest(con: duckdb.DuckDBPyConnection, paths: list[str], limits: Limits = Li
     return sync_documents(con, loaded.documents, loaded.bad, [str(Path(p)) for p in paths], loaded.cut)
 
 
-def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent, fingerprint: str | None = None) -> int:
+def chunk_pending(
+    con: duckdb.DuckDBPyConnection, settings: Settings, progress: Progress = silent, fingerprint: str | None = None
+) -> int:
     """Chunk every document that has no chunks, stamping them with `fingerprint`; returns how many
     (corpus.store.clear_stale first makes the ones chunked under other settings pending)."""
     pending = documents_without(con, "chunks")
     for done, batch in enumerate(batches(pending, BATCH)):
-        write_chunks(con, [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in batch], fingerprint)
+        write_chunks(
+            con, [chunk_document(doc, settings.chunk_size, settings.chunk_overlap) for doc in batch], fingerprint
+        )
         progress("chunk", min((done + 1) * BATCH, len(pending)), len(pending))
     return len(pending)
 
@@ -45,8 +50,13 @@ def chunk_pending(con: duckdb.DuckDBPyConnection, settings: Settings, progress: 
 Structurizer = Callable[[list[tuple[Document, list[Sentence]]]], list[Structure]]
 
 
-def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silent, structurizer: Structurizer | None = None,
-                      fingerprint: str | None = None, processes: int = 1) -> int:
+def structure_pending(
+    con: duckdb.DuckDBPyConnection,
+    progress: Progress = silent,
+    structurizer: Structurizer | None = None,
+    fingerprint: str | None = None,
+    processes: int = 1,
+) -> int:
     """Structure every document that has none (offline unless a structurizer is given), stamped with
     `fingerprint`, BATCH documents a transaction; returns how many. Offline, the pending documents are
     one stream through spaCy's tagger, in `processes` workers when PARALLEL_MIN or more wait."""
@@ -59,7 +69,9 @@ def structure_pending(con: duckdb.DuckDBPyConnection, progress: Progress = silen
         items = (item for batch in batches(pending, BATCH) for item in with_sentences(batch))
         structures = structurize_stream(items, processes if len(pending) >= PARALLEL_MIN else 1)
     else:
-        structures = (structure for batch in batches(pending, BATCH) for structure in structurizer(with_sentences(batch)))
+        structures = (
+            structure for batch in batches(pending, BATCH) for structure in structurizer(with_sentences(batch))
+        )
     done = 0
     while batch := list(islice(structures, BATCH)):
         write_structures(con, batch, fingerprint)

@@ -1,4 +1,5 @@
 """Corpus rows in DuckDB: documents (with change detection), sentences, chunks, structures."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,13 @@ class SyncReport:
     tombstoned: int = 0  # deleted by the user earlier; not read back in
 
 
-def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], bad: list[BadDocument], sources: list[str],
-                   cut: list[BadDocument] = ()) -> SyncReport:
+def sync_documents(
+    con: duckdb.DuckDBPyConnection,
+    documents: list[Document],
+    bad: list[BadDocument],
+    sources: list[str],
+    cut: list[BadDocument] = (),
+) -> SyncReport:
     """Store new documents, replace changed ones (all their derived rows go), and remove documents
     that vanished from a source read in full this time (a source with bad records keeps its rows).
     `cut`: documents stored up to the length limit, listed in `skipped` with the bad ones."""
@@ -58,34 +64,73 @@ def sync_documents(con: duckdb.DuckDBPyConnection, documents: list[Document], ba
             "documents",
             ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata"],
             [
-                (d.doc_id, d.title, d.text, d.source, d.date, d.date.year if d.date else None, d.content_hash, json.dumps(d.metadata, default=str))
+                (
+                    d.doc_id,
+                    d.title,
+                    d.text,
+                    d.source,
+                    d.date,
+                    d.date.year if d.date else None,
+                    d.content_hash,
+                    json.dumps(d.metadata, default=str),
+                )
                 for d in incoming
             ],
         )
-        insert_rows(con, "pages", ["doc_id", "page", "start_char", "end_char"], [(d.doc_id, *r) for d in incoming for r in d.page_ranges()])
+        insert_rows(
+            con,
+            "pages",
+            ["doc_id", "page", "start_char", "end_char"],
+            [(d.doc_id, *r) for d in incoming for r in d.page_ranges()],
+        )
         con.execute("DELETE FROM skipped")
-        insert_rows(con, "skipped", ["source", "line", "doc_id", "reason"], [(b.source, b.line, b.doc_id, b.reason) for b in report.skipped])
+        insert_rows(
+            con,
+            "skipped",
+            ["source", "line", "doc_id", "reason"],
+            [(b.source, b.line, b.doc_id, b.reason) for b in report.skipped],
+        )
     return report
 
 
 # what a document's chunks carry with them: re-chunking it redoes everything made from its sentences
-CHUNK_DERIVED = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences")
+CHUNK_DERIVED = (
+    "chunk_parses",
+    "triplets",
+    "mentions",
+    "extractions",
+    "gists",
+    "gist_clusters",
+    "aspects",
+    "structures",
+    "chunks",
+    "sentences",
+)
 
 
 def skipped_records(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The records and files the last run could not read (or deleted ids), by source and line."""
     rows = con.execute("SELECT source, line, doc_id, reason FROM skipped ORDER BY source, line").fetchall()
-    return [{"source": source, "line": line, "doc_id": doc_id, "reason": reason} for source, line, doc_id, reason in rows]
+    return [
+        {"source": source, "line": line, "doc_id": doc_id, "reason": reason} for source, line, doc_id, reason in rows
+    ]
 
 
-def clear_stale(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]) -> tuple[int, int]:
+def clear_stale(
+    con: duckdb.DuckDBPyConnection, table: str, fingerprint: str, derived: tuple[str, ...]
+) -> tuple[int, int]:
     """Documents whose `table` rows another configuration made (another fingerprint) lose their rows
     in `derived` (their document row stays), so the step redoes them. Rows from before fingerprints
     were recorded adopt this one. Returns (stale documents, adopted rows)."""
     adopted = con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint IS NULL").fetchall()[0][0]
     if adopted:
         con.execute(f"UPDATE {table} SET fingerprint = ? WHERE fingerprint IS NULL", [fingerprint])
-    stale = [r[0] for r in con.execute(f"SELECT DISTINCT doc_id FROM {table} WHERE fingerprint <> ? ORDER BY doc_id", [fingerprint]).fetchall()]
+    stale = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT doc_id FROM {table} WHERE fingerprint <> ? ORDER BY doc_id", [fingerprint]
+        ).fetchall()
+    ]
     if stale:
         with transaction(con):
             for name in derived:
@@ -101,15 +146,47 @@ def documents_without(con: duckdb.DuckDBPyConnection, table: str) -> list[Docume
     return [Document(doc_id, title, text, source, date) for doc_id, title, text, source, date in rows]
 
 
-def write_chunks(con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence], list[Chunk]]], fingerprint: str | None = None) -> None:
+def write_chunks(
+    con: duckdb.DuckDBPyConnection, batch: list[tuple[list[Sentence], list[Chunk]]], fingerprint: str | None = None
+) -> None:
     with transaction(con):
-        insert_rows(con, "sentences", ["doc_id", "sent_index", "start_char", "end_char"], [(s.doc_id, s.index, s.start, s.end) for sents, _ in batch for s in sents])
+        insert_rows(
+            con,
+            "sentences",
+            ["doc_id", "sent_index", "start_char", "end_char"],
+            [(s.doc_id, s.index, s.start, s.end) for sents, _ in batch for s in sents],
+        )
         insert_rows(
             con,
             "chunks",
-            ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start", "fingerprint"],
-            [(c.chunk_id, c.doc_id, c.index, c.text, c.start, c.end, c.sent_start, c.sent_end, c.own_sent_start, fingerprint)
-             for _, chunks in batch for c in chunks],
+            [
+                "chunk_id",
+                "doc_id",
+                "chunk_index",
+                "text",
+                "start_char",
+                "end_char",
+                "sent_start",
+                "sent_end",
+                "own_sent_start",
+                "fingerprint",
+            ],
+            [
+                (
+                    c.chunk_id,
+                    c.doc_id,
+                    c.index,
+                    c.text,
+                    c.start,
+                    c.end,
+                    c.sent_start,
+                    c.sent_end,
+                    c.own_sent_start,
+                    fingerprint,
+                )
+                for _, chunks in batch
+                for c in chunks
+            ],
         )
 
 
@@ -119,22 +196,36 @@ def load_sentences(con: duckdb.DuckDBPyConnection, doc_id: str, text: str) -> li
 
 def load_sentences_of(con: duckdb.DuckDBPyConnection, documents: list[tuple[str, str]]) -> list[list[Sentence]]:
     """The stored sentences of each (doc_id, text), in one query, in the documents' order."""
-    rows = con.execute("SELECT doc_id, sent_index, start_char, end_char FROM sentences WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
-                       "ORDER BY doc_id, sent_index", [[doc_id for doc_id, _ in documents]]).fetchall()
+    rows = con.execute(
+        "SELECT doc_id, sent_index, start_char, end_char FROM sentences WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
+        "ORDER BY doc_id, sent_index",
+        [[doc_id for doc_id, _ in documents]],
+    ).fetchall()
     found: dict[str, list[tuple[int, int, int]]] = {}
     for doc_id, i, a, b in rows:
         found.setdefault(doc_id, []).append((i, a, b))
     return [[Sentence(doc_id, i, a, b, text[a:b]) for i, a, b in found.get(doc_id, [])] for doc_id, text in documents]
 
 
-def write_structures(con: duckdb.DuckDBPyConnection, structures: list[Structure], fingerprint: str | None = None) -> None:
+def write_structures(
+    con: duckdb.DuckDBPyConnection, structures: list[Structure], fingerprint: str | None = None
+) -> None:
     with transaction(con):
-        insert_rows(con, "structures", ["doc_id", "scope", "method", "fingerprint"], [(s.doc_id, s.scope, s.method, fingerprint) for s in structures])
+        insert_rows(
+            con,
+            "structures",
+            ["doc_id", "scope", "method", "fingerprint"],
+            [(s.doc_id, s.scope, s.method, fingerprint) for s in structures],
+        )
         insert_rows(
             con,
             "aspects",
             ["doc_id", "aspect_index", "parent_index", "title", "sent_start", "sent_end"],
-            [(s.doc_id, i, a.parent, a.title, a.sent_start, a.sent_end) for s in structures for i, a in enumerate(s.aspects)],
+            [
+                (s.doc_id, i, a.parent, a.title, a.sent_start, a.sent_end)
+                for s in structures
+                for i, a in enumerate(s.aspects)
+            ],
         )
 
 
@@ -144,11 +235,18 @@ def delete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str], force: 
 
     An id that is not stored is an error (a typo would otherwise hide a later document for good),
     unless `force`: then it is remembered as deleted all the same."""
-    stored = [r[0] for r in con.execute("SELECT doc_id FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()]
+    stored = [
+        r[0]
+        for r in con.execute(
+            "SELECT doc_id FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]
+        ).fetchall()
+    ]
     unknown = [d for d in doc_ids if d not in stored]
     if unknown and not force:
-        raise UnknownDocument(f"no stored document has the id {', '.join(map(repr, unknown))}; nothing was deleted "
-                              "(use --force to remember the id as deleted anyway)")
+        raise UnknownDocument(
+            f"no stored document has the id {', '.join(map(repr, unknown))}; nothing was deleted "
+            "(use --force to remember the id as deleted anyway)"
+        )
     with transaction(con):
         delete_document_rows(con, stored)
         insert_rows(con, "tombstones", ["doc_id"], [(d,) for d in doc_ids], "ON CONFLICT DO NOTHING")
@@ -158,9 +256,16 @@ def delete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str], force: 
 def undelete_documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> list[str]:
     """Forget these deletions, so the next run reads the documents from their sources again.
     Returns the ids that were deleted; an id that was not is an error naming it."""
-    known = [r[0] for r in con.execute("SELECT doc_id FROM tombstones WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()]
+    known = [
+        r[0]
+        for r in con.execute(
+            "SELECT doc_id FROM tombstones WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]
+        ).fetchall()
+    ]
     unknown = [d for d in doc_ids if d not in known]
     if unknown:
-        raise UnknownDocument(f"{', '.join(map(repr, unknown))} {'was' if len(unknown) == 1 else 'were'} never deleted; nothing was undeleted")
+        raise UnknownDocument(
+            f"{', '.join(map(repr, unknown))} {'was' if len(unknown) == 1 else 'were'} never deleted; nothing was undeleted"
+        )
     con.execute("DELETE FROM tombstones WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids])
     return known

@@ -7,6 +7,7 @@ cue, by its key phrase: the run of content words (up to three) that is most freq
 and rarest in the document's other aspects. No title repeats within a document. The text stays
 verbatim: aspects only hold sentence ranges, which cover the document without gaps or overlap.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,12 +27,71 @@ STOP = set(
     one both only well however thus therefore while where when what who how there they them we""".split()
 )
 CUES: list[tuple[str, tuple[str, ...]]] = [
-    ("Aim", ("we present", "in this paper", "this paper", "we propose", "we report", "we investigate", "we study", "aim", "goal", "here we")),
-    ("Method", ("we use", "using", "we apply", "we perform", "we develop", "we analyse", "we analyze", "method", "we model", "we simulate", "we compute")),
-    ("Results", ("we find", "we found", "we show", "we detect", "we measure", "we obtain", "results", "is found", "are found", "we estimate")),
-    ("Implications", ("we conclude", "conclude", "suggest", "implies", "imply", "consistent with", "implications", "future", "finally")),
+    (
+        "Aim",
+        (
+            "we present",
+            "in this paper",
+            "this paper",
+            "we propose",
+            "we report",
+            "we investigate",
+            "we study",
+            "aim",
+            "goal",
+            "here we",
+        ),
+    ),
+    (
+        "Method",
+        (
+            "we use",
+            "using",
+            "we apply",
+            "we perform",
+            "we develop",
+            "we analyse",
+            "we analyze",
+            "method",
+            "we model",
+            "we simulate",
+            "we compute",
+        ),
+    ),
+    (
+        "Results",
+        (
+            "we find",
+            "we found",
+            "we show",
+            "we detect",
+            "we measure",
+            "we obtain",
+            "results",
+            "is found",
+            "are found",
+            "we estimate",
+        ),
+    ),
+    (
+        "Implications",
+        (
+            "we conclude",
+            "conclude",
+            "suggest",
+            "implies",
+            "imply",
+            "consistent with",
+            "implications",
+            "future",
+            "finally",
+        ),
+    ),
 ]
-CUE_PATTERNS = [(label, re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")(?:s|es|d|ed)?\b")) for label, phrases in CUES]
+CUE_PATTERNS = [
+    (label, re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")(?:s|es|d|ed)?\b"))
+    for label, phrases in CUES
+]
 MIN_COHESION = 0.08
 MAX_PHRASE = 3
 PHRASE_POS = frozenset({"ADJ", "NOUN", "PROPN"})
@@ -70,7 +130,14 @@ class _Plan:
     """A document's aspect boundaries and cues, and the texts whose tags name its aspects (and its
     scope when it has no title)."""
 
-    def __init__(self, document: Document, sentences: list[Sentence], bags: list[Counter], cues: list[str | None], spans: list[tuple[int, int]]):
+    def __init__(
+        self,
+        document: Document,
+        sentences: list[Sentence],
+        bags: list[Counter],
+        cues: list[str | None],
+        spans: list[tuple[int, int]],
+    ):
         self.document, self.bags, self.cues, self.spans = document, bags, cues, spans
         self.texts = [" ".join(s.text for s in sentences[a:b])[:KEY_PHRASE_CHARS] for a, b in spans]
         if not document.title:
@@ -79,7 +146,9 @@ class _Plan:
     def structure(self, docs: list) -> Structure:
         bags = [self.bags[a:b] for a, b in self.spans]
         titles = _titles([self.cues[start] for start, _ in self.spans], docs[: len(self.spans)], bags)
-        aspects = tuple(Aspect(title=title, sent_start=start, sent_end=end) for title, (start, end) in zip(titles, self.spans))
+        aspects = tuple(
+            Aspect(title=title, sent_start=start, sent_end=end) for title, (start, end) in zip(titles, self.spans)
+        )
         scope = self.document.title or (_key_phrases(docs[-1], [set(sum(self.bags, Counter()))], 0) or ["Content"])[0]
         return Structure(self.document.doc_id, scope, aspects, "offline")
 
@@ -138,7 +207,11 @@ def _key_phrases(doc, aspect_words: list[set[str]], own: int) -> list[str]:
                 key = " ".join(t.lower_ for t in words)
                 score = sum(tf[t.lower_] * idf[t.lower_] for t in words)
                 seen = phrases.get(key)
-                phrases[key] = (score + (0.5 if seen else 0.0), seen[1] if seen else len(phrases), " ".join(t.text for t in words))
+                phrases[key] = (
+                    score + (0.5 if seen else 0.0),
+                    seen[1] if seen else len(phrases),
+                    " ".join(t.text for t in words),
+                )
     ranked = sorted(phrases.values(), key=lambda p: (-p[0], p[1]))
     return [_capitalised(surface) for _, _, surface in ranked]
 

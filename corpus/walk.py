@@ -5,6 +5,7 @@ that leads back into a folder being walked (a loop), a symlink that points nowhe
 document suffix that is not a regular file (a FIFO would block a reader forever, a device too), and
 every file of no document format (a `.jsonl` among them: JSONL is read when named on its own).
 """
+
 from __future__ import annotations
 
 import errno
@@ -28,7 +29,9 @@ def walk_files(folder: Path, suffixes: frozenset[str]) -> tuple[list[Path], list
     return files, bad
 
 
-def _visit(folder: Path, ancestors: set[str], suffixes: frozenset[str], files: list[Path], bad: list[BadDocument]) -> None:
+def _visit(
+    folder: Path, ancestors: set[str], suffixes: frozenset[str], files: list[Path], bad: list[BadDocument]
+) -> None:
     try:
         names = sorted(os.listdir(folder))
     except OSError as exc:

@@ -11,6 +11,7 @@ No concept is ranked unless both windows hold at least `min_window_documents` do
 (MIN_WINDOW_DOCUMENTS, 30): see WINDOW_REASON. For a dated document with only a year, its date is
 taken as 1 July of that year.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,9 +22,11 @@ import duckdb
 from dashboards.trends import CONCEPT_MENTIONS, TimeAxis, period_sql
 
 MIN_WINDOW_DOCUMENTS = 30
-WINDOW_REASON = ("below 30 documents one document moves a concept's share of the window by more than 3 points, "
-                 "so a concept in 2 of 3 late documents would outrank one in 300 of 900: the ranking would "
-                 "follow single documents")
+WINDOW_REASON = (
+    "below 30 documents one document moves a concept's share of the window by more than 3 points, "
+    "so a concept in 2 of 3 late documents would outrank one in 300 of 900: the ranking would "
+    "follow single documents"
+)
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,14 @@ def growth_score(recent_docs: int, recent_total: int, earlier_docs: int, earlier
 def _median_split() -> tuple[str, list]:
     """doc_window(doc_id, w, wat): the earlier half ('E', the first floor(n/2) by date then id) and the
     recent half ('R') of the dated documents."""
-    return """doc_window AS (
+    return (
+        """doc_window AS (
         SELECT doc_id, CASE WHEN rn <= n // 2 THEN 'E' ELSE 'R' END AS w, wat FROM (
             SELECT doc_id, wat, row_number() OVER (ORDER BY wat, doc_id) AS rn, count(*) OVER () AS n
             FROM (SELECT doc_id, coalesce(date, make_date(year, 7, 1)) AS wat FROM documents
-                  WHERE date IS NOT NULL OR year IS NOT NULL)))""", []
+                  WHERE date IS NOT NULL OR year IS NOT NULL)))""",
+        [],
+    )
 
 
 def _period_split(axis: TimeAxis, windows: tuple[tuple[str, str], tuple[str, str]]) -> tuple[str, list]:
@@ -102,34 +108,51 @@ def _period_split(axis: TimeAxis, windows: tuple[tuple[str, str], tuple[str, str
     (e_from, e_to), (r_from, r_to) = windows
     for label in (e_from, e_to, r_from, r_to):
         if label not in axis.periods:
-            raise ValueError(f"period {label!r} is not on the {axis.granularity} axis ({axis.periods[:1]}…{axis.periods[-1:]})")
+            raise ValueError(
+                f"period {label!r} is not on the {axis.granularity} axis ({axis.periods[:1]}…{axis.periods[-1:]})"
+            )
     if not (e_from <= e_to < r_from <= r_to):
         raise ValueError(f"windows must be ordered and apart: earlier {e_from}..{e_to}, recent {r_from}..{r_to}")
     expr, cond = period_sql(axis.granularity)
-    return f"""doc_window AS (
+    return (
+        f"""doc_window AS (
         SELECT doc_id, CASE WHEN period BETWEEN ? AND ? THEN 'E' ELSE 'R' END AS w, period AS wat FROM (
             SELECT doc_id, {expr} AS period FROM documents WHERE {cond})
-        WHERE period BETWEEN ? AND ? OR period BETWEEN ? AND ?)""", [e_from, e_to, e_from, e_to, r_from, r_to]
+        WHERE period BETWEEN ? AND ? OR period BETWEEN ? AND ?)""",
+        [e_from, e_to, e_from, e_to, r_from, r_to],
+    )
 
 
-def growth_scores(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents: int = 3, top: int = 20,
-                  windows: tuple[tuple[str, str], tuple[str, str]] | None = None,
-                  min_window_documents: int = MIN_WINDOW_DOCUMENTS) -> GrowthTable:
+def growth_scores(
+    con: duckdb.DuckDBPyConnection,
+    axis: TimeAxis,
+    min_documents: int = 3,
+    top: int = 20,
+    windows: tuple[tuple[str, str], tuple[str, str]] | None = None,
+    min_window_documents: int = MIN_WINDOW_DOCUMENTS,
+) -> GrowthTable:
     """Rising and falling concepts between the earlier and the recent window (the median split of
     the dated documents, or the given period ranges); see `growth_score`. Only concepts in at least
     `min_documents` documents of the two windows are scored; `rising` holds the `top` highest
     scores > 0, `falling` the `top` lowest < 0 (ties: more documents, then name). Nothing is ranked
     (and `reason` says why) when a window has fewer than `min_window_documents` documents."""
     cte, params = _period_split(axis, windows) if windows else _median_split()
-    found = {w: Window(str(lo), str(hi), n) for w, lo, hi, n in con.execute(
-        f"WITH {cte} SELECT w, min(wat), max(wat), count(*) FROM doc_window GROUP BY w", params).fetchall()}
+    found = {
+        w: Window(str(lo), str(hi), n)
+        for w, lo, hi, n in con.execute(
+            f"WITH {cte} SELECT w, min(wat), max(wat), count(*) FROM doc_window GROUP BY w", params
+        ).fetchall()
+    }
     earlier, recent = found.get("E"), found.get("R")
     if windows:  # name the ranges as picked, even where their first or last periods hold no document
         (e_from, e_to), (r_from, r_to) = windows
         earlier = Window(e_from, e_to, earlier.documents if earlier else 0)
         recent = Window(r_from, r_to, recent.documents if recent else 0)
-    base = dict(min_documents=min_documents, min_window_documents=min_window_documents,
-                method="periods" if windows else "median")
+    base = dict(
+        min_documents=min_documents,
+        min_window_documents=min_window_documents,
+        method="periods" if windows else "median",
+    )
     reason = _window_problem(earlier, recent, min_window_documents)
     if reason:
         return GrowthTable(earlier, recent, reason=reason, **base)
@@ -142,11 +165,24 @@ def growth_scores(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents:
         params + [int(min_documents)],
     ).fetchall()
     d_r, d_e = recent.documents, earlier.documents
-    scored = [Growth(eid, name, typ, r, e, r / d_r, e / d_e, growth_score(r, d_r, e, d_e)) for eid, name, typ, r, e in rows]
-    rising = sorted((g for g in scored if g.score > 0), key=lambda g: (-g.score, -(g.recent_documents + g.earlier_documents), g.name))
-    falling = sorted((g for g in scored if g.score < 0), key=lambda g: (g.score, -(g.recent_documents + g.earlier_documents), g.name))
-    return GrowthTable(earlier, recent, rising=rising[:top], falling=falling[:top],
-                       scores={g.entity_id: g.score for g in scored}, **base)
+    scored = [
+        Growth(eid, name, typ, r, e, r / d_r, e / d_e, growth_score(r, d_r, e, d_e)) for eid, name, typ, r, e in rows
+    ]
+    rising = sorted(
+        (g for g in scored if g.score > 0),
+        key=lambda g: (-g.score, -(g.recent_documents + g.earlier_documents), g.name),
+    )
+    falling = sorted(
+        (g for g in scored if g.score < 0), key=lambda g: (g.score, -(g.recent_documents + g.earlier_documents), g.name)
+    )
+    return GrowthTable(
+        earlier,
+        recent,
+        rising=rising[:top],
+        falling=falling[:top],
+        scores={g.entity_id: g.score for g in scored},
+        **base,
+    )
 
 
 def _window_problem(earlier: Window | None, recent: Window | None, minimum: int) -> str:
@@ -159,8 +195,9 @@ def _window_problem(earlier: Window | None, recent: Window | None, minimum: int)
     return f"not ranked: {which} documents, fewer than {minimum}; {WINDOW_REASON}"
 
 
-def concept_period_counts(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents: int = 3,
-                          limit: int = 400) -> list[dict]:
+def concept_period_counts(
+    con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_documents: int = 3, limit: int = 400
+) -> list[dict]:
     """For ranking in the page over windows the user picks: the `limit` concepts in most dated
     documents (at least `min_documents`), each with its documents per period as sparse
     [[period index, documents], ...] pairs."""
@@ -177,5 +214,7 @@ def concept_period_counts(con: duckdb.DuckDBPyConnection, axis: TimeAxis, min_do
         FROM per p JOIN tot USING (entity_id) GROUP BY p.entity_id ORDER BY any_value(tot.total) DESC, p.entity_id""",
         [int(min_documents), int(limit)],
     ).fetchall()
-    return [{"id": eid, "name": name, "type": typ, "counts": [[index[p], int(n)] for p, n in counts]}
-            for eid, name, typ, counts in rows]
+    return [
+        {"id": eid, "name": name, "type": typ, "counts": [[index[p], int(n)] for p, n in counts]}
+        for eid, name, typ, counts in rows
+    ]

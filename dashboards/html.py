@@ -1,4 +1,5 @@
 """The dashboard: one self-contained HTML file (plotly.js inlined) plus each figure's data as JSON."""
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,15 @@ class Panel:
     note: str = ""
 
 
-def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_concepts: int = 50,
-                   min_documents: int = 3, min_cooccurrence: int = 2, max_edges: int = 150,
-                   min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS,
-                   ) -> tuple[list[Panel], list[trends.ConceptRow], growth_mod.GrowthTable]:
+def collect_panels(
+    con: duckdb.DuckDBPyConnection,
+    axis: trends.TimeAxis,
+    top_concepts: int = 50,
+    min_documents: int = 3,
+    min_cooccurrence: int = 2,
+    max_edges: int = 150,
+    min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS,
+) -> tuple[list[Panel], list[trends.ConceptRow], growth_mod.GrowthTable]:
     """Every figure of the dashboard, in page order, with the concept table rows and growth table;
     the network draws only the `max_edges` strongest pairs (its data file keeps them all)."""
     growth = growth_mod.growth_scores(con, axis, min_documents=min_documents, min_window_documents=min_window_documents)
@@ -44,35 +50,58 @@ def collect_panels(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, top_co
     relations = trends.relation_counts(con)
     growth_note = growth_explanation(min_documents, min_window_documents)
     panels = [
-        Panel("documents_per_period", figures.documents_per_period_figure(per_period, axis), trends.to_dicts(per_period)),
+        Panel(
+            "documents_per_period", figures.documents_per_period_figure(per_period, axis), trends.to_dicts(per_period)
+        ),
         Panel("types_over_time", figures.types_over_time_figure(type_rows, axis), trends.to_dicts(type_rows)),
         Panel("rising", figures.growth_figure(growth, "rising"), trends.to_dicts(growth.rising), note=growth_note),
         Panel("falling", figures.growth_figure(growth, "falling"), trends.to_dicts(growth.falling), note=growth_note),
-        Panel("first_appearances", figures.first_appearance_figure(firsts, axis), trends.to_dicts(firsts), wide=True,
-              note="Each concept at the period of its earliest dated document (hover for that document)."),
-        Panel("cooccurrence", figures.cooccurrence_figure(top, pairs[:max_edges]), trends.to_dicts(pairs), wide=True,
-              note=f"Among the {top_concepts} concepts in most documents, the {min(max_edges, len(pairs))} strongest "
-                   f"pairs found together in at least {min_cooccurrence} documents."),
+        Panel(
+            "first_appearances",
+            figures.first_appearance_figure(firsts, axis),
+            trends.to_dicts(firsts),
+            wide=True,
+            note="Each concept at the period of its earliest dated document (hover for that document).",
+        ),
+        Panel(
+            "cooccurrence",
+            figures.cooccurrence_figure(top, pairs[:max_edges]),
+            trends.to_dicts(pairs),
+            wide=True,
+            note=f"Among the {top_concepts} concepts in most documents, the {min(max_edges, len(pairs))} strongest "
+            f"pairs found together in at least {min_cooccurrence} documents.",
+        ),
         Panel("relations", figures.relations_figure(relations), trends.to_dicts(relations)),
     ]
     return panels, trends.concept_rows(con, axis, growth=growth), growth
 
 
 def growth_explanation(min_documents: int, min_window_documents: int) -> str:
-    return (f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents of the window mentioning the "
-            f"concept, D = documents of the window. By default the windows are the earlier and the recent half of "
-            f"the dated documents by date, so both hold as many documents; pick periods under Compare to choose "
-            f"your own. Concepts in at least {min_documents} documents of the two windows; no ranking when a window "
-            f"has fewer than {min_window_documents} documents ({growth_mod.WINDOW_REASON}).")
+    return (
+        f"Score = log2((d_R+1)/(D_R+1)) − log2((d_E+1)/(D_E+1)): d = documents of the window mentioning the "
+        f"concept, D = documents of the window. By default the windows are the earlier and the recent half of "
+        f"the dated documents by date, so both hold as many documents; pick periods under Compare to choose "
+        f"your own. Concepts in at least {min_documents} documents of the two windows; no ranking when a window "
+        f"has fewer than {min_window_documents} documents ({growth_mod.WINDOW_REASON})."
+    )
 
 
-def growth_data(con: duckdb.DuckDBPyConnection, axis: trends.TimeAxis, per_period: list[trends.PeriodCount],
-                min_documents: int, min_window_documents: int) -> dict[str, Any]:
+def growth_data(
+    con: duckdb.DuckDBPyConnection,
+    axis: trends.TimeAxis,
+    per_period: list[trends.PeriodCount],
+    min_documents: int,
+    min_window_documents: int,
+) -> dict[str, Any]:
     """What the page needs to rank concepts over windows the user picks: documents per period and
     the best-supported concepts' documents per period."""
-    return {"totals": [r.documents for r in per_period], "min_documents": min_documents,
-            "min_window_documents": min_window_documents, "reason": growth_mod.WINDOW_REASON,
-            "concepts": growth_mod.concept_period_counts(con, axis, min_documents)}
+    return {
+        "totals": [r.documents for r in per_period],
+        "min_documents": min_documents,
+        "min_window_documents": min_window_documents,
+        "reason": growth_mod.WINDOW_REASON,
+        "concepts": growth_mod.concept_period_counts(con, axis, min_documents),
+    }
 
 
 def write_data(out_dir: Path, panels: list[Panel], concepts: list[trends.ConceptRow], axis: trends.TimeAxis) -> None:
@@ -83,15 +112,19 @@ def write_data(out_dir: Path, panels: list[Panel], concepts: list[trends.Concept
     table = figures.concept_table_figure(concepts)
     items = [(p.name, p.rows, p.figure) for p in panels] + [("concepts", trends.to_dicts(concepts), table)]
     for name, rows, fig in items:
-        text = (f'{{"name":{json.dumps(name)},"granularity":{json.dumps(axis.granularity)},'
-                f'"rows":{json.dumps(rows, ensure_ascii=False)},"figure":{fig.to_json()}}}')
+        text = (
+            f'{{"name":{json.dumps(name)},"granularity":{json.dumps(axis.granularity)},'
+            f'"rows":{json.dumps(rows, ensure_ascii=False)},"figure":{fig.to_json()}}}'
+        )
         (data_dir / f"{name}.json").write_text(text, encoding="utf-8")
 
 
 def _summary(counts: dict[str, int], axis: trends.TimeAxis) -> str:
     span = f"{axis.periods[0]}–{axis.periods[-1]} by {axis.granularity}" if axis.periods else "no dated documents"
-    return (f"{counts['documents']} documents ({axis.undated_documents} undated), {counts['entities']} concepts, "
-            f"{counts['mentions']} mentions, {counts['triplets']} triplets; {span}")
+    return (
+        f"{counts['documents']} documents ({axis.undated_documents} undated), {counts['entities']} concepts, "
+        f"{counts['mentions']} mentions, {counts['triplets']} triplets; {span}"
+    )
 
 
 def _panel_html(panel: Panel) -> str:
@@ -104,9 +137,11 @@ def _page_data(panels: list[Panel], axis: trends.TimeAxis, colors: dict[str, str
     """The JSON the page script reads: periods, types and their colours, every figure and the
     per-period counts for user-picked growth windows (escaped for a <script>)."""
     figs = ",".join(f'{{"name":{json.dumps(p.name)},"figure":{p.figure.to_json()}}}' for p in panels)
-    return page.script_json(f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(list(colors))},'
-                            f'"colors":{json.dumps(colors)},"growth":{json.dumps(growth, ensure_ascii=False)},'
-                            f'"figures":[{figs}]}}')
+    return page.script_json(
+        f'{{"periods":{json.dumps(list(axis.periods))},"types":{json.dumps(list(colors))},'
+        f'"colors":{json.dumps(colors)},"growth":{json.dumps(growth, ensure_ascii=False)},'
+        f'"figures":[{figs}]}}'
+    )
 
 
 def _plotly_script() -> str:
@@ -119,8 +154,11 @@ def _window_indices(axis: trends.TimeAxis, growth: growth_mod.GrowthTable | None
     if growth is None or growth.earlier is None or growth.recent is None:
         return None
     index = {p: i for i, p in enumerate(axis.periods)}
-    found = [index.get(_period_label(value, axis.granularity)) for w in (growth.earlier, growth.recent)
-             for value in (w.first, w.last)]
+    found = [
+        index.get(_period_label(value, axis.granularity))
+        for w in (growth.earlier, growth.recent)
+        for value in (w.first, w.last)
+    ]
     return None if None in found else found
 
 
@@ -133,35 +171,57 @@ def _period_label(value: str, granularity: str) -> str:
     return value[:7] if granularity == "month" else f"{value[:4]}-Q{(int(value[5:7]) - 1) // 3 + 1}"
 
 
-def render(title: str, counts: dict[str, int], axis: trends.TimeAxis, panels: list[Panel],
-           concepts: list[trends.ConceptRow], growth: dict[str, Any] | None = None,
-           growth_table: growth_mod.GrowthTable | None = None) -> str:
+def render(
+    title: str,
+    counts: dict[str, int],
+    axis: trends.TimeAxis,
+    panels: list[Panel],
+    concepts: list[trends.ConceptRow],
+    growth: dict[str, Any] | None = None,
+    growth_table: growth_mod.GrowthTable | None = None,
+) -> str:
     """The page HTML; a corpus with no documents gets a 'no data yet' page without plots."""
     subtitle = _summary(counts, axis)
     if counts["documents"] == 0:
-        body = ('<div class="fm-empty" id="fm-no-data">No data yet: the database has no documents. '
-                'Ingest a corpus and run the extraction, then build the dashboard again.</div>')
+        body = (
+            '<div class="fm-empty" id="fm-no-data">No data yet: the database has no documents. '
+            "Ingest a corpus and run the extraction, then build the dashboard again.</div>"
+        )
         return page.document(title, subtitle, body)
     colors = figures.type_colors([c.type for c in concepts])
-    filters = (f'<div class="fm-filters">{page.type_filters(colors)}{page.period_filters(axis.periods)}'
-               f'{page.window_filters(axis.periods, _window_indices(axis, growth_table))}'
-               f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis; '
-               f'Compare picks the windows of the rising and falling concepts.</span></div>')
-    table = (f'<section class="fm-card fm-wide"><div class="fm-filters" style="position:static">'
-             f'<input type="search" id="fm-search" placeholder="Search concepts…" aria-label="search concepts">'
-             f'<span id="fm-count" class="fm-note"></span></div>'
-             f'<div id="fm-table-wrap">{page.concept_table(concepts)}</div></section>')
+    filters = (
+        f'<div class="fm-filters">{page.type_filters(colors)}{page.period_filters(axis.periods)}'
+        f"{page.window_filters(axis.periods, _window_indices(axis, growth_table))}"
+        f'<span class="fm-note">Types filter the concept charts and the table; periods filter the charts with a time axis; '
+        f"Compare picks the windows of the rising and falling concepts.</span></div>"
+    )
+    table = (
+        f'<section class="fm-card fm-wide"><div class="fm-filters" style="position:static">'
+        f'<input type="search" id="fm-search" placeholder="Search concepts…" aria-label="search concepts">'
+        f'<span id="fm-count" class="fm-note"></span></div>'
+        f'<div id="fm-table-wrap">{page.concept_table(concepts)}</div></section>'
+    )
     grid = '<div class="fm-grid">' + "".join(_panel_html(p) for p in panels) + table + "</div>"
-    scripts = (_plotly_script()
-               + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, colors, growth or {})}</script>\n'
-               + f"<script>{page.SCRIPT}</script>\n")
+    scripts = (
+        _plotly_script()
+        + f'<script type="application/json" id="fm-data">{_page_data(panels, axis, colors, growth or {})}</script>\n'
+        + f"<script>{page.SCRIPT}</script>\n"
+    )
     return page.document(title, subtitle, filters + grid, tail_scripts=scripts)
 
 
-def build_dashboard(con: duckdb.DuckDBPyConnection, out_dir: Path, title: str = "fieldmap", *,
-                    granularity: str | None = None, top_concepts: int = 50, min_documents: int = 3,
-                    min_cooccurrence: int = 2, max_edges: int = 150,
-                    min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS) -> Path:
+def build_dashboard(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    title: str = "fieldmap",
+    *,
+    granularity: str | None = None,
+    top_concepts: int = 50,
+    min_documents: int = 3,
+    min_cooccurrence: int = 2,
+    max_edges: int = 150,
+    min_window_documents: int = growth_mod.MIN_WINDOW_DOCUMENTS,
+) -> Path:
     """Write `out_dir/index.html` (self-contained: plotly.js inlined, no network needed; type and
     period filters, window selects for the rising/falling charts and a concept search that work in
     the page; no concept ranked on a window under `min_window_documents` documents) and `out_dir/data/<figure>.json`;
@@ -169,8 +229,9 @@ def build_dashboard(con: duckdb.DuckDBPyConnection, out_dir: Path, title: str = 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     axis = trends.time_axis(con, granularity)
-    panels, concepts, growth_table = collect_panels(con, axis, top_concepts, min_documents, min_cooccurrence, max_edges,
-                                         min_window_documents)
+    panels, concepts, growth_table = collect_panels(
+        con, axis, top_concepts, min_documents, min_cooccurrence, max_edges, min_window_documents
+    )
     write_data(out_dir, panels, concepts, axis)
     growth = growth_data(con, axis, trends.documents_per_period(con, axis), min_documents, min_window_documents)
     index = out_dir / "index.html"

@@ -3,6 +3,7 @@
 Everything user-supplied goes through `escape` (HTML text and attributes) or `script_json` (JSON
 inside a <script> element), so no name or title can close an element or start a script.
 """
+
 from __future__ import annotations
 
 import html
@@ -224,7 +225,13 @@ def script_json(data: Any | str) -> str:
     """JSON (an object, or text that already is JSON) safe inside a <script> element: <, >, & and
     the JS line separators become \\u escapes, so no string can close the element."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    for raw, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for raw, esc in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, esc)
     return text
 
@@ -236,8 +243,10 @@ def type_filters(colors: dict[str, str]) -> str:
         f'<span class="fm-swatch" style="background:{escape(c)}"></span>{escape(t)}</label>'
         for t, c in colors.items()
     )
-    return (f'<div><strong>Types</strong> {boxes}<button type="button" id="fm-all">all</button> '
-            f'<button type="button" id="fm-none">none</button></div>')
+    return (
+        f'<div><strong>Types</strong> {boxes}<button type="button" id="fm-all">all</button> '
+        f'<button type="button" id="fm-none">none</button></div>'
+    )
 
 
 def period_filters(periods: Sequence[str]) -> str:
@@ -246,10 +255,12 @@ def period_filters(periods: Sequence[str]) -> str:
         return ""
 
     def select(name: str, chosen: int) -> str:
-        opts = "".join(f'<option{" selected" if i == chosen else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
+        opts = "".join(
+            f"<option{' selected' if i == chosen else ''}>{escape(p)}</option>" for i, p in enumerate(periods)
+        )
         return f'<select id="fm-{name}" aria-label="{name}">{opts}</select>'
 
-    return f'<div><strong>Periods</strong> {select("from", 0)} to {select("to", len(periods) - 1)}</div>'
+    return f"<div><strong>Periods</strong> {select('from', 0)} to {select('to', len(periods) - 1)}</div>"
 
 
 def window_filters(periods: Sequence[str], chosen: Sequence[int] | None = None) -> str:
@@ -262,38 +273,54 @@ def window_filters(periods: Sequence[str], chosen: Sequence[int] | None = None) 
     chosen = list(chosen) if chosen else [0, third - 1, last - third + 1, last]
 
     def select(name: str, pick: int) -> str:
-        opts = "".join(f'<option{" selected" if i == pick else ""}>{escape(p)}</option>' for i, p in enumerate(periods))
+        opts = "".join(f"<option{' selected' if i == pick else ''}>{escape(p)}</option>" for i, p in enumerate(periods))
         return f'<select id="fm-{name}" aria-label="{name.replace("-", " ")}">{opts}</select>'
 
     names = ("e-from", "e-to", "r-from", "r-to")
     e_from, e_to, r_from, r_to = (select(n, i) for n, i in zip(names, chosen))
-    return (f'<div><strong>Compare</strong> earlier {e_from}–{e_to} with recent {r_from}–{r_to} '
-            f'<button type="button" id="fm-halves">halves</button> <span class="fm-note" id="fm-window-note">'
-            f'halves of the documents by date</span></div>')
+    return (
+        f"<div><strong>Compare</strong> earlier {e_from}–{e_to} with recent {r_from}–{r_to} "
+        f'<button type="button" id="fm-halves">halves</button> <span class="fm-note" id="fm-window-note">'
+        f"halves of the documents by date</span></div>"
+    )
 
 
 def concept_table(rows: Iterable[ConceptRow]) -> str:
     """The searchable, sortable concept table (rows carry data-type and a lowercased data-name)."""
-    head = [("concept", 0), ("type", 0), ("documents", 1), ("mentions", 1), ("first seen", 0), ("first document", 0),
-            ("growth", 1)]
+    head = [
+        ("concept", 0),
+        ("type", 0),
+        ("documents", 1),
+        ("mentions", 1),
+        ("first seen", 0),
+        ("first document", 0),
+        ("growth", 1),
+    ]
     ths = "".join(f'<th data-numeric="{n}">{escape(h)}</th>' for h, n in head)
     body = []
     for r in rows:
         score = "" if r.score is None else f"{r.score:+.2f}"
-        cells = [(r.name, r.name.lower(), ""), (r.type, r.type, ""), (r.documents, r.documents, "num"),
-                 (r.mentions, r.mentions, "num"), (r.first_period or "", r.first_period or "", ""),
-                 (r.first_title or "", r.first_title or "", ""), (score, "" if r.score is None else f"{r.score:.6f}", "num")]
+        cells = [
+            (r.name, r.name.lower(), ""),
+            (r.type, r.type, ""),
+            (r.documents, r.documents, "num"),
+            (r.mentions, r.mentions, "num"),
+            (r.first_period or "", r.first_period or "", ""),
+            (r.first_title or "", r.first_title or "", ""),
+            (score, "" if r.score is None else f"{r.score:.6f}", "num"),
+        ]
         tds = "".join(f'<td class="{cls}" data-v="{escape(v)}">{escape(shown)}</td>' for shown, v, cls in cells)
         body.append(f'<tr data-type="{escape(r.type)}" data-name="{escape(r.name.lower())}">{tds}</tr>')
-    return (f'<table class="fm-table" id="fm-concepts"><thead><tr>{ths}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (
+        f'<table class="fm-table" id="fm-concepts"><thead><tr>{ths}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 def document(title: str, subtitle: str, body: str, head_scripts: str = "", tail_scripts: str = "") -> str:
     """A complete HTML5 document."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n{head_scripts}</head>\n<body>\n"
         f"<header><h1>{escape(title)}</h1><p>{escape(subtitle)}</p></header>\n<main>\n{body}\n</main>\n"
         f"{tail_scripts}</body>\n</html>\n"

@@ -15,6 +15,7 @@ plain dataclasses; nothing is written, so a read-only connection works. Conventi
 
 Rising and falling concepts (growth between two windows of the corpus) are in `dashboards.growth`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, is_dataclass
@@ -135,6 +136,7 @@ def to_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- periods
 
+
 def _check_granularity(granularity: str) -> str:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
@@ -201,9 +203,14 @@ def time_axis(con: duckdb.DuckDBPyConnection, granularity: str | None = None) ->
 
 # ---------------------------------------------------------------- per-period counts
 
+
 def documents_per_period(con: duckdb.DuckDBPyConnection, axis: TimeAxis) -> list[PeriodCount]:
     """Dated documents per period, one row for every period of the axis (zeros included)."""
-    rows = dict(con.execute(f"WITH {_doc_period_cte(axis.granularity)} SELECT period, count(*) FROM doc_period GROUP BY 1").fetchall())
+    rows = dict(
+        con.execute(
+            f"WITH {_doc_period_cte(axis.granularity)} SELECT period, count(*) FROM doc_period GROUP BY 1"
+        ).fetchall()
+    )
     return [PeriodCount(p, rows.get(p, 0)) for p in axis.periods]
 
 
@@ -222,7 +229,10 @@ def type_counts_per_period(con: duckdb.DuckDBPyConnection, axis: TimeAxis) -> li
 
 # ---------------------------------------------------------------- concepts
 
-def concept_stats(con: duckdb.DuckDBPyConnection, limit: int | None = None, types: Iterable[str] | None = None) -> list[ConceptStats]:
+
+def concept_stats(
+    con: duckdb.DuckDBPyConnection, limit: int | None = None, types: Iterable[str] | None = None
+) -> list[ConceptStats]:
     """Concepts by distinct documents (then mentions, name, id), optionally of some types only."""
     where, params = _types_filter(types)
     sql = f"""WITH {CONCEPT_MENTIONS}
@@ -256,8 +266,9 @@ def top_concepts_per_type(con: duckdb.DuckDBPyConnection, per_type: int = 20) ->
     return [RankedConcept(*row) for row in rows]
 
 
-def first_appearances(con: duckdb.DuckDBPyConnection, axis: TimeAxis, types: Iterable[str] | None = None,
-                      min_documents: int = 1) -> list[FirstAppearance]:
+def first_appearances(
+    con: duckdb.DuckDBPyConnection, axis: TimeAxis, types: Iterable[str] | None = None, min_documents: int = 1
+) -> list[FirstAppearance]:
     """Each concept's first period (its earliest dated document's period) with that document
     (earliest date, then doc_id), for concepts in at least `min_documents` dated documents;
     ordered by period, then more documents first, then name."""
@@ -277,8 +288,9 @@ def first_appearances(con: duckdb.DuckDBPyConnection, axis: TimeAxis, types: Ite
     return [FirstAppearance(*row) for row in rows]
 
 
-def cooccurrences(con: duckdb.DuckDBPyConnection, top_n: int = 50, min_count: int = 2,
-                  types: Iterable[str] | None = None) -> list[CoOccurrence]:
+def cooccurrences(
+    con: duckdb.DuckDBPyConnection, top_n: int = 50, min_count: int = 2, types: Iterable[str] | None = None
+) -> list[CoOccurrence]:
     """Pairs among the `top_n` concepts (by `concept_stats` order) that share at least `min_count`
     documents, counted in documents (dated or not); each pair once with source_id < target_id,
     ordered by count descending, then ids."""
@@ -297,8 +309,9 @@ def cooccurrences(con: duckdb.DuckDBPyConnection, top_n: int = 50, min_count: in
     return [CoOccurrence(*row) for row in rows]
 
 
-def concept_rows(con: duckdb.DuckDBPyConnection, axis: TimeAxis, per_type: int = 100,
-                 growth: Any = None) -> list[ConceptRow]:
+def concept_rows(
+    con: duckdb.DuckDBPyConnection, axis: TimeAxis, per_type: int = 100, growth: Any = None
+) -> list[ConceptRow]:
     """The top `per_type` concepts of every type (see `top_concepts_per_type`) with their first
     period and first document title (None if only in undated documents) and growth score (from a
     `dashboards.growth.GrowthTable`; None if unscored); ordered by documents, mentions, name."""
@@ -307,9 +320,18 @@ def concept_rows(con: duckdb.DuckDBPyConnection, axis: TimeAxis, per_type: int =
     rows = []
     for c in top_concepts_per_type(con, per_type):
         first = firsts.get(c.entity_id)
-        rows.append(ConceptRow(c.entity_id, c.name, c.type, c.documents, c.mentions,
-                               first.period if first else None, first.first_title if first else None,
-                               scores.get(c.entity_id)))
+        rows.append(
+            ConceptRow(
+                c.entity_id,
+                c.name,
+                c.type,
+                c.documents,
+                c.mentions,
+                first.period if first else None,
+                first.first_title if first else None,
+                scores.get(c.entity_id),
+            )
+        )
     return sorted(rows, key=lambda r: (-r.documents, -r.mentions, r.name, r.entity_id))
 
 
@@ -332,8 +354,12 @@ def create_views(con: duckdb.DuckDBPyConnection, granularity: str | None = None)
     doc_id, name, type)` and `fm_type_period(period, type, mentions, documents)`. Returns the axis used."""
     axis = time_axis(con, granularity)
     expr, cond = period_sql(axis.granularity)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW fm_doc_period AS SELECT doc_id, {expr} AS period FROM documents WHERE {cond}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW fm_concept_mentions AS WITH {CONCEPT_MENTIONS} SELECT * FROM concept_mentions")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW fm_doc_period AS SELECT doc_id, {expr} AS period FROM documents WHERE {cond}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW fm_concept_mentions AS WITH {CONCEPT_MENTIONS} SELECT * FROM concept_mentions"
+    )
     con.execute(
         """CREATE OR REPLACE TEMP VIEW fm_type_period AS
         SELECT dp.period, cm.type, count(*) AS mentions, count(DISTINCT cm.doc_id) AS documents

@@ -1,6 +1,7 @@
 """fieldmap: knowledge-graph extraction and hybrid RAG over document corpora.
 
 `fieldmap.open(workspace)` and `fieldmap.ask(question)` are the notebook API (app/api.py)."""
+
 import os as _os
 
 # torch's OpenMP threads wait for work asleep instead of spinning. On the shared 2-core machine the spinning threads of the

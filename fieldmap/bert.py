@@ -2,6 +2,7 @@
 
 It imports no transformers or sentence-transformers (~5 s cold); the parameter names are BERT's, so a model's
 safetensors load into it as they are. Used by the neural reader's span model (rag/span) and fit for an embedder."""
+
 from __future__ import annotations
 
 import math

@@ -8,6 +8,7 @@
 - DuckDB's own errors on open ("Could not set lock", "not a valid DuckDB database file",
   "Could not read enough bytes") become WorkspaceBusy or DatabaseDamaged.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,17 @@ from pathlib import Path
 import duckdb
 
 FILE_HEADER = 4096  # then two database headers of 4096 bytes each, then the blocks
-SAMPLE = 1 << 20  # bytes hashed at each end of a snapshot: enough to catch overwrites of header and tail, cheap on every read
-DAMAGE_SIGNS = ("not a valid DuckDB database", "Could not read enough bytes", "Corrupt database", "checksum", "Serialization Error", "INTERNAL Error")
+SAMPLE = (
+    1 << 20
+)  # bytes hashed at each end of a snapshot: enough to catch overwrites of header and tail, cheap on every read
+DAMAGE_SIGNS = (
+    "not a valid DuckDB database",
+    "Could not read enough bytes",
+    "Corrupt database",
+    "checksum",
+    "Serialization Error",
+    "INTERNAL Error",
+)
 
 
 class WorkspaceBusy(RuntimeError):
@@ -67,8 +77,11 @@ def stamp_problem(snapshot: Path) -> str | None:
         found = file_stamp(snapshot)
         if found == stamp:
             return None
-        problem = (f"{found['size']:,} bytes where {stamp['size']:,} were published" if found["size"] != stamp.get("size")
-                   else "its content differs from what was published")
+        problem = (
+            f"{found['size']:,} bytes where {stamp['size']:,} were published"
+            if found["size"] != stamp.get("size")
+            else "its content differs from what was published"
+        )
     return problem
 
 

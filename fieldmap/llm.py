@@ -11,6 +11,7 @@ resumed run pays for nothing twice; an invalid one is counted with its reason, n
 asks again. Every request is logged with its tokens and cost (`llm_calls`). The API key never leaves the
 openai client: reasons and logs are redacted.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,18 @@ from urllib.parse import urlsplit, urlunsplit
 import duckdb
 from pydantic import BaseModel
 
-from fieldmap.llm_cache import CachedReply, CallRecord, LLMUsage, cache_forget, cache_get, cache_put, cost_of, price_for, record, request_key
+from fieldmap.llm_cache import (
+    CachedReply,
+    CallRecord,
+    LLMUsage,
+    cache_forget,
+    cache_get,
+    cache_put,
+    cost_of,
+    price_for,
+    record,
+    request_key,
+)
 from fieldmap.llm_guard import Breakers, deadline, http_client
 from fieldmap.llm_reply import MAX_REASON, BadResponse, connection_cause, error_detail, read_completion, validate_reply
 from fieldmap.settings import Settings
@@ -86,7 +98,9 @@ class LLMClient:
     cache and call rows through it, serialised by a lock, so the caller must not use `con`
     while a `map` over this client is running."""
 
-    def __init__(self, settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None):
+    def __init__(
+        self, settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None
+    ):
         """`breakers`: the run's, shared by its steps' clients (a client of its own by default)."""
         self.model = settings.llm_model
         self.step = step
@@ -96,10 +110,15 @@ class LLMClient:
         import openai  # here, not at import: a process that configures no LLM (a Dagster step) skips its second
 
         self._openai = openai.OpenAI(
-            api_key=self._secret or "no-key", base_url=settings.openai_base_url, timeout=settings.llm_timeout, max_retries=0,
+            api_key=self._secret or "no-key",
+            base_url=settings.openai_base_url,
+            timeout=settings.llm_timeout,
+            max_retries=0,
             http_client=http_client(settings.llm_timeout),
         )
-        self._breaker = (breakers or Breakers(settings.llm_breaker_failures)).of(endpoint_name(str(self._openai.base_url)))
+        self._breaker = (breakers or Breakers(settings.llm_breaker_failures)).of(
+            endpoint_name(str(self._openai.base_url))
+        )
         self._price = price_for(self.model, settings.llm_prices)
         self._con = con
         self._db_lock = threading.Lock()
@@ -112,7 +131,9 @@ class LLMClient:
     def method(self) -> str:
         return f"llm:{self.model}"
 
-    def complete(self, messages: list[dict], response_model: type[M], repair: str, context: dict | None = None) -> LLMResult[M]:
+    def complete(
+        self, messages: list[dict], response_model: type[M], repair: str, context: dict | None = None
+    ) -> LLMResult[M]:
         """Ask, validate with `response_model` (`context` goes to its validators), repair once.
 
         `repair` is the follow-up message for an invalid answer; `$error` in it is replaced by the
@@ -122,7 +143,11 @@ class LLMClient:
             return LLMResult(first.value)
         if first.content is None:  # no answer at all (after retries): nothing to repair
             return LLMResult(None, first.reason)
-        follow_up = [*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": repair.replace("$error", first.reason or "")}]
+        follow_up = [
+            *messages,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": repair.replace("$error", first.reason or "")},
+        ]
         second = self._request(follow_up, response_model, context, repair_follows=False)
         if second.value is not None:  # the valid answer stands for the first request too: a re-run asks neither
             self._cache_put(first.key, second.content or "")
@@ -151,7 +176,9 @@ class LLMClient:
 
     # one request: cache, send, validate, record
 
-    def _request(self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool) -> _Answer:
+    def _request(
+        self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool
+    ) -> _Answer:
         schema = sendable_schema(response_model.model_json_schema())
         key = request_key_for(self._settings, messages, response_model)
         with self._key_lock(key):  # the same request in two threads is paid for once
@@ -166,19 +193,37 @@ class LLMClient:
                 if value is None and len(reply.content) > MAX_REPAIRABLE and repair_follows:
                     error = f"a reply of {len(reply.content):,} characters, too long to send back for repair ({error})"
                     repair_follows = False
-                answer = _Answer(reply.content if repair_follows else None, value, None if value is not None else f"invalid_output: {error}", key)
+                answer = _Answer(
+                    reply.content if repair_follows else None,
+                    value,
+                    None if value is not None else f"invalid_output: {error}",
+                    key,
+                )
                 tokens = (reply.prompt_tokens, reply.completion_tokens)
             status = "ok" if answer.value is not None else ("error" if isinstance(reply, _NoReply) else "invalid")
             call = CallRecord(
-                self.step, self.model, key, tokens[0], tokens[1], cost_of(self._price, *tokens), cached is not None, status,
-                answer.reason, final=not (status == "invalid" and repair_follows), attempts=reply.attempts,
+                self.step,
+                self.model,
+                key,
+                tokens[0],
+                tokens[1],
+                cost_of(self._price, *tokens),
+                cached is not None,
+                status,
+                answer.reason,
+                final=not (status == "invalid" and repair_follows),
+                attempts=reply.attempts,
                 seconds=round(time.perf_counter() - started, 3),
             )
-            fresh = CachedReply(reply.content, *tokens) if answer.value is not None and cached is None else None  # only valid replies
+            fresh = (
+                CachedReply(reply.content, *tokens) if answer.value is not None and cached is None else None
+            )  # only valid replies
             self._record(call, fresh)
         return answer
 
-    def _cached_answer(self, key: str, response_model: type[BaseModel], context: dict | None) -> tuple[CachedReply | None, _Answer | None]:
+    def _cached_answer(
+        self, key: str, response_model: type[BaseModel], context: dict | None
+    ) -> tuple[CachedReply | None, _Answer | None]:
         """A cached reply and its validated answer; a cached reply that does not validate (a cache written
         before only valid replies were kept) is forgotten, so the request goes to the server again."""
         cached = self._cache_get(key)
@@ -212,14 +257,23 @@ class LLMClient:
                     breaker.failed(reason)
                 if retry != "retry" or attempt > settings.llm_max_retries:
                     return _NoReply(reason if retry != "retry" else f"{reason} (after {attempt} attempts)", attempt)
-                delay = wait if wait is not None else min(settings.llm_backoff_base * 2 ** (attempt - 1), settings.llm_backoff_max)
+                delay = (
+                    wait
+                    if wait is not None
+                    else min(settings.llm_backoff_base * 2 ** (attempt - 1), settings.llm_backoff_max)
+                )
                 if time.monotonic() + delay >= end:
-                    return _NoReply(f"deadline: {reason}, and no time for attempt {attempt + 1} within the {settings.llm_deadline:g}s deadline (llm_deadline)", attempt)
+                    return _NoReply(
+                        f"deadline: {reason}, and no time for attempt {attempt + 1} within the {settings.llm_deadline:g}s deadline (llm_deadline)",
+                        attempt,
+                    )
                 log.info("%s: retry %d in %.2fs after %s", self.step, attempt, delay, reason)
                 breaker.wait(delay)
         return _NoReply(reason, settings.llm_max_retries + 1)
 
-    def _attempt(self, messages: list[dict], name: str, schema: dict, end: float) -> _Reply | tuple[str, float | None, str]:
+    def _attempt(
+        self, messages: list[dict], name: str, schema: dict, end: float
+    ) -> _Reply | tuple[str, float | None, str]:
         """One HTTP request: the reply, or (reason, seconds the server asked to wait, "retry" | "endpoint" | "never"):
         whether to try again, fail counting it against the endpoint, or fail as this request's own fault."""
         import openai
@@ -231,7 +285,11 @@ class LLMClient:
             return f"rate_limit: HTTP 429 {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
         except openai.APITimeoutError:
             if time.monotonic() >= end:
-                return f"deadline: no complete answer within the {self._settings.llm_deadline:g}s deadline (llm_deadline)", None, "endpoint"
+                return (
+                    f"deadline: no complete answer within the {self._settings.llm_deadline:g}s deadline (llm_deadline)",
+                    None,
+                    "endpoint",
+                )
             return f"timeout: no answer within {self._settings.llm_timeout:g}s", None, "retry"
         except openai.APIConnectionError as exc:
             return f"connection: {self._redact(connection_cause(exc))}", None, "retry"
@@ -240,7 +298,11 @@ class LLMClient:
                 kind = "endpoint" if exc.status_code in ENDPOINT_FAILURES else "never"
                 return f"http_{exc.status_code}: {self._redact(error_detail(exc))}", None, kind
             kind = "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}"
-            return f"{kind}: HTTP {exc.status_code} {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
+            return (
+                f"{kind}: HTTP {exc.status_code} {self._redact(error_detail(exc))}",
+                _retry_after(exc.response),
+                "retry",
+            )
         except (json.JSONDecodeError, openai.APIResponseValidationError, BadResponse) as exc:
             return f"bad_response: {self._redact(str(exc))}", None, "retry"
 
@@ -250,7 +312,12 @@ class LLMClient:
         gets past the error, json_object is remembered for this client."""
         import openai
 
-        common = {"model": self.model, "messages": messages, "temperature": self._settings.llm_temperature, "max_tokens": self._settings.llm_max_tokens}
+        common = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self._settings.llm_temperature,
+            "max_tokens": self._settings.llm_max_tokens,
+        }
         as_object = {"type": "json_object", "schema": schema}
         if self._format == "json_object":
             return self._openai.chat.completions.create(**common, response_format=as_object)
@@ -258,7 +325,11 @@ class LLMClient:
         try:
             response = self._openai.chat.completions.create(**common, response_format=as_schema)
         except openai.APIStatusError as exc:
-            if self._format == "json_schema" or exc.status_code not in JSON_SCHEMA_REJECTED or self._format_probes >= MAX_FORMAT_PROBES:
+            if (
+                self._format == "json_schema"
+                or exc.status_code not in JSON_SCHEMA_REJECTED
+                or self._format_probes >= MAX_FORMAT_PROBES
+            ):
                 raise
             self._format_probes += 1
             try:
@@ -268,7 +339,11 @@ class LLMClient:
                     self._format = "json_object"
                 raise
             self._format = "json_object"
-            log.info("%s: the server rejected json_schema (HTTP %d); using json_object with a schema", self.step, exc.status_code)
+            log.info(
+                "%s: the server rejected json_schema (HTTP %d); using json_object with a schema",
+                self.step,
+                exc.status_code,
+            )
             return response
         self._format = "json_schema"
         return response
@@ -292,8 +367,18 @@ class LLMClient:
             if self._con is not None:
                 record(self._con, call, fresh)
         level = logging.INFO if call.status == "ok" or not call.final else logging.WARNING
-        log.log(level, "%s %s: %s%s, %d+%d tokens, %d attempts%s", self.step, self.model, call.status, " (cached)" if call.cached else "",
-                call.prompt_tokens, call.completion_tokens, call.attempts, f": {call.reason}" if call.reason else "")
+        log.log(
+            level,
+            "%s %s: %s%s, %d+%d tokens, %d attempts%s",
+            self.step,
+            self.model,
+            call.status,
+            " (cached)" if call.cached else "",
+            call.prompt_tokens,
+            call.completion_tokens,
+            call.attempts,
+            f": {call.reason}" if call.reason else "",
+        )
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._key_locks_guard:
@@ -316,7 +401,11 @@ def sendable_schema(schema: Any) -> Any:
     """The JSON schema without the keywords in UNSENT_KEYWORDS, at any depth (property names kept)."""
     if isinstance(schema, dict):
         # a keyword has a number or a string; a property of the same name has a schema (a dict)
-        return {key: sendable_schema(value) for key, value in schema.items() if key not in UNSENT_KEYWORDS or isinstance(value, dict)}
+        return {
+            key: sendable_schema(value)
+            for key, value in schema.items()
+            if key not in UNSENT_KEYWORDS or isinstance(value, dict)
+        }
     if isinstance(schema, list):
         return [sendable_schema(item) for item in schema]
     return schema
@@ -324,7 +413,11 @@ def sendable_schema(schema: Any) -> Any:
 
 def request_key_for(settings: Settings, messages: list[dict], response_model: type[BaseModel]) -> str:
     """The cache key of a request as LLMClient sends it (the dry run looks answers up by it)."""
-    parameters = {"schema": response_model.model_json_schema(), "temperature": settings.llm_temperature, "max_tokens": settings.llm_max_tokens}
+    parameters = {
+        "schema": response_model.model_json_schema(),
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.llm_max_tokens,
+    }
     return request_key(settings.llm_model, messages, parameters)
 
 
@@ -348,11 +441,21 @@ def _retry_after(response: Any) -> float | None:
 def endpoint_name(base_url: str) -> str:
     """The endpoint as a line may show it: no user, password or query string."""
     parts = urlsplit(base_url)
-    return urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc, parts.path, "", ""))
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc,
+            parts.path,
+            "",
+            "",
+        )
+    )
 
 
 @contextmanager
-def llm_client(settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None) -> Iterator[LLMClient | None]:
+def llm_client(
+    settings: Settings, con: duckdb.DuckDBPyConnection | None, step: str, breakers: Breakers | None = None
+) -> Iterator[LLMClient | None]:
     """A client for `step` when an LLM is configured (settings.llm_enabled), else None; closed after.
     `breakers`: the run's (LLMClient)."""
     if not settings.llm_enabled:

@@ -1,5 +1,6 @@
 """What the LLM client keeps in DuckDB: the response cache (`llm_cache`), the call log
 (`llm_calls`), prices, and the usage summaries that `fieldmap status` and the assets report."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,9 @@ def cost_of(price: tuple[float, float], prompt_tokens: int, completion_tokens: i
 
 def request_key(model: str, messages: list[dict], parameters: dict) -> str:
     """The cache key: model + messages + parameters (output schema, temperature, max_tokens)."""
-    payload = json.dumps({"model": model, "messages": messages, "parameters": parameters}, sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {"model": model, "messages": messages, "parameters": parameters}, sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -73,18 +76,35 @@ class CallRecord:
     seconds: float
 
 
-CALL_COLUMNS = ["step", "model", "cache_key", "prompt_tokens", "completion_tokens", "cost", "cached", "status", "reason", "final", "attempts", "seconds"]
+CALL_COLUMNS = [
+    "step",
+    "model",
+    "cache_key",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "cached",
+    "status",
+    "reason",
+    "final",
+    "attempts",
+    "seconds",
+]
 
 
 def cache_get(con: duckdb.DuckDBPyConnection, key: str) -> CachedReply | None:
-    rows = con.execute("SELECT content, prompt_tokens, completion_tokens FROM llm_cache WHERE cache_key = ?", [key]).fetchall()
+    rows = con.execute(
+        "SELECT content, prompt_tokens, completion_tokens FROM llm_cache WHERE cache_key = ?", [key]
+    ).fetchall()
     return CachedReply(*rows[0]) if rows else None
 
 
 def cache_put(con: duckdb.DuckDBPyConnection, key: str, model: str, reply: CachedReply) -> None:
     """A validated reply under `key` (kept if one is there already)."""
-    con.execute("INSERT INTO llm_cache (cache_key, model, content, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [key, model, reply.content, reply.prompt_tokens, reply.completion_tokens])
+    con.execute(
+        "INSERT INTO llm_cache (cache_key, model, content, prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [key, model, reply.content, reply.prompt_tokens, reply.completion_tokens],
+    )
 
 
 def cache_forget(con: duckdb.DuckDBPyConnection | None, key: str) -> None:
@@ -96,7 +116,9 @@ def cache_forget(con: duckdb.DuckDBPyConnection | None, key: str) -> None:
 def cache_keys_present(con: duckdb.DuckDBPyConnection, keys: list[str]) -> set[str]:
     if not keys or not has_llm_tables(con):
         return set()
-    rows = con.execute("SELECT cache_key FROM llm_cache WHERE cache_key IN (SELECT unnest(?::VARCHAR[]))", [keys]).fetchall()
+    rows = con.execute(
+        "SELECT cache_key FROM llm_cache WHERE cache_key IN (SELECT unnest(?::VARCHAR[]))", [keys]
+    ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -153,14 +175,23 @@ class LLMUsage:
 
     def as_metadata(self) -> dict:
         return {
-            "llm_calls": self.calls, "llm_cache_hits": self.cache_hits, "llm_retries": self.attempts - self.calls,
-            "llm_prompt_tokens": self.prompt_tokens, "llm_completion_tokens": self.completion_tokens,
-            "llm_cost_usd": round(self.cost, 6), "llm_failures": dict(sorted(self.failures.items())), "llm_not_sent_offline": self.offline,
+            "llm_calls": self.calls,
+            "llm_cache_hits": self.cache_hits,
+            "llm_retries": self.attempts - self.calls,
+            "llm_prompt_tokens": self.prompt_tokens,
+            "llm_completion_tokens": self.completion_tokens,
+            "llm_cost_usd": round(self.cost, 6),
+            "llm_failures": dict(sorted(self.failures.items())),
+            "llm_not_sent_offline": self.offline,
         }
 
     def health(self) -> dict:
         """What the run's outage check reads: requests made, how many were answered, failures by kind."""
-        return {"requests": self.calls + self.cache_hits + self.offline, "answered": self.answered, "failures": dict(sorted(self.failures.items()))}
+        return {
+            "requests": self.calls + self.cache_hits + self.offline,
+            "answered": self.answered,
+            "failures": dict(sorted(self.failures.items())),
+        }
 
     @property
     def all_failed(self) -> bool:
@@ -169,11 +200,15 @@ class LLMUsage:
 
 def has_llm_tables(con: duckdb.DuckDBPyConnection) -> bool:
     """False for a workspace made before the LLM tables existed (opened read-only, no DDL ran)."""
-    rows = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('llm_cache', 'llm_calls')").fetchall()
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('llm_cache', 'llm_calls')"
+    ).fetchall()
     return rows[0][0] == 2
 
 
-QUERY_CACHE = "queries.duckdb"  # beside fieldmap.duckdb: query-time LLM cache and calls (readers never write the pipeline's file)
+QUERY_CACHE = (
+    "queries.duckdb"  # beside fieldmap.duckdb: query-time LLM cache and calls (readers never write the pipeline's file)
+)
 
 
 @contextmanager
@@ -227,8 +262,13 @@ def _query_figures(con: duckdb.DuckDBPyConnection) -> dict:
         finally:
             queries.close()
     calls, hits, _, prompt, completion, cost = figures
-    return {"query_llm_calls": calls, "query_llm_cache_hits": hits, "query_llm_tokens": int(prompt + completion),
-            "query_llm_cost_usd": round(float(cost), 6), "query_llm_failures": dict(sorted(failures.items()))}
+    return {
+        "query_llm_calls": calls,
+        "query_llm_cache_hits": hits,
+        "query_llm_tokens": int(prompt + completion),
+        "query_llm_cost_usd": round(float(cost), 6),
+        "query_llm_failures": dict(sorted(failures.items())),
+    }
 
 
 def llm_status(con: duckdb.DuckDBPyConnection) -> dict:
@@ -237,7 +277,13 @@ def llm_status(con: duckdb.DuckDBPyConnection) -> dict:
     same for query-time calls (`fieldmap ask`, answered from their own cache when asked again)."""
     (calls, hits, retries, prompt, completion, cost), failures = _figures(con)
     return {
-        "llm_calls": calls, "llm_cache_hits": hits, "llm_retries": int(retries), "llm_prompt_tokens": int(prompt),
-        "llm_completion_tokens": int(completion), "llm_tokens": int(prompt + completion), "llm_cost_usd": round(float(cost), 6),
-        "llm_failures": dict(sorted(failures.items())), **_query_figures(con),
+        "llm_calls": calls,
+        "llm_cache_hits": hits,
+        "llm_retries": int(retries),
+        "llm_prompt_tokens": int(prompt),
+        "llm_completion_tokens": int(completion),
+        "llm_tokens": int(prompt + completion),
+        "llm_cost_usd": round(float(cost), 6),
+        "llm_failures": dict(sorted(failures.items())),
+        **_query_figures(con),
     }

@@ -10,6 +10,7 @@ circuit breaker per endpoint and run.
   `offline`. A server asking to be left alone longer than the Retry-After cap opens it at once. A new run
   (`fieldmap run`, `fieldmap retry-failed`) starts with every breaker closed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,12 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._stream.close()
 
-    def start_tls(self, ssl_context, server_hostname: str | None = None, timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
+    def start_tls(
+        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout))
+        )
 
     def get_extra_info(self, info: str):
         return self._stream.get_extra_info(info)
@@ -70,13 +75,17 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 class _DeadlineBackend(httpcore.SyncBackend):
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None) -> httpcore.NetworkStream:
-        return _DeadlineStream(super().connect_tcp(host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options))
+        return _DeadlineStream(
+            super().connect_tcp(host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address, socket_options)
+        )
 
 
 def http_client(timeout: float) -> httpx.Client:
     """An httpx client for the openai package (proxies from the environment as usual) whose sockets honour the
     calling thread's `deadline`."""
-    client = httpx.Client(timeout=timeout, follow_redirects=True, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+    client = httpx.Client(
+        timeout=timeout, follow_redirects=True, limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    )
     # httpx builds its httpcore pools without a way to name their network backend: this is the one seam
     for transport in [client._transport, *client._mounts.values()]:  # noqa: SLF001
         pool = getattr(transport, "_pool", None)

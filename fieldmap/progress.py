@@ -1,4 +1,5 @@
 """Progress reporting that stages call without knowing who listens (a rich bar, Dagster logs, nothing)."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -9,6 +9,7 @@
 A section runs from its `=== name` line to the next one. Placeholders are `string.Template`
 names ($text, $schema), so JSON braces in a prompt need no escaping.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -55,9 +55,13 @@ class Settings(BaseModel):
 
     # inputs: what one bad record may cost a run (corpus/loaders.py)
     max_document_chars: int = Field(
-        500_000, ge=1000, description="A document's text is cut here (named in skipped with its size): one record's memory."
+        500_000,
+        ge=1000,
+        description="A document's text is cut here (named in skipped with its size): one record's memory.",
     )
-    max_json_depth: int = Field(64, ge=2, description="A JSONL record nested deeper is a bad record, named with file and line.")
+    max_json_depth: int = Field(
+        64, ge=2, description="A JSONL record nested deeper is a bad record, named with file and line."
+    )
 
     # extraction
     min_type_similarity: float = Field(
@@ -135,7 +139,8 @@ class Settings(BaseModel):
         True, description="The offline reader's headings: scope and aspect titles (on) or the title (off)."
     )
     reader: Literal["neural", "rules"] = Field(
-        "neural", description="The offline reader: the span model (rag/data/span-reader.pt; rules where it is absent) or rules."
+        "neural",
+        description="The offline reader: the span model (rag/data/span-reader.pt; rules where it is absent) or rules.",
     )
     reader_confidence_min: float = Field(
         0.1, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."

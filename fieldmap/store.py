@@ -9,6 +9,7 @@ blocks the next run; it sees the database as the last finished step left it.
 Stage-specific reads and writes live beside their stage (corpus/store.py, kg/store.py); this is
 only what every stage shares.
 """
+
 from __future__ import annotations
 
 import errno
@@ -34,7 +35,20 @@ from fieldmap.dbfile import (
 )
 
 # every table that holds rows of a document, in the order they are cleared
-DOCUMENT_TABLES = ("chunk_parses", "triplets", "mentions", "extractions", "gists", "gist_clusters", "aspects", "structures", "chunks", "sentences", "pages", "documents")
+DOCUMENT_TABLES = (
+    "chunk_parses",
+    "triplets",
+    "mentions",
+    "extractions",
+    "gists",
+    "gist_clusters",
+    "aspects",
+    "structures",
+    "chunks",
+    "sentences",
+    "pages",
+    "documents",
+)
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -75,7 +89,9 @@ def workspace_lock(workspace: Path) -> Iterator[None]:
                 raise
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise WorkspaceBusy(f"another `fieldmap run` (process {holder}) holds the workspace {workspace}: wait for it to finish") from None
+            raise WorkspaceBusy(
+                f"another `fieldmap run` (process {holder}) holds the workspace {workspace}: wait for it to finish"
+            ) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
@@ -141,7 +157,9 @@ def _reader(path: Path) -> duckdb.DuckDBPyConnection:
     except WorkspaceBusy:
         if snapshot.exists():
             return _open_snapshot(snapshot)
-        raise WorkspaceBusy(f"{path} is being written by another process and has no snapshot yet; try again when the step ends") from None
+        raise WorkspaceBusy(
+            f"{path} is being written by another process and has no snapshot yet; try again when the step ends"
+        ) from None
 
 
 def republish_if_damaged(path: Path) -> bool:
@@ -195,7 +213,9 @@ def delete_document_rows(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> 
         con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM _gone)")
     con.execute("DELETE FROM entities WHERE entity_id NOT IN (SELECT DISTINCT entity_id FROM mentions)")
     con.execute("DELETE FROM synonym_scanned WHERE entity_id NOT IN (SELECT entity_id FROM entities)")
-    con.execute("DELETE FROM synonyms WHERE entity_a NOT IN (SELECT entity_id FROM entities) OR entity_b NOT IN (SELECT entity_id FROM entities)")
+    con.execute(
+        "DELETE FROM synonyms WHERE entity_a NOT IN (SELECT entity_id FROM entities) OR entity_b NOT IN (SELECT entity_id FROM entities)"
+    )
     con.execute("DROP TABLE _gone")
 
 
@@ -224,7 +244,9 @@ def counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: con.execute(sql).fetchall()[0][0] for name, sql in COUNTED.items()}
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[tuple], on_conflict: str = "") -> None:
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[str], rows: list[tuple], on_conflict: str = ""
+) -> None:
     """Bulk insert through Arrow (executemany is row-at-a-time and slow in DuckDB)."""
     if not rows:
         return

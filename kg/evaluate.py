@@ -27,6 +27,7 @@ Counting:
 - F1 = 2PR / (P + R); a ratio with a zero denominator is 0.0.
 - micro sums the counts over types; per type uses the counts of that type only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -171,14 +172,29 @@ def chunk_texts(document: Document, chunk_size: int = 200, overlap: int = 1) -> 
     texts = []
     for chunk in chunks:
         starts = tuple(s.start for s in sentences[chunk.own_sent_start : chunk.sent_end])
-        texts.append(ChunkText(chunk.chunk_id, chunk.doc_id, document.text[starts[0] : chunk.end], starts[0], starts, chunk.own_sent_start))
+        texts.append(
+            ChunkText(
+                chunk.chunk_id,
+                chunk.doc_id,
+                document.text[starts[0] : chunk.end],
+                starts[0],
+                starts,
+                chunk.own_sent_start,
+            )
+        )
     return texts
 
 
-def predict(records: list[AnnotatedText], extractor: Extractor, chunk_size: int = 200, overlap: int = 1) -> tuple[list[list[Span]], dict]:
+def predict(
+    records: list[AnnotatedText], extractor: Extractor, chunk_size: int = 200, overlap: int = 1
+) -> tuple[list[list[Span]], dict]:
     """The extractor's typed mentions for each record, as spans (all records in one extract call),
     and the chunk counts: a chunk the LLM failed on predicts nothing (its reason is counted)."""
-    chunks = [c for r in records for c in chunk_texts(Document(f"line-{r.line}", r.title, r.text, "annotations"), chunk_size, overlap)]
+    chunks = [
+        c
+        for r in records
+        for c in chunk_texts(Document(f"line-{r.line}", r.title, r.text, "annotations"), chunk_size, overlap)
+    ]
     by_doc: dict[str, set[Span]] = {f"line-{r.line}": set() for r in records}
     if hasattr(extractor, "extract_with_failures"):
         extractions, failures = extractor.extract_with_failures(chunks)
@@ -205,7 +221,9 @@ def score(gold: list[list[Span]], predicted: list[list[Span]], types: Iterable[s
     """P/R/F1 per type and micro-averaged, exact and lenient (see the module docstring for the counting)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold documents but {len(predicted)} predicted")
-    names = list(dict.fromkeys([*types, *(s.type for doc in gold for s in doc), *(s.type for doc in predicted for s in doc)]))
+    names = list(
+        dict.fromkeys([*types, *(s.type for doc in gold for s in doc), *(s.type for doc in predicted for s in doc)])
+    )
     # per type: predicted, gold, exact tp, lenient tp among predictions, lenient tp among gold
     counts = {name: [0, 0, 0, 0, 0] for name in names}
     for gold_spans, predicted_spans in zip(gold, predicted):
@@ -259,19 +277,32 @@ def offline_extractor(settings: Settings, schema: Schema) -> Extractor:
     from fieldmap.nlp import english
     from kg.extract import SpacyExtractor
 
-    return SpacyExtractor(schema, english(), get_embedder(settings), settings.max_entity_words, settings.min_type_similarity, settings.spacy_processes)
+    return SpacyExtractor(
+        schema,
+        english(),
+        get_embedder(settings),
+        settings.max_entity_words,
+        settings.min_type_similarity,
+        settings.spacy_processes,
+    )
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="fieldmap eval extraction", description="Score extraction against annotations.")
+    parser = parser or argparse.ArgumentParser(
+        prog="fieldmap eval extraction", description="Score extraction against annotations."
+    )
     parser.add_argument("--annotations", required=True, help="a kg-for-science style annotations .jsonl")
     parser.add_argument("--mode", default="offline", choices=MODES)
     parser.add_argument("--json", dest="json_path", required=True, help="where to write the scores (JSON)")
-    parser.add_argument("--schema", default=None, help="science | general | a schema file (default: the settings' schema)")
+    parser.add_argument(
+        "--schema", default=None, help="science | general | a schema file (default: the settings' schema)"
+    )
     return parser
 
 
-def main(argv: list[str] | None = None, settings: Settings | None = None, llm_factory: ExtractorFactory | None = None) -> int:
+def main(
+    argv: list[str] | None = None, settings: Settings | None = None, llm_factory: ExtractorFactory | None = None
+) -> int:
     """`fieldmap eval extraction --annotations FILE.jsonl --mode offline|llm --json OUT [--schema NAME]`."""
     return run(build_parser().parse_args(argv), settings or Settings.load(), llm_factory)
 
@@ -292,7 +323,9 @@ def run(args: argparse.Namespace, settings: Settings, llm_factory: ExtractorFact
         extractor = llm_factory(settings, schema)
     else:
         extractor = offline_extractor(settings, schema)
-    result = evaluate_extraction(args.annotations, extractor, mode=args.mode, chunk_size=settings.chunk_size, overlap=settings.chunk_overlap)
+    result = evaluate_extraction(
+        args.annotations, extractor, mode=args.mode, chunk_size=settings.chunk_size, overlap=settings.chunk_overlap
+    )
     Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     micro = result["micro"]
@@ -300,7 +333,9 @@ def run(args: argparse.Namespace, settings: Settings, llm_factory: ExtractorFact
         m = micro[matching]
         print(f"{args.mode} {matching:>7}: P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}")
     if result["failed_chunks"]:
-        print(f"{result['failed_chunks']} of {result['chunks']} chunks failed (scored as predicting nothing): {result['failures_by_reason']}")
+        print(
+            f"{result['failed_chunks']} of {result['chunks']} chunks failed (scored as predicting nothing): {result['failures_by_reason']}"
+        )
     return 0
 
 

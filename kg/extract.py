@@ -11,6 +11,7 @@ units and citations are not mentions. A parenthesised acronym after a mention ("
 long form's normalised name, so they merge with it and share its type. A lone everyday word no head
 word types ("peak", "accuracy"), or a name below the typer's similarity floor, is dropped with the
 relations that used it (when the schema's default type is a catch-all, the lone word takes it)."""
+
 from __future__ import annotations
 
 import bisect
@@ -88,7 +89,15 @@ class Extraction:
 class SpacyExtractor:
     method = "spacy"
 
-    def __init__(self, schema: Schema, nlp, embedder: Embedder | None, max_words: int = 8, min_similarity: float = 0.0, processes: int = 1):
+    def __init__(
+        self,
+        schema: Schema,
+        nlp,
+        embedder: Embedder | None,
+        max_words: int = 8,
+        min_similarity: float = 0.0,
+        processes: int = 1,
+    ):
         self.schema = schema
         self.nlp = nlp
         self.processes = processes  # spaCy worker processes for parse_all on large inputs
@@ -114,7 +123,10 @@ class SpacyExtractor:
             parsed = list(self.nlp.pipe([c.text for c in chunks], batch_size=64))
         aliases: dict[str, dict[str, str]] = {}  # per document: acronym -> long form's normalised name
         lone: set[tuple[str, int]] = set()  # (doc_id, start) of mentions that are one everyday word
-        extractions = [self._extract_one(chunk, doc, aliases.setdefault(chunk.doc_id, {}), lone) for chunk, doc in zip(chunks, parsed)]
+        extractions = [
+            self._extract_one(chunk, doc, aliases.setdefault(chunk.doc_id, {}), lone)
+            for chunk, doc in zip(chunks, parsed)
+        ]
         for extraction in extractions:  # an acronym defined later in the document still counts
             doc_aliases = aliases[extraction.doc_id]
             for mention in extraction.mentions:
@@ -123,7 +135,9 @@ class SpacyExtractor:
         # batch, so a document's mentions do not depend on which documents share its batch (a shard, a later run)
         mentions = [(e.doc_id, m) for e in extractions for m in e.mentions]
         not_lone = {(d, m.norm_name) for d, m in mentions if (d, m.start) not in lone}
-        self._type_mentions(mentions, {(d, m.norm_name) for d, m in mentions} - not_lone if self.drop_lone_words else set())
+        self._type_mentions(
+            mentions, {(d, m.norm_name) for d, m in mentions} - not_lone if self.drop_lone_words else set()
+        )
         return [_without_untyped(e) for e in extractions]
 
     def _extract_one(self, chunk: ChunkText, parsed, aliases: dict[str, str], lone: set[tuple[str, int]]) -> Extraction:
@@ -132,14 +146,24 @@ class SpacyExtractor:
         covered: set[int] = set()  # token indices inside noun-chunk mentions
         ends: dict[int, Mention] = {}  # last token index -> mention, for acronym definitions
         spans = [(span, "noun_chunk", None) for span in parsed.noun_chunks]
-        spans += [(ent, "ner", ent.label_) for ent in parsed.ents if ent.label_ in self.typed_labels or ent.label_ not in SKIP_NER]
+        spans += [
+            (ent, "ner", ent.label_)
+            for ent in parsed.ents
+            if ent.label_ in self.typed_labels or ent.label_ not in SKIP_NER
+        ]
         seen: set[tuple[int, int]] = set()
         entity_ends = {ent[-1].i: ent.label_ for ent in parsed.ents if ent.label_ in self.typed_labels}
-        skipped = {i for ent in parsed.ents if ent.label_ in SKIP_NER and ent.label_ not in self.typed_labels
-                   and not ent.text[:1].islower() for i in range(ent.start, ent.end)}
+        skipped = {
+            i
+            for ent in parsed.ents
+            if ent.label_ in SKIP_NER and ent.label_ not in self.typed_labels and not ent.text[:1].islower()
+            for i in range(ent.start, ent.end)
+        }
         for span, origin, label in spans:
             tokens = self._concept_tokens(span)
-            if tokens is None or (origin == "ner" and label not in self.typed_labels and any(t.i in covered for t in tokens)):
+            if tokens is None or (
+                origin == "ner" and label not in self.typed_labels and any(t.i in covered for t in tokens)
+            ):
                 continue  # an entity label the schema does not type adds only what no noun chunk covers
             if origin == "noun_chunk":  # the label of a named entity the chunk ends with ("psychologist Carl Rogers")
                 label = entity_ends.get(tokens[-1].i)
@@ -154,7 +178,11 @@ class SpacyExtractor:
             root = span.root.i if tokens[0].i <= span.root.i <= tokens[-1].i else tokens[-1].i
             by_root.setdefault(root, len(extraction.mentions))
             ends[tokens[-1].i] = mention
-            if len(tokens) == 1 and label is None and (tokens[0].is_lower or (tokens[0].is_sent_start and tokens[0].is_title)):
+            if (
+                len(tokens) == 1
+                and label is None
+                and (tokens[0].is_lower or (tokens[0].is_sent_start and tokens[0].is_title))
+            ):
                 lone.add((chunk.doc_id, mention.start))  # one everyday word (not a name, acronym or designation)
             extraction.mentions.append(mention)
         _collect_aliases(parsed, ends, aliases)
@@ -178,8 +206,12 @@ class SpacyExtractor:
         if not tokens or len(tokens) > self.max_words:
             return None
         doc = span.doc
-        while tokens[-1].i + 1 < len(doc) and not tokens[-1].whitespace_ and any(c.isdigit() for c in tokens[-1].text) \
-                and DESIGNATION_TAIL.fullmatch(doc[tokens[-1].i + 1].text):
+        while (
+            tokens[-1].i + 1 < len(doc)
+            and not tokens[-1].whitespace_
+            and any(c.isdigit() for c in tokens[-1].text)
+            and DESIGNATION_TAIL.fullmatch(doc[tokens[-1].i + 1].text)
+        ):
             tokens = tokens + [doc[tokens[-1].i + 1]]  # the tokeniser splits "G1.9+0.3" into "G1.9" "+0.3"
         return tokens
 
@@ -216,7 +248,9 @@ class SpacyExtractor:
                     key = (si, predicate, oi)
                     if key not in seen:
                         seen.add(key)
-                        relations.append(Relation(si, oi, self.schema.relation_for_verb(lemma), predicate, mentions[si].sent_index))
+                        relations.append(
+                            Relation(si, oi, self.schema.relation_for_verb(lemma), predicate, mentions[si].sent_index)
+                        )
 
         for token in parsed:
             if token.pos_ in ("VERB", "AUX"):
@@ -263,7 +297,9 @@ class SpacyExtractor:
         vectors = self.embedder.passages(embedded) if self.embedder is not None and embedded else None
         untyped = list(dict.fromkeys(key[1] for key in keys if by_rules[key] is None and key not in lone_words))
         rows = {name: row for row, name in enumerate(embedded)}
-        guesses = self.typer.by_similarity(untyped, vectors[[rows[name] for name in untyped]] if vectors is not None and untyped else None)
+        guesses = self.typer.by_similarity(
+            untyped, vectors[[rows[name] for name in untyped]] if vectors is not None and untyped else None
+        )
         by_similarity = dict(zip(untyped, guesses))
         for doc_id, mention in mentions:
             key = (doc_id, mention.norm_name)
@@ -276,9 +312,15 @@ def _leading_noise(tokens: list) -> bool:
     first = tokens[0]
     if len(tokens) > 1 and (tokens[1].tag_ == "HYPH" or tokens[1].text == "-") and not first.whitespace_:
         return False  # "high-resolution", "non-Gaussian": a compound, not a qualifier
-    if first.pos_ in LEADING_POS or (first.pos_ == "NUM" and first.like_num) or not any(c.isalpha() for c in first.text):
+    if (
+        first.pos_ in LEADING_POS
+        or (first.pos_ == "NUM" and first.like_num)
+        or not any(c.isalpha() for c in first.text)
+    ):
         return True  # but "2MASS" is a name, not a number
-    qualifier = first.pos_ in ("ADJ", "VERB", "ADV") and (first.lower_ in QUALIFIERS or (first.lower_ in DIMENSIONAL and len(tokens) == 2))
+    qualifier = first.pos_ in ("ADJ", "VERB", "ADV") and (
+        first.lower_ in QUALIFIERS or (first.lower_ in DIMENSIONAL and len(tokens) == 2)
+    )
     if first.tag_ in LEADING_TAGS or qualifier:  # as a noun the word is part of the name ("current sheet")
         # capitalised words belong to names ("Very Large Array"), unless only the sentence start made them so
         return first.is_lower or (first.is_sent_start and (len(tokens) == 1 or tokens[1].is_lower))
@@ -320,7 +362,7 @@ def _bracket_segment(tokens: list, root) -> list:
 
 
 def _collect_aliases(parsed, ends: dict, aliases: dict[str, str]) -> None:
-    """"long form (ACR)": ACR (and its plural) becomes an alias of the mention just before the bracket,
+    """ "long form (ACR)": ACR (and its plural) becomes an alias of the mention just before the bracket,
     when the acronym's letters appear in order in the long form and its first letter starts a word."""
     for token in parsed[:-2]:
         if token.text != "(" or parsed[token.i + 2].text != ")":
@@ -356,7 +398,8 @@ def _without_untyped(extraction: Extraction) -> Extraction:
     mentions = extraction.mentions
     kept = {old: new for new, old in enumerate(i for i, m in enumerate(mentions) if m.type)}
     relations = [
-        replace(r, subject=kept[r.subject], object=kept[r.object]) for r in extraction.relations
+        replace(r, subject=kept[r.subject], object=kept[r.object])
+        for r in extraction.relations
         if r.subject in kept and r.object in kept and mentions[r.subject].norm_name != mentions[r.object].norm_name
     ]
     return Extraction(extraction.chunk_id, extraction.doc_id, [m for m in mentions if m.type], relations)

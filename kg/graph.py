@@ -3,6 +3,7 @@ nodes; passage-entity edges, relation edges weighted by count, synonym edges by 
 
 Built from the DuckDB tables in one pass of vectorised queries, so it always agrees with them.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -108,7 +109,11 @@ def personalized_pagerank(kg: KnowledgeGraph, reset: np.ndarray, damping: float 
     if reset.sum() <= 0:
         raise ValueError("personalized PageRank needs at least one seed with positive weight")
     scores = kg.graph.personalized_pagerank(
-        directed=False, damping=damping, reset=reset.tolist(), weights="weight" if kg.graph.ecount() else None, implementation="prpack"
+        directed=False,
+        damping=damping,
+        reset=reset.tolist(),
+        weights="weight" if kg.graph.ecount() else None,
+        implementation="prpack",
     )
     return np.asarray(scores)
 
@@ -134,6 +139,7 @@ def neighbourhood(kg: KnowledgeGraph, seeds: list[int], hops: int, max_degree: i
 class Adjacency:
     """The graph as compressed sparse rows (each edge in both directions) with weighted degrees,
     built once per graph, so a restricted PPR touches only the rows of its own vertices."""
+
     offsets: np.ndarray  # the edges of vertex v are rows offsets[v]:offsets[v + 1]
     targets: np.ndarray
     weights: np.ndarray
@@ -149,7 +155,12 @@ class Adjacency:
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(source, minlength=n), out=offsets[1:])
         both = np.concatenate([weights, weights])
-        return Adjacency(offsets, np.concatenate([edges[:, 1], edges[:, 0]])[order], both[order], np.bincount(source, weights=both, minlength=n))
+        return Adjacency(
+            offsets,
+            np.concatenate([edges[:, 1], edges[:, 0]])[order],
+            both[order],
+            np.bincount(source, weights=both, minlength=n),
+        )
 
     def rows(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(source, target, weight) of every edge of the vertices; source as a position in `vertices`."""
@@ -159,8 +170,15 @@ class Adjacency:
         return np.repeat(np.arange(len(vertices)), counts), self.targets[index], self.weights[index]
 
 
-def restricted_pagerank(kg: KnowledgeGraph, reset: np.ndarray, vertices: np.ndarray, damping: float = 0.5,
-                        adjacency: Adjacency | None = None, tolerance: float = 1e-10, max_iterations: int = 1000) -> np.ndarray:
+def restricted_pagerank(
+    kg: KnowledgeGraph,
+    reset: np.ndarray,
+    vertices: np.ndarray,
+    damping: float = 0.5,
+    adjacency: Adjacency | None = None,
+    tolerance: float = 1e-10,
+    max_iterations: int = 1000,
+) -> np.ndarray:
     """Personalized PageRank computed on `vertices` only, with the whole graph's transition
     probabilities: a walk that leaves the vertices is dropped, restart weight outside them is
     ignored (a local approximation from below). One score per vertex of the whole graph, 0 outside,
@@ -180,8 +198,14 @@ def restricted_pagerank(kg: KnowledgeGraph, reset: np.ndarray, vertices: np.ndar
     source_local, target_local = source[inside], target[inside]
     strength = adjacency.strength[vertices]
     step = weight[inside] / strength[source_local]
-    mass = _power_iteration(lambda m: np.bincount(target_local, weights=m[source_local] * step, minlength=len(vertices)),
-                            restart, strength == 0, damping, tolerance, max_iterations)
+    mass = _power_iteration(
+        lambda m: np.bincount(target_local, weights=m[source_local] * step, minlength=len(vertices)),
+        restart,
+        strength == 0,
+        damping,
+        tolerance,
+        max_iterations,
+    )
     scores = np.zeros(kg.graph.vcount())
     scores[vertices] = mass
     return scores
@@ -199,17 +223,25 @@ class WholeGraphPageRank:
         n = kg.graph.vcount()
         source = np.repeat(np.arange(n), np.diff(adjacency.offsets))
         step = adjacency.weights / np.where(adjacency.strength > 0, adjacency.strength, 1.0)[source]
-        self.transition = csr_matrix((step, (adjacency.targets, source)), shape=(n, n))  # column v: where a walk at v goes
+        self.transition = csr_matrix(
+            (step, (adjacency.targets, source)), shape=(n, n)
+        )  # column v: where a walk at v goes
         self.dangling = adjacency.strength == 0  # as igraph does: a walk with nowhere to go restarts
 
-    def __call__(self, reset: np.ndarray, damping: float = 0.5, tolerance: float = 1e-10, max_iterations: int = 1000) -> np.ndarray:
+    def __call__(
+        self, reset: np.ndarray, damping: float = 0.5, tolerance: float = 1e-10, max_iterations: int = 1000
+    ) -> np.ndarray:
         total = float(reset.sum())
         if total <= 0:
             raise ValueError("personalized PageRank needs at least one seed with positive weight")
-        return _power_iteration(self.transition.__matmul__, reset / total, self.dangling, damping, tolerance, max_iterations)
+        return _power_iteration(
+            self.transition.__matmul__, reset / total, self.dangling, damping, tolerance, max_iterations
+        )
 
 
-def _power_iteration(spread, restart: np.ndarray, dangling: np.ndarray, damping: float, tolerance: float, max_iterations: int) -> np.ndarray:
+def _power_iteration(
+    spread, restart: np.ndarray, dangling: np.ndarray, damping: float, tolerance: float, max_iterations: int
+) -> np.ndarray:
     """Personalized PageRank mass for the restart distribution: `spread(mass)` moves mass one step
     along the edges; a walk at a dangling vertex restarts, as igraph does. Stops when the mass moves
     less than `tolerance` (L1) in a step."""

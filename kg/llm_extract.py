@@ -5,6 +5,7 @@ The answer's entity types and relation names are the schema's (an unknown relati
 offsets in the chunk; a name not found in the text is dropped and counted, never guessed. A
 chunk whose answer stays invalid after one repair becomes a FailedChunk with the reason.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -46,22 +47,38 @@ def extraction_model(schema: Schema) -> type[BaseModel]:
 
     def unknown_relation_to_related(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("relation"), str) and data["relation"] not in relations:
-            data = {**data, "relation": "related_to", "predicate": data.get("predicate") or data["relation"].replace("_", " ")}
+            data = {
+                **data,
+                "relation": "related_to",
+                "predicate": data.get("predicate") or data["relation"].replace("_", " "),
+            }
         return data
 
     def names_occur_in_text(self, info: ValidationInfo):
         text = (info.context or {}).get("text")
-        if text is not None and not any(len(normalize_name(e.name)) >= 2 and find_spans(text, e.name) for e in self.entities):
-            raise ValueError("none of the entity names occurs in the text; copy each name exactly as it is written there")
+        if text is not None and not any(
+            len(normalize_name(e.name)) >= 2 and find_spans(text, e.name) for e in self.entities
+        ):
+            raise ValueError(
+                "none of the entity names occurs in the text; copy each name exactly as it is written there"
+            )
         return self
 
     entity = create_model("Entity", __config__=forbid, name=(str, ...), type=(Literal[tuple(schema.type_names)], ...))
     triplet = create_model(
-        "Triplet", __config__=forbid, subject=(str, ...), relation=(Literal[relations], ...), predicate=(str, ...), object=(str, ...),
+        "Triplet",
+        __config__=forbid,
+        subject=(str, ...),
+        relation=(Literal[relations], ...),
+        predicate=(str, ...),
+        object=(str, ...),
         __validators__={"unknown_relation": model_validator(mode="before")(classmethod(unknown_relation_to_related))},
     )
     return create_model(
-        "KnowledgeGraph", __config__=forbid, entities=(list[entity], ...), triplets=(list[triplet], ...),
+        "KnowledgeGraph",
+        __config__=forbid,
+        entities=(list[entity], ...),
+        triplets=(list[triplet], ...),
         __validators__={"names_occur": model_validator(mode="after")(names_occur_in_text)},
     )
 
@@ -88,7 +105,9 @@ def load_examples(schema_name: str, schema: Schema) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-            answer = model.model_validate({"entities": record["entities"], "triplets": record["triplets"]}, context={"text": record["text"]})
+            answer = model.model_validate(
+                {"entities": record["entities"], "triplets": record["triplets"]}, context={"text": record["text"]}
+            )
         except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
             raise SchemaError(f"examples {path}:{number}: {exc}") from exc
         examples.append({"text": record["text"], "answer": answer.model_dump(mode="json")})
@@ -97,10 +116,13 @@ def load_examples(schema_name: str, schema: Schema) -> list[dict]:
 
 def extraction_messages(prompt: Prompt, schema: Schema, examples: list[dict], text: str) -> list[dict]:
     entity_types = "\n".join(
-        f"- {t.name}: {t.description}" + (f" (e.g. {', '.join(t.examples[:3])})" if t.examples else "") for t in schema.entity_types
+        f"- {t.name}: {t.description}" + (f" (e.g. {', '.join(t.examples[:3])})" if t.examples else "")
+        for t in schema.entity_types
     )
     relation_types = "\n".join(f"- {r.name}: {r.description}" for r in schema.relation_types)
-    messages = [{"role": "system", "content": prompt.render("system", entity_types=entity_types, relation_types=relation_types)}]
+    messages = [
+        {"role": "system", "content": prompt.render("system", entity_types=entity_types, relation_types=relation_types)}
+    ]
     for example in examples:
         messages.append({"role": "user", "content": prompt.render("user", text=example["text"])})
         messages.append({"role": "assistant", "content": json.dumps(example["answer"], ensure_ascii=False)})
@@ -111,7 +133,9 @@ def extraction_messages(prompt: Prompt, schema: Schema, examples: list[dict], te
 class LLMExtractor:
     """An extractor for `kg.steps.extract_pending`: chunks in, Extractions and FailedChunks out."""
 
-    def __init__(self, schema: Schema, client: LLMClient, examples: list[dict] | None = None, prompt: Prompt | None = None):
+    def __init__(
+        self, schema: Schema, client: LLMClient, examples: list[dict] | None = None, prompt: Prompt | None = None
+    ):
         self.schema = schema
         self.client = client
         self.method = client.method
@@ -141,7 +165,9 @@ class LLMExtractor:
 
     def metadata(self) -> dict:
         return {
-            **self.client.usage.as_metadata(), "spans_dropped": self.spans_dropped, "triplets_dropped": self.triplets_dropped,
+            **self.client.usage.as_metadata(),
+            "spans_dropped": self.spans_dropped,
+            "triplets_dropped": self.triplets_dropped,
             "failed_chunks_by_reason": dict(sorted(self.failures.items())),
         }
 
@@ -183,7 +209,9 @@ def align(chunk: ChunkText, answer: BaseModel, default_type: str) -> tuple[Extra
             doc_start = chunk.offset + start
             sentence = chunk.first_sentence + max(bisect.bisect_right(chunk.sentence_starts, doc_start) - 1, 0)
             indices.append(len(extraction.mentions))
-            extraction.mentions.append(Mention(text, doc_start, chunk.offset + end, sentence, norm, "llm", None, type_name, 1.0))
+            extraction.mentions.append(
+                Mention(text, doc_start, chunk.offset + end, sentence, norm, "llm", None, type_name, 1.0)
+            )
         mentions_of[key] = indices
         return indices
 
@@ -206,7 +234,9 @@ def align(chunk: ChunkText, answer: BaseModel, default_type: str) -> tuple[Extra
         key = (subject, triplet.relation, predicate, obj)
         if key not in related:
             related.add(key)
-            extraction.relations.append(Relation(subject, obj, triplet.relation, predicate, extraction.mentions[subject].sent_index))
+            extraction.relations.append(
+                Relation(subject, obj, triplet.relation, predicate, extraction.mentions[subject].sent_index)
+            )
     return extraction, dropped_spans, dropped_triplets
 
 
@@ -214,7 +244,9 @@ def _closest_pair(mentions: list[Mention], subjects: list[int], objects: list[in
     """The subject and object mentions nearest each other (same sentence preferred)."""
     pairs = [
         (mentions[s].sent_index != mentions[o].sent_index, abs(mentions[s].start - mentions[o].start), s, o)
-        for s in subjects for o in objects if mentions[s].norm_name != mentions[o].norm_name
+        for s in subjects
+        for o in objects
+        if mentions[s].norm_name != mentions[o].norm_name
     ]
     return min(pairs)[2:] if pairs else None
 

@@ -5,6 +5,7 @@ the same parse of the passages it reads (sentences, entities, noun chunks, depen
 parsing five passages cold cost it about 240 ms a question. A DocBin of one chunk is a few KB
 (zlib, sorted strings: the same parse gives the same bytes). A stored parse is used only when it
 was made by the same model and holds the chunk's exact text; otherwise the reader parses."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -38,7 +39,12 @@ def write_parses(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, obje
     if not rows:
         return
     con.execute("DELETE FROM chunk_parses WHERE chunk_id IN (SELECT unnest(?::VARCHAR[]))", [[r[0] for r in rows]])
-    insert_rows(con, "chunk_parses", ["chunk_id", "doc_id", "model", "parse"], [(cid, did, model, pack(doc)) for cid, did, doc in rows])
+    insert_rows(
+        con,
+        "chunk_parses",
+        ["chunk_id", "doc_id", "model", "parse"],
+        [(cid, did, model, pack(doc)) for cid, did, doc in rows],
+    )
 
 
 def load_parses(con: duckdb.DuckDBPyConnection, texts: dict[str, str], nlp) -> dict[str, object]:
@@ -46,8 +52,10 @@ def load_parses(con: duckdb.DuckDBPyConnection, texts: dict[str, str], nlp) -> d
     if not texts:
         return {}
     try:
-        rows = con.execute("SELECT chunk_id, parse FROM chunk_parses WHERE model = ? AND chunk_id IN (SELECT unnest(?::VARCHAR[]))",
-                           [model_name(nlp), list(texts)]).fetchall()
+        rows = con.execute(
+            "SELECT chunk_id, parse FROM chunk_parses WHERE model = ? AND chunk_id IN (SELECT unnest(?::VARCHAR[]))",
+            [model_name(nlp), list(texts)],
+        ).fetchall()
     except duckdb.CatalogException:  # a workspace made before parses were kept, opened read-only
         return {}
     found = {}

@@ -1,4 +1,5 @@
 """The kg stage over a workspace: extract pending chunks, keep entities tidy, build the graph."""
+
 from __future__ import annotations
 
 import logging
@@ -48,9 +49,14 @@ def document_batches(chunks: list[ChunkText], size: int) -> list[list[ChunkText]
     return found
 
 
-def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progress = silent,
-                    fallback: Callable[[], SpacyExtractor] | None = None, fingerprint: str | None = None,
-                    fallback_fingerprint: str | None = None) -> ExtractReport:
+def extract_pending(
+    con: duckdb.DuckDBPyConnection,
+    extractor,
+    progress: Progress = silent,
+    fallback: Callable[[], SpacyExtractor] | None = None,
+    fingerprint: str | None = None,
+    fallback_fingerprint: str | None = None,
+) -> ExtractReport:
     """Extract every chunk not yet extracted (and every failed one again), one transaction per batch
     (a crash loses one batch at most).
 
@@ -73,7 +79,9 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
     ).fetchall()[0]
     if make is not None:
         extractor = make() if pending else None
-    parses = extractor.parse_all(pending) if isinstance(extractor, SpacyExtractor) else None  # parsed ahead, maybe in workers
+    parses = (
+        extractor.parse_all(pending) if isinstance(extractor, SpacyExtractor) else None
+    )  # parsed ahead, maybe in workers
     offline: SpacyExtractor | None = None
     done = 0
     for batch in document_batches(pending, BATCH):
@@ -87,7 +95,9 @@ def extract_pending(con: duckdb.DuckDBPyConnection, extractor, progress: Progres
         extractions, failures = _extract_batch(extractor, batch, parsed, uses_llm)
         if parsed is not None:  # kept for the answer reader, which would otherwise parse them again
             write_parses(con, [(c.chunk_id, c.doc_id, doc) for c, doc in zip(batch, parsed)], model_name(extractor.nlp))
-        write_extractions(con, extractions, failures if not (failures and fallback) else [], extractor.method, fingerprint=fingerprint)
+        write_extractions(
+            con, extractions, failures if not (failures and fallback) else [], extractor.method, fingerprint=fingerprint
+        )
         report.failed += len(failures)
         for failure in failures:
             kind = failure.reason.split(":", 1)[0].strip() or "unknown"

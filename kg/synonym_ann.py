@@ -8,6 +8,7 @@ the brute force stores, so a pair found by both carries the same similarity and 
 top_k decide on exact values. The index only proposes; a pair it misses is lost (recall is
 measured in benchmarks/synonym_ann.py, BENCHMARKS.md "Synonyms by approximate nearest neighbours").
 """
+
 from __future__ import annotations
 
 import time
@@ -74,7 +75,9 @@ class LanceNeighbours:
             config = HnswSq(distance_type="cosine", num_partitions=partitions)
         elif self.params.index_type == "IVF_PQ":
             dim = self.table.schema.field("vector").type.list_size
-            config = IvfPq(distance_type="cosine", num_partitions=max(1, int(np.sqrt(rows))), num_sub_vectors=max(1, dim // 8))
+            config = IvfPq(
+                distance_type="cosine", num_partitions=max(1, int(np.sqrt(rows))), num_sub_vectors=max(1, dim // 8)
+            )
         else:
             raise ValueError(f"unknown ANN index type {self.params.index_type!r}; one of {INDEX_TYPES}")
         with warnings.catch_warnings():
@@ -94,7 +97,12 @@ class LanceNeighbours:
         return rows, np.concatenate([positions for _, positions in answers])
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = self.table.search(np.asarray(queries, dtype=np.float32)).distance_type("cosine").limit(k).select(["id", "_distance"])
+        query = (
+            self.table.search(np.asarray(queries, dtype=np.float32))
+            .distance_type("cosine")
+            .limit(k)
+            .select(["id", "_distance"])
+        )
         if self.params.index_type == "IVF_HNSW_SQ":
             query = query.ef(max(self.params.ef, k))
         else:
@@ -128,8 +136,15 @@ class AnnChoice:
         return neighbours
 
 
-def ann_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str], all_vectors: np.ndarray,
-              threshold: float, top_k: int, neighbours: LanceNeighbours) -> list[tuple[str, str, float]]:
+def ann_pairs(
+    new_ids: list[str],
+    new_vectors: np.ndarray,
+    all_ids: list[str],
+    all_vectors: np.ndarray,
+    threshold: float,
+    top_k: int,
+    neighbours: LanceNeighbours,
+) -> list[tuple[str, str, float]]:
     """What kg.synonyms.nearest_pairs returns, from the index's candidates re-scored exactly."""
     all_vectors = np.asarray(all_vectors, dtype=np.float32)
     new_vectors = np.asarray(new_vectors, dtype=np.float32)
@@ -160,5 +175,7 @@ def vector_table(db_path: str, name: str, ids: list[str], vectors: np.ndarray):
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     flat = pa.array(vectors.reshape(-1))
-    data = pa.table({"id": pa.array(ids, type=pa.string()), "vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])})
+    data = pa.table(
+        {"id": pa.array(ids, type=pa.string()), "vector": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])}
+    )
     return lancedb.connect(db_path).create_table(name, data=data, mode="overwrite")

@@ -4,6 +4,7 @@ Computed with blocked matrix products, only for entities not scanned before, so 
 run never re-adds existing edges (HippoRAG's own superlinear slowdown, its issue #170). The
 threshold is calibrated per embedder: never below the paper's 0.8, and above the similarity of
 nearly all random pairs (with e5-small, 90% of random pairs exceed 0.8)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ class SynonymReport:
 SIMILARITY_BLOCK_BYTES = 2**30  # one block of similarities; at 818k entities 328 rows (a fixed 1,024 rows held 3.3 GB)
 
 
-def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: float = PAPER_THRESHOLD, pairs: int = 200_000, seed: int = 0) -> float:
+def calibrate_threshold(
+    vectors: np.ndarray, quantile: float = 0.999, floor: float = PAPER_THRESHOLD, pairs: int = 200_000, seed: int = 0
+) -> float:
     """The larger of the floor and the given quantile of random-pair cosine similarities."""
     if len(vectors) < 2:
         return floor
@@ -42,11 +45,20 @@ def calibrate_threshold(vectors: np.ndarray, quantile: float = 0.999, floor: flo
     return float(max(floor, np.quantile(similarities, quantile)))
 
 
-CANDIDATE_SLACK = 1e-4  # float32 products of unit vectors err by ~1e-6; pairs this close below the threshold are re-scored exactly
+CANDIDATE_SLACK = (
+    1e-4  # float32 products of unit vectors err by ~1e-6; pairs this close below the threshold are re-scored exactly
+)
 
 
-def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str], all_vectors: np.ndarray,
-                  threshold: float, top_k: int, block_bytes: int = SIMILARITY_BLOCK_BYTES) -> list[tuple[str, str, float]]:
+def nearest_pairs(
+    new_ids: list[str],
+    new_vectors: np.ndarray,
+    all_ids: list[str],
+    all_vectors: np.ndarray,
+    threshold: float,
+    top_k: int,
+    block_bytes: int = SIMILARITY_BLOCK_BYTES,
+) -> list[tuple[str, str, float]]:
     """(a, b, similarity) with a < b for each new entity's top_k neighbours at or above threshold, exactly.
 
     The new entities go in blocks of rows whose similarity matrix (float32) stays within
@@ -66,8 +78,14 @@ def nearest_pairs(new_ids: list[str], new_vectors: np.ndarray, all_ids: list[str
     return [(a, b, s) for (a, b), s in pairs.items()]
 
 
-def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.ndarray, top_k: int, threshold: float | None = None,
-                    ann: AnnChoice | None = None) -> SynonymReport:
+def update_synonyms(
+    con: duckdb.DuckDBPyConnection,
+    ids: list[str],
+    vectors: np.ndarray,
+    top_k: int,
+    threshold: float | None = None,
+    ann: AnnChoice | None = None,
+) -> SynonymReport:
     """Add synonym edges for entities never scanned; the calibrated threshold is kept in meta so
     later incremental runs use the same one (an explicit threshold overrides it). With `ann`
     (kg.synonym_ann.AnnChoice: a LanceDB table of these ids and vectors), the candidates come from
@@ -79,7 +97,10 @@ def update_synonyms(con: duckdb.DuckDBPyConnection, ids: list[str], vectors: np.
     new = [i for i, eid in enumerate(ids) if eid not in scanned]
     pairs, method = [], "exact"
     if new and ann is not None and ann.wanted(len(new), len(ids)):
-        pairs, method = ann_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k, ann.neighbours(ids)), ann.params.index_type
+        pairs, method = (
+            ann_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k, ann.neighbours(ids)),
+            ann.params.index_type,
+        )
     elif new:
         pairs = nearest_pairs([ids[i] for i in new], vectors[new], ids, vectors, threshold, top_k)
     with transaction(con):

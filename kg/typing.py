@@ -1,6 +1,7 @@
 """Assign a schema type to a candidate span: head-word rules, catalogue designations, spaCy's NER
 label, then the similarity of the span to each type's prototypes (its definition, examples and
 head words) under the embedder. A span not similar enough to any type gets no type."""
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,14 @@ class Typer:
     `default_margin` more: short names sit close to several definitions, and on the kg-for-science
     annotations a near tie was right less often than the default (object, the commonest type)."""
 
-    def __init__(self, schema: Schema, embedder: Embedder | None, min_similarity: float = 0.0, top_k: int = 3,
-                 default_margin: float = 0.1):
+    def __init__(
+        self,
+        schema: Schema,
+        embedder: Embedder | None,
+        min_similarity: float = 0.0,
+        top_k: int = 3,
+        default_margin: float = 0.1,
+    ):
         self.schema = schema
         self.embedder = embedder
         self.min_similarity = min_similarity
@@ -57,8 +64,10 @@ class Typer:
             for word in words[entity_type.name]:
                 self._heads.setdefault(word, entity_type.name)
         # a head word written "-ity" is a suffix: the last word ending so ("viscosity") has the type
-        self._suffixes = sorted(((w[1:], t.name) for t in schema.entity_types for w in t.head_words if w.startswith("-") and len(w) > 1),
-                                key=lambda pair: -len(pair[0]))
+        self._suffixes = sorted(
+            ((w[1:], t.name) for t in schema.entity_types for w in t.head_words if w.startswith("-") and len(w) > 1),
+            key=lambda pair: -len(pair[0]),
+        )
         self._ner = {label: t.name for t in schema.entity_types for label in t.ner_labels}
         shaped = {t.name: sum(_is_designation(e.lower().split()) for e in t.examples) for t in schema.entity_types}
         self._designation_type = max(shaped, key=shaped.get) if any(shaped.values()) else None
@@ -72,7 +81,9 @@ class Typer:
             self._prototype_vectors = embedder.passages(texts)
             self._owners = np.array(owners)
         # a discipline is named by its words ("physics", "-ology"), not by resembling one: "physical process" is no field
-        self._similar_types = [i for i, t in enumerate(schema.entity_types) if t.name != DISCIPLINE or len(schema.entity_types) == 1]
+        self._similar_types = [
+            i for i, t in enumerate(schema.entity_types) if t.name != DISCIPLINE or len(schema.entity_types) == 1
+        ]
 
     def by_rules(self, norm_name: str, ner_label: str | None) -> TypeGuess | None:
         words = norm_name.split()
@@ -136,4 +147,8 @@ def _is_designation(words: list[str]) -> bool:
         return False
     if DESIGNATION.fullmatch(words[-1]):
         return True
-    return len(words) >= 2 and re.fullmatch(r"[0-9][0-9.+\-−]*", words[-1]) is not None and re.fullmatch(r"[a-z]{1,5}", words[-2]) is not None
+    return (
+        len(words) >= 2
+        and re.fullmatch(r"[0-9][0-9.+\-−]*", words[-1]) is not None
+        and re.fullmatch(r"[a-z]{1,5}", words[-2]) is not None
+    )

@@ -1,5 +1,6 @@
 """What starts runs: a daily schedule and a sensor on an inbox folder. Runs are tagged with the
 corpus version (a fingerprint of the corpus files' names, sizes and modification times)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,13 +26,24 @@ def corpus_version(paths: list[str | Path]) -> str:
     return digest.hexdigest()[:12]
 
 
-def build_automation(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
-    @dg.schedule(job=job, cron_schedule=settings.schedule_cron, name="daily_refresh", description="Re-run the pipeline on the configured corpus.")
+def build_automation(
+    job: dg.UnresolvedAssetJobDefinition, settings: Settings
+) -> tuple[dg.ScheduleDefinition, dg.SensorDefinition]:
+    @dg.schedule(
+        job=job,
+        cron_schedule=settings.schedule_cron,
+        name="daily_refresh",
+        description="Re-run the pipeline on the configured corpus.",
+    )
     def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(tags={CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths)})
 
-    @dg.sensor(job=job, name="inbox_sensor", minimum_interval_seconds=30,
-               description="Starts a run when files in the inbox folder (FIELDMAP_INBOX) are added, changed or removed.")
+    @dg.sensor(
+        job=job,
+        name="inbox_sensor",
+        minimum_interval_seconds=30,
+        description="Starts a run when files in the inbox folder (FIELDMAP_INBOX) are added, changed or removed.",
+    )
     def inbox_sensor(context: dg.SensorEvaluationContext):
         if settings.inbox is None or not Path(settings.inbox).is_dir():
             return dg.SkipReason("no inbox folder configured (FIELDMAP_INBOX)")

@@ -1,4 +1,5 @@
 """Dagster definitions: `dagster dev -m pipelines.definitions` opens them in the UI."""
+
 from __future__ import annotations
 
 import dagster as dg
@@ -23,14 +24,23 @@ SETTINGS = Settings.load()
 # includes (one run holds one partition): `fieldmap_shards` is backfilled over every shard between `documents` and
 # the merge (what `fieldmap run` does in three phases; docs/deployment.md).
 pipeline_job = dg.define_asset_job(
-    "fieldmap_pipeline", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("shards"),
-    description="Every asset, in order." if SETTINGS.shards <= 1 else "Every unpartitioned asset: documents, the merge of the shards and what follows.",
-    executor_def=dg.multi_or_in_process_executor, config={"execution": {"config": ONE_STEP_AT_A_TIME}}, tags={WRITES_TAG: "workspace"},
+    "fieldmap_pipeline",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("shards"),
+    description="Every asset, in order."
+    if SETTINGS.shards <= 1
+    else "Every unpartitioned asset: documents, the merge of the shards and what follows.",
+    executor_def=dg.multi_or_in_process_executor,
+    config={"execution": {"config": ONE_STEP_AT_A_TIME}},
+    tags={WRITES_TAG: "workspace"},
 )
 # each shard writes its own file, so a backfill's runs (one per shard) may run side by side; a run queue can keep the
 # workspace's writers to one at a time by the tag (deploy/dagster-k8s-values.yaml; docs/deployment.md)
-shards_job = dg.define_asset_job("fieldmap_shards", selection=dg.AssetSelection.groups("shards"), tags={WRITES_TAG: "shard"},
-                                 description="Chunks, structures and triplets of one corpus shard, in the shard's own DuckDB file.")
+shards_job = dg.define_asset_job(
+    "fieldmap_shards",
+    selection=dg.AssetSelection.groups("shards"),
+    tags={WRITES_TAG: "shard"},
+    description="Chunks, structures and triplets of one corpus shard, in the shard's own DuckDB file.",
+)
 daily_refresh, inbox_sensor = build_automation(pipeline_job, SETTINGS)
 
 defs = dg.Definitions(

@@ -6,6 +6,7 @@ schema and the typing settings for extractions; the structurizer's and the gist'
 The Dagster code_version of the same assets is built from the same parts, so the UI's "stale" and
 the rows the next run redoes agree.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,9 @@ from kg.llm_extract import triplets_code_version
 from schemas import Schema
 
 CHUNKER_VERSION = "chunker-1"  # bump when corpus.chunking changes what a chunk holds
-EXTRACTOR_VERSION = "spacy-3"  # spacy-3: lone words and NER labels judged per document; bump when kg.extract's rules change
+EXTRACTOR_VERSION = (
+    "spacy-3"  # spacy-3: lone words and NER labels judged per document; bump when kg.extract's rules change
+)
 LLM_STEPS = ("structures", "triplets", "memory")  # the steps that ask the LLM when one is configured
 MEMORY_VERSION = "memory-offline-1"  # the offline gist (scope, aspects, top entities) and the gist clustering
 
@@ -34,7 +37,13 @@ def extraction_fingerprint(settings: Settings, schema: Schema, llm: bool) -> str
     """Of the configured extractor (`llm`: the LLM's, else spaCy's with the embedder that types names)."""
     if llm:
         return _hash(triplets_code_version(settings, EXTRACTOR_VERSION), schema.fingerprint)
-    return _hash(EXTRACTOR_VERSION, schema.fingerprint, settings.embedder, settings.max_entity_words, settings.min_type_similarity)
+    return _hash(
+        EXTRACTOR_VERSION,
+        schema.fingerprint,
+        settings.embedder,
+        settings.max_entity_words,
+        settings.min_type_similarity,
+    )
 
 
 def structure_fingerprint(settings: Settings) -> str:

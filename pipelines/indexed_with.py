@@ -1,6 +1,7 @@
 """What the stored documents were indexed with (chunking, schema, extractor, embedder), so a run whose
 settings differ says so before it starts. Reprocessing what is stale is the fingerprints' job; this
 only reports the change, and records the settings after each successful run (meta `indexed_with`)."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ def indexing_changes(settings: Settings) -> list[str]:
     if not stored or not documents:
         return []
     now = indexing_settings(settings)
-    return [f"{name} is {now[name]} now; the {documents} stored documents were indexed with {stored[name]}"
-            for name in now if name in stored and stored[name] != now[name]]
+    return [
+        f"{name} is {now[name]} now; the {documents} stored documents were indexed with {stored[name]}"
+        for name in now
+        if name in stored and stored[name] != now[name]
+    ]
 
 
 def record_indexing(settings: Settings) -> None:

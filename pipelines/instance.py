@@ -6,6 +6,7 @@ the Makefile) reads the environment and passes it here.
 
     python -m pipelines.instance DIR   # prepare DIR as a DAGSTER_HOME (what `make ui` does first)
 """
+
 from __future__ import annotations
 
 import sys

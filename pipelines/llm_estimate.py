@@ -5,6 +5,7 @@ The corpus is read and chunked in memory as `fieldmap run` would; each pending d
 gets the exact request the LLM steps would send, so the ones the cache already answers are free.
 Tokens are estimated from characters (no tokenizer is assumed for an arbitrary model).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -55,8 +56,17 @@ class RunEstimate:
     stale: dict[str, int] = field(default_factory=dict)  # row-sets another configuration made, which the run redoes
 
     def as_dict(self) -> dict:
-        total = {k: sum(getattr(s, k) for s in self.steps) for k in ("calls", "cached", "prompt_tokens", "completion_tokens", "cost")}
-        return {"model": self.model, "llm_enabled": self.llm_enabled, "steps": [asdict(s) for s in self.steps], "total": total, "stale": self.stale}
+        total = {
+            k: sum(getattr(s, k) for s in self.steps)
+            for k in ("calls", "cached", "prompt_tokens", "completion_tokens", "cost")
+        }
+        return {
+            "model": self.model,
+            "llm_enabled": self.llm_enabled,
+            "steps": [asdict(s) for s in self.steps],
+            "total": total,
+            "stale": self.stale,
+        }
 
     def stale_line(self) -> str:
         found = ", ".join(f"{n} {what}" for what, n in self.stale.items() if n)
@@ -64,7 +74,10 @@ class RunEstimate:
 
     def lines(self) -> list[str]:
         if not self.llm_enabled:
-            return ["no LLM configured (set OPENAI_API_KEY or OPENAI_BASE_URL): spaCy extracts offline, 0 calls, cost $0", self.stale_line()]
+            return [
+                "no LLM configured (set OPENAI_API_KEY or OPENAI_BASE_URL): spaCy extracts offline, 0 calls, cost $0",
+                self.stale_line(),
+            ]
         lines = [f"dry run with {self.model}: nothing was sent or stored", self.stale_line()]
         for s in self.steps:
             lines.append(
@@ -72,8 +85,10 @@ class RunEstimate:
                 f"~{s.completion_tokens:,} completion tokens, ~${s.cost:.4f}"
             )
         total = self.as_dict()["total"]
-        lines.append(f"{'total':>10}: {total['calls']} calls, ~{total['prompt_tokens'] + total['completion_tokens']:,} tokens, ~${total['cost']:.4f}"
-                     " (repairs of invalid answers may add up to as many calls again)")
+        lines.append(
+            f"{'total':>10}: {total['calls']} calls, ~{total['prompt_tokens'] + total['completion_tokens']:,} tokens, ~${total['cost']:.4f}"
+            " (repairs of invalid answers may add up to as many calls again)"
+        )
         return lines
 
 
@@ -85,11 +100,18 @@ def stale_work(con: duckdb.DuckDBPyConnection | None, settings: Settings) -> dic
     wanted = {
         "documents to re-chunk": ("chunks", "count(DISTINCT doc_id)", chunk_fingerprint(settings), ""),
         "documents to re-structure": ("structures", "count(*)", structure_fingerprint(settings), ""),
-        "chunks to re-extract": ("extractions", "count(*)", extraction_fingerprint(settings, schema, settings.llm_enabled), "AND status = 'ok'"),
+        "chunks to re-extract": (
+            "extractions",
+            "count(*)",
+            extraction_fingerprint(settings, schema, settings.llm_enabled),
+            "AND status = 'ok'",
+        ),
         "gists to rewrite": ("gists", "count(*)", memory_fingerprint(settings), ""),
     }
-    return {what: con.execute(f"SELECT {count} FROM {table} WHERE fingerprint <> ? {extra}", [fingerprint]).fetchall()[0][0]
-            for what, (table, count, fingerprint, extra) in wanted.items()}
+    return {
+        what: con.execute(f"SELECT {count} FROM {table} WHERE fingerprint <> ? {extra}", [fingerprint]).fetchall()[0][0]
+        for what, (table, count, fingerprint, extra) in wanted.items()
+    }
 
 
 def estimate_run(settings: Settings) -> RunEstimate:
@@ -110,25 +132,36 @@ def estimate_run(settings: Settings) -> RunEstimate:
         model = extraction_model(schema)
         structures = [
             (structure_messages(structure_prompt, doc, sentences), STRUCTURE_ANSWER_PER_SENTENCE * len(sentences) + 20)
-            for doc, sentences in to_structure if len(sentences) <= MAX_SENTENCES  # longer ones are structured offline
+            for doc, sentences in to_structure
+            if len(sentences) <= MAX_SENTENCES  # longer ones are structured offline
         ]
         extractions = [
-            (extraction_messages(extract_prompt, schema, examples, chunk.text), EXTRACT_ANSWER_PER_TEXT_TOKEN * len(chunk.text) / CHARS_PER_TOKEN + 30)
+            (
+                extraction_messages(extract_prompt, schema, examples, chunk.text),
+                EXTRACT_ANSWER_PER_TEXT_TOKEN * len(chunk.text) / CHARS_PER_TOKEN + 30,
+            )
             for chunk in to_extract
         ]
         gist_prompt = load_prompt("rag", "gist")
         gists = [(gist_messages(gist_prompt, doc.title, doc.text), GIST_ANSWER_TOKENS) for doc in to_gist]
-        return RunEstimate(settings.llm_model, True, [
-            _estimate("structures", structures, LLMStructure, settings, con),
-            _estimate("triplets", extractions, model, settings, con),
-            _estimate("memory", gists, GistReply, settings, con),
-        ], stale_work(con, settings))
+        return RunEstimate(
+            settings.llm_model,
+            True,
+            [
+                _estimate("structures", structures, LLMStructure, settings, con),
+                _estimate("triplets", extractions, model, settings, con),
+                _estimate("memory", gists, GistReply, settings, con),
+            ],
+            stale_work(con, settings),
+        )
     finally:
         if con is not None:
             con.close()
 
 
-def _estimate(step: str, requests: list[tuple[list[dict], float]], response_model, settings: Settings, con) -> StepEstimate:
+def _estimate(
+    step: str, requests: list[tuple[list[dict], float]], response_model, settings: Settings, con
+) -> StepEstimate:
     keys = [request_key_for(settings, messages, response_model) for messages, _ in requests]
     cached = cache_keys_present(con, keys) if con is not None else set()
     prompt = completion = calls = 0
@@ -142,12 +175,23 @@ def _estimate(step: str, requests: list[tuple[list[dict], float]], response_mode
     return StepEstimate(step, len(requests), len(requests) - calls, calls, prompt, completion, round(cost, 6))
 
 
-def _pending_work(con: duckdb.DuckDBPyConnection | None, documents: list[Document], settings: Settings) -> tuple[list, list[ChunkText], list[Document]]:
+def _pending_work(
+    con: duckdb.DuckDBPyConnection | None, documents: list[Document], settings: Settings
+) -> tuple[list, list[ChunkText], list[Document]]:
     """(document, sentences) still to structure, chunks still to extract (failed and offline
     fallbacks included, as an LLM run retries them) and documents still to gist, as the run would see them."""
     stored = dict(con.execute("SELECT doc_id, content_hash FROM documents").fetchall()) if con else {}
-    chunked = ({r[0] for r in con.execute("SELECT DISTINCT doc_id FROM chunks WHERE fingerprint IS NULL OR fingerprint = ?", [chunk_fingerprint(settings)]).fetchall()}
-               if con else set())  # chunked under other settings: chunked again, so everything about it is pending
+    chunked = (
+        {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT doc_id FROM chunks WHERE fingerprint IS NULL OR fingerprint = ?",
+                [chunk_fingerprint(settings)],
+            ).fetchall()
+        }
+        if con
+        else set()
+    )  # chunked under other settings: chunked again, so everything about it is pending
     structured = {r[0] for r in con.execute("SELECT doc_id FROM structures").fetchall()} if con else set()
     gisted = {r[0] for r in con.execute("SELECT doc_id FROM gists").fetchall()} if con else set()
     to_structure, to_extract, in_memory = [], [], set()
@@ -172,4 +216,11 @@ def _pending_work(con: duckdb.DuckDBPyConnection | None, documents: list[Documen
 def _chunk_text(doc: Document, sentences: list[Sentence], chunk: Chunk) -> ChunkText:
     """The owned part of a chunk, as kg.store.pending_chunks reads it back from DuckDB."""
     owned = sentences[chunk.own_sent_start : chunk.sent_end]
-    return ChunkText(chunk.chunk_id, doc.doc_id, doc.text[owned[0].start : chunk.end], owned[0].start, tuple(s.start for s in owned), chunk.own_sent_start)
+    return ChunkText(
+        chunk.chunk_id,
+        doc.doc_id,
+        doc.text[owned[0].start : chunk.end],
+        owned[0].start,
+        tuple(s.start for s in owned),
+        chunk.own_sent_start,
+    )

@@ -35,7 +35,11 @@ class FieldmapResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FieldmapResource":
-        return cls(settings_json=settings.serialised(), secrets=Secrets(settings.openai_api_key), breakers=Breakers(settings.llm_breaker_failures))
+        return cls(
+            settings_json=settings.serialised(),
+            secrets=Secrets(settings.openai_api_key),
+            breakers=Breakers(settings.llm_breaker_failures),
+        )
 
     def settings(self) -> Settings:
         return Settings.restore(self.settings_json, self.secrets.openai_api_key)

@@ -35,34 +35,63 @@ def shard_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
 def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """`unpartitioned` (pipelines.assets' list) with chunks, structures and triplets made per shard and merged."""
     kept = [a for a in unpartitioned if not set(k.to_user_string() for k in a.keys) & set(MERGED)]
-    versions = {key: next(a for a in unpartitioned if dg.AssetKey(key) in a.keys).code_versions_by_key[dg.AssetKey(key)] for key in MERGED}
+    versions = {
+        key: next(a for a in unpartitioned if dg.AssetKey(key) in a.keys).code_versions_by_key[dg.AssetKey(key)]
+        for key in MERGED
+    }
 
     @dg.multi_asset(
-        name="shard_rows", partitions_def=shard_partitions(settings), can_subset=False,
-        specs=[dg.AssetSpec(key, deps=["documents"], group_name="shards", code_version=versions[key.removeprefix("shard_")],
-                            description=f"The shard's {key.removeprefix('shard_')} in <workspace>/shards/<shard>.duckdb (pipelines/shards.py).")
-               for key in SHARD_KEYS],
+        name="shard_rows",
+        partitions_def=shard_partitions(settings),
+        can_subset=False,
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=["documents"],
+                group_name="shards",
+                code_version=versions[key.removeprefix("shard_")],
+                description=f"The shard's {key.removeprefix('shard_')} in <workspace>/shards/<shard>.duckdb (pipelines/shards.py).",
+            )
+            for key in SHARD_KEYS
+        ],
     )
     def shard_rows(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]):
-        found = shard_step(fieldmap.settings(), int(context.partition_key), for_context(progress, context), fieldmap.breakers)
+        found = shard_step(
+            fieldmap.settings(), int(context.partition_key), for_context(progress, context), fieldmap.breakers
+        )
         if found["error"]:
             context.log.error(found["error"])
         for key in SHARD_KEYS:
-            metadata = found[key.removeprefix("shard_")] | ({f"split_{n}": v for n, v in found["split"].items()} if key == "shard_chunks" else {})
+            metadata = found[key.removeprefix("shard_")] | (
+                {f"split_{n}": v for n, v in found["split"].items()} if key == "shard_chunks" else {}
+            )
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     @dg.multi_asset(
-        name="merge_shards", can_subset=False,
-        specs=[dg.AssetSpec(key, deps=[f"shard_{key}"], group_name=group, code_version=versions[key],
-                            description=f"The shards' {key} merged into the workspace: changed documents replaced, equal ones left alone.")
-               for key, group in MERGED.items()],
+        name="merge_shards",
+        can_subset=False,
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[f"shard_{key}"],
+                group_name=group,
+                code_version=versions[key],
+                description=f"The shards' {key} merged into the workspace: changed documents replaced, equal ones left alone.",
+            )
+            for key, group in MERGED.items()
+        ],
     )
     def merge_shards(fieldmap: FieldmapResource):
         with fieldmap.writer() as con:
             found = merge_step(con, fieldmap.settings())
-            totals = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("chunks", "structures", "triplets", "entities")}
+            totals = {
+                t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                for t in ("chunks", "structures", "triplets", "entities")
+            }
         for key in MERGED:
-            yield dg.MaterializeResult(asset_key=key, metadata={**found, f"{key}_total": totals[key], "entities_total": totals["entities"]})
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={**found, f"{key}_total": totals[key], "entities_total": totals["entities"]}
+            )
 
     return [kept[0], shard_rows, merge_shards, *kept[1:]]
 
@@ -85,11 +114,24 @@ class ShardedResult:
         return [e for r in self.results for e in r.get_asset_materialization_events()]
 
 
-def run_sharded(settings: Settings, assets: list, checks: list, resources: dict, tags: dict | None = None,
-                run_config: dict | None = None, instance: dg.DagsterInstance | None = None) -> ShardedResult:
+def run_sharded(
+    settings: Settings,
+    assets: list,
+    checks: list,
+    resources: dict,
+    tags: dict | None = None,
+    run_config: dict | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> ShardedResult:
     """`documents`; every shard (settings.shard_processes at once); then the merge and the rest with `checks`.
     Stops after the first phase that fails."""
-    common = {"resources": resources, "tags": tags or {}, "raise_on_error": False, "run_config": run_config or {}, "instance": instance}
+    common = {
+        "resources": resources,
+        "tags": tags or {},
+        "raise_on_error": False,
+        "run_config": run_config or {},
+        "instance": instance,
+    }
     results = [dg.materialize(assets, selection=["documents"], **common)]
     if results[-1].success:
         results += _run_shards(settings, assets, common)
@@ -104,9 +146,19 @@ def _run_shards(settings: Settings, assets: list, common: dict) -> list:
     if settings.shard_processes <= 1:
         return [dg.materialize(assets, selection=list(SHARD_KEYS), partition_key=k, **common) for k in keys]
     ref = common["instance"].get_ref() if common["instance"] is not None else None
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked model threads, no inherited DuckDB handles
+    spawn = multiprocessing.get_context(
+        "spawn"
+    )  # a fresh interpreter: no forked model threads, no inherited DuckDB handles
     with ProcessPoolExecutor(max_workers=settings.shard_processes, mp_context=spawn) as pool:
-        outcomes = list(pool.map(_shard_in_process, [(settings.serialised(), settings.openai_api_key, k, ref, common["tags"], common["run_config"]) for k in keys]))
+        outcomes = list(
+            pool.map(
+                _shard_in_process,
+                [
+                    (settings.serialised(), settings.openai_api_key, k, ref, common["tags"], common["run_config"])
+                    for k in keys
+                ],
+            )
+        )
     return [_Outcome(ok) for ok in outcomes]
 
 
@@ -115,8 +167,16 @@ def _shard_in_process(job: tuple) -> bool:
     settings_json, api_key, k, ref, tags, run_config = job
     settings = Settings.restore(settings_json, api_key)
     instance = dg.DagsterInstance.from_ref(ref) if ref is not None else None
-    result = dg.materialize(assets_for(settings), selection=list(SHARD_KEYS), partition_key=k, raise_on_error=False, tags=tags, run_config=run_config,
-                            instance=instance, resources={"fieldmap": FieldmapResource.from_settings(settings), "progress": LogProgress()})
+    result = dg.materialize(
+        assets_for(settings),
+        selection=list(SHARD_KEYS),
+        partition_key=k,
+        raise_on_error=False,
+        tags=tags,
+        run_config=run_config,
+        instance=instance,
+        resources={"fieldmap": FieldmapResource.from_settings(settings), "progress": LogProgress()},
+    )
     return result.success
 
 

@@ -16,6 +16,7 @@ steps after (vectors, synonyms, graph, memory, dashboard) read them as before.
   replaced, never duplicated. Entities are recomputed from the merged mentions (refresh_entities),
   so their names and types are the same as one unsharded run's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,11 @@ from pipelines.fingerprints import LLM_STEPS
 
 # rows the shard steps make, by the step that makes them; a document's chunks changing redoes all
 # of CHUNK_DERIVED, in the workspace as in corpus.store.clear_stale (its gists too: the memory step redoes them)
-GROUPS = {"chunks": ("sentences", "chunks"), "structures": ("structures", "aspects"), "extractions": ("extractions", "mentions", "triplets", "chunk_parses")}
+GROUPS = {
+    "chunks": ("sentences", "chunks"),
+    "structures": ("structures", "aspects"),
+    "extractions": ("extractions", "mentions", "triplets", "chunk_parses"),
+}
 DOCUMENT_COLUMNS = ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata", "ingested_at"]
 SHARD_LLM_STEPS = tuple(step for step in LLM_STEPS if step != "memory")  # memory runs after the merge, in the workspace
 
@@ -45,16 +50,24 @@ def shard_path(workspace: Path, k: int) -> Path:
     return workspace / "shards" / f"{k}.duckdb"
 
 
-def split_shard(workspace_con: duckdb.DuckDBPyConnection, shard_con: duckdb.DuckDBPyConnection, k: int, shards: int) -> dict[str, int]:
+def split_shard(
+    workspace_con: duckdb.DuckDBPyConnection, shard_con: duckdb.DuckDBPyConnection, k: int, shards: int
+) -> dict[str, int]:
     """Make the shard's documents (and pages) those of the workspace in shard `k`; returns counts."""
-    wanted = {d: h for d, h in workspace_con.execute("SELECT doc_id, content_hash FROM documents").fetchall() if shard_of(d, shards) == k}
+    wanted = {
+        d: h
+        for d, h in workspace_con.execute("SELECT doc_id, content_hash FROM documents").fetchall()
+        if shard_of(d, shards) == k
+    }
     held = dict(shard_con.execute("SELECT doc_id, content_hash FROM documents").fetchall())
     gone = sorted(d for d, h in held.items() if wanted.get(d) != h)
     incoming = sorted(d for d in wanted if d not in held or d in gone)
-    documents = workspace_con.execute(f"SELECT {', '.join(DOCUMENT_COLUMNS)} FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
-                                      [incoming]).fetchall()
-    pages = workspace_con.execute("SELECT doc_id, page, start_char, end_char FROM pages WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
-                                  [incoming]).fetchall()
+    documents = workspace_con.execute(
+        f"SELECT {', '.join(DOCUMENT_COLUMNS)} FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [incoming]
+    ).fetchall()
+    pages = workspace_con.execute(
+        "SELECT doc_id, page, start_char, end_char FROM pages WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [incoming]
+    ).fetchall()
     with transaction(shard_con):
         delete_document_rows(shard_con, gone)
         insert_rows(shard_con, "documents", DOCUMENT_COLUMNS, documents)
@@ -69,7 +82,9 @@ def open_shard(workspace: Path, k: int) -> duckdb.DuckDBPyConnection:
 
 def _signatures(con: duckdb.DuckDBPyConnection, prefix: str, table: str) -> dict[str, str]:
     """doc_id -> a digest of all of the document's rows in `table` (every column)."""
-    rows = con.execute(f"SELECT t.doc_id, md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM {prefix}{table} t GROUP BY t.doc_id").fetchall()
+    rows = con.execute(
+        f"SELECT t.doc_id, md5(string_agg(t::VARCHAR, '|' ORDER BY t::VARCHAR)) FROM {prefix}{table} t GROUP BY t.doc_id"
+    ).fetchall()
     return dict(rows)
 
 
@@ -83,7 +98,12 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
         con.execute(f"ATTACH '{path}' AS shard (READ_ONLY)")
         try:
             # documents as the workspace holds them now: a shard not split since a document changed keeps its old rows out
-            docs = [r[0] for r in con.execute("SELECT doc_id FROM shard.documents JOIN documents USING (doc_id, content_hash)").fetchall()]
+            docs = [
+                r[0]
+                for r in con.execute(
+                    "SELECT doc_id FROM shard.documents JOIN documents USING (doc_id, content_hash)"
+                ).fetchall()
+            ]
             found["documents"] += len(docs)
             changed = {group: _changed(con, ours, tables, set(docs)) for group, tables in GROUPS.items()}
             with transaction(con):
@@ -92,7 +112,9 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
                     _replace(con, sorted(set(changed[group]) - set(changed["chunks"])), GROUPS[group], GROUPS[group])
                 for table in ("entities", "llm_cache"):  # entities' names and types are set below
                     columns = ", ".join(_columns(con, table))
-                    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM shard.{table} ON CONFLICT DO NOTHING")
+                    con.execute(
+                        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM shard.{table} ON CONFLICT DO NOTHING"
+                    )
             for group, ids in changed.items():
                 found[f"replaced_{group}"] += len(ids)
             for step in SHARD_LLM_STEPS:
@@ -106,7 +128,9 @@ def merge_shards(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> dict[str,
     return found
 
 
-def _changed(con: duckdb.DuckDBPyConnection, ours: dict[str, dict[str, str]], tables: tuple[str, ...], docs: set[str]) -> list[str]:
+def _changed(
+    con: duckdb.DuckDBPyConnection, ours: dict[str, dict[str, str]], tables: tuple[str, ...], docs: set[str]
+) -> list[str]:
     """The shard's documents whose rows in `tables` differ from the workspace's (`ours`: digests by table)."""
     differ: set[str] = set()
     for table in tables:
@@ -115,7 +139,9 @@ def _changed(con: duckdb.DuckDBPyConnection, ours: dict[str, dict[str, str]], ta
     return sorted(differ)
 
 
-def _replace(con: duckdb.DuckDBPyConnection, doc_ids: list[str], cleared: tuple[str, ...], copied: list[str] | tuple[str, ...]) -> None:
+def _replace(
+    con: duckdb.DuckDBPyConnection, doc_ids: list[str], cleared: tuple[str, ...], copied: list[str] | tuple[str, ...]
+) -> None:
     if not doc_ids:
         return
     con.execute("CREATE OR REPLACE TEMP TABLE _merged AS SELECT unnest(?::VARCHAR[]) AS doc_id", [doc_ids])
@@ -123,7 +149,9 @@ def _replace(con: duckdb.DuckDBPyConnection, doc_ids: list[str], cleared: tuple[
         con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT doc_id FROM _merged)")
     for table in copied:
         columns = ", ".join(_columns(con, table))
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM shard.{table} WHERE doc_id IN (SELECT doc_id FROM _merged)")
+        con.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM shard.{table} WHERE doc_id IN (SELECT doc_id FROM _merged)"
+        )
     con.execute("DROP TABLE _merged")
 
 
@@ -141,4 +169,8 @@ def _summed(parts: list[dict]) -> dict:
     for part in parts:
         for kind, n in part.get("failures", {}).items():
             failures[kind] = failures.get(kind, 0) + n
-    return {"requests": sum(p.get("requests", 0) for p in parts), "answered": sum(p.get("answered", 0) for p in parts), "failures": failures}
+    return {
+        "requests": sum(p.get("requests", 0) for p in parts),
+        "answered": sum(p.get("answered", 0) for p in parts),
+        "failures": failures,
+    }

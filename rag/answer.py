@@ -1,6 +1,7 @@
 """Answers with citations. Offline: the reader's short answer or evidence sentences (rag/reader.py);
 `extractive_answer`, the sentences closest to the question, is kept as the baseline it replaced.
 With an LLM: the model's answer, every citation checked for range and support (rag/citations.py)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -41,11 +42,15 @@ class Answer:
     tokens: dict[str, int] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)  # e.g. a citation that points to no retrieved passage
     method: str = "reader"  # reader | llm:<model> | memory:<model>
-    evidence: list[dict] = field(default_factory=list)  # {"text", "passage", "chunk_id", "doc_id", "score"}: the sentences behind the answer
+    evidence: list[dict] = field(
+        default_factory=list
+    )  # {"text", "passage", "chunk_id", "doc_id", "score"}: the sentences behind the answer
     answer_type: str = ""  # what the question asks for: person, place, date, number, yes/no, choice, description, ...
     retrieval: str = ""  # which retrieval actually ran, e.g. "hipporag" or "memorag: hipporag + 2 clues (weight 0.2)"
     retrieved: int = 0  # how many of `passages` the retrieval returned; a chain's rewritten questions added the rest
-    chain: list[dict] = field(default_factory=list)  # {"bridge", "passage"}: what a multi-hop question was read through, first hop first
+    chain: list[dict] = field(
+        default_factory=list
+    )  # {"bridge", "passage"}: what a multi-hop question was read through, first hop first
     resolved: str = ""  # the question with its bridges in place, as the reader answered it last
     confidence: float | None = None  # the neural reader's confidence in the short answer; None for rules and LLMs
 
@@ -53,7 +58,9 @@ class Answer:
         return asdict(self)
 
 
-def extractive_answer(question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = 2) -> tuple[str, list[Citation]]:
+def extractive_answer(
+    question: str, passages: list[Passage], embedder: Embedder, max_sentences: int = 2
+) -> tuple[str, list[Citation]]:
     """The max_sentences sentences most similar to the question, each followed by [n]: the n-th
     passage (1-based) it was taken from; citations list the passages cited."""
     candidates: list[tuple[int, str]] = []
@@ -88,8 +95,14 @@ class MemoryReply(BaseModel):
     answer: str = ""
 
 
-def llm_answer(client, question: str, passages: list[Passage], draft: str = "", order: list[int] | None = None,
-               rendered: list[str] | None = None) -> tuple[str, list[Citation], list[str], str | None]:
+def llm_answer(
+    client,
+    question: str,
+    passages: list[Passage],
+    draft: str = "",
+    order: list[int] | None = None,
+    rendered: list[str] | None = None,
+) -> tuple[str, list[Citation], list[str], str | None]:
     """The LLM's answer over numbered passages: (answer, citations, flags, failure). Every [n] is
     checked against the passages given and for support (rag/citations.py); one that points nowhere,
     cannot be read or does not hold the claim is flagged, not silently kept. Passage n is labelled
@@ -102,13 +115,19 @@ def llm_answer(client, question: str, passages: list[Passage], draft: str = "", 
     bodies = rendered if rendered is not None else [p.text for p in passages]
     numbered = "\n\n".join(f"[{i + 1}] {passages[i].title}\n{bodies[i]}" for i in order)
     hint = f"A draft answer from memory (may be wrong): {draft}" if draft else ""
-    messages = [{"role": "system", "content": prompt.render("system")},
-                {"role": "user", "content": prompt.render("user", passages=numbered, question=question, draft=hint)}]
-    result = client.complete(messages, AnswerReply, 'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.')
+    messages = [
+        {"role": "system", "content": prompt.render("system")},
+        {"role": "user", "content": prompt.render("user", passages=numbered, question=question, draft=hint)},
+    ]
+    result = client.complete(
+        messages, AnswerReply, 'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.'
+    )
     if result.value is None:
         return "", [], [f"LLM answer failed: {result.failure}"], result.failure
     check = check_citations(result.value.answer, passages, result.value.citations)
-    citations = [Citation(passages[n - 1].doc_id, passages[n - 1].chunk_id, passages[n - 1].title) for n in check.numbers]
+    citations = [
+        Citation(passages[n - 1].doc_id, passages[n - 1].chunk_id, passages[n - 1].title) for n in check.numbers
+    ]
     return result.value.answer, citations, check.flags, None
 
 
@@ -117,8 +136,15 @@ def memory_answer(client, question: str, memory: str) -> str | None:
     from fieldmap.prompts import load_prompt
 
     prompt = load_prompt("rag", "answer")
-    messages = [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("memory_only", memory=memory, question=question)}]
-    result = client.complete(messages, MemoryReply, 'Your reply was invalid: $error. Reply again as {"can_answer": true|false, "answer": "..."}.')
+    messages = [
+        {"role": "system", "content": prompt.render("system")},
+        {"role": "user", "content": prompt.render("memory_only", memory=memory, question=question)},
+    ]
+    result = client.complete(
+        messages,
+        MemoryReply,
+        'Your reply was invalid: $error. Reply again as {"can_answer": true|false, "answer": "..."}.',
+    )
     if result.value is not None and result.value.can_answer and result.value.answer.strip():
         return result.value.answer
     return None

@@ -5,13 +5,24 @@
 compared options; "what do X reveal about Y", "how", "why" -> a description (evidence sentences).
 The labels are spaCy's NER labels, so a candidate answer's type is its entity label.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
 PERSON, PLACE, ORG, DATE, NUMBER, WORK, THING, YES_NO, CHOICE, DESCRIPTION = (
-    "person", "place", "organization", "date", "number", "work", "thing", "yes/no", "choice", "description")
+    "person",
+    "place",
+    "organization",
+    "date",
+    "number",
+    "work",
+    "thing",
+    "yes/no",
+    "choice",
+    "description",
+)
 
 LABELS = {  # answer type -> spaCy entity labels that can fill it
     PERSON: frozenset({"PERSON"}),
@@ -20,7 +31,9 @@ LABELS = {  # answer type -> spaCy entity labels that can fill it
     DATE: frozenset({"DATE"}),
     NUMBER: frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}),
     WORK: frozenset({"WORK_OF_ART", "EVENT", "PRODUCT", "LAW"}),
-    THING: frozenset({"PERSON", "GPE", "LOC", "FAC", "ORG", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE", "LAW"}),
+    THING: frozenset(
+        {"PERSON", "GPE", "LOC", "FAC", "ORG", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE", "LAW"}
+    ),
 }
 
 WHO = frozenset({"PERSON", "ORG"})  # "who" is mostly a person, sometimes a band or a company; never a nationality
@@ -28,22 +41,24 @@ WHO = frozenset({"PERSON", "ORG"})  # "who" is mostly a person, sometimes a band
 # focus nouns ("which county", "what year") -> answer type
 FOCUS = {
     PLACE: "county state country city town village province region place river lake mountain island continent nation capital "
-           "district area location municipality borough territory sea ocean island peninsula birthplace hometown".split(),
+    "district area location municipality borough territory sea ocean island peninsula birthplace hometown".split(),
     ORG: "company team band university college school organization organisation association party club network label "
-         "agency league group institution corporation firm newspaper publisher church".split(),
+    "agency league group institution corporation firm newspaper publisher church".split(),
     DATE: "year date century decade month day era period time".split(),
     NUMBER: "number amount population percentage age".split(),
     PERSON: "person man woman president king queen author writer singer actor actress director player leader founder "
-            "composer artist performer member father mother son daughter wife husband brother sister emperor ruler "
-            "governor minister chancellor prime monarch pope bishop scientist inventor creator producer owner spouse partner "
-            "parent child sibling successor predecessor architect designer coach manager captain host editor narrator "
-            "screenwriter lyricist vocalist drummer guitarist developer".split(),
+    "composer artist performer member father mother son daughter wife husband brother sister emperor ruler "
+    "governor minister chancellor prime monarch pope bishop scientist inventor creator producer owner spouse partner "
+    "parent child sibling successor predecessor architect designer coach manager captain host editor narrator "
+    "screenwriter lyricist vocalist drummer guitarist developer".split(),
     WORK: "film movie book novel song album show series game title play opera magazine work painting".split(),
 }
 # a place noun that names an administrative unit wants a geopolitical entity (spaCy GPE), not a
 # building (FAC) or a natural feature (LOC): "which country" is answered by Guyana, not a highway
-ADMINISTRATIVE = frozenset("county state country city town village province region district municipality borough "
-                           "territory nation capital".split())
+ADMINISTRATIVE = frozenset(
+    "county state country city town village province region district municipality borough "
+    "territory nation capital".split()
+)
 
 
 def administrative_unit(noun: str) -> str:
@@ -54,8 +69,13 @@ def administrative_unit(noun: str) -> str:
     return ""
 
 
-AUXILIARIES = frozenset("is are was were am did does do can could has have had will would should may might must".split())
-OPEN_CUES = re.compile(r"^(how|why|describe|explain)\b|^what (do|does|did|can|is known|are the|is the role)\b.*\b(reveal|show|tell|suggest|mean|imply|know|role|effect|impact)", re.I)
+AUXILIARIES = frozenset(
+    "is are was were am did does do can could has have had will would should may might must".split()
+)
+OPEN_CUES = re.compile(
+    r"^(how|why|describe|explain)\b|^what (do|does|did|can|is known|are the|is the role)\b.*\b(reveal|show|tell|suggest|mean|imply|know|role|effect|impact)",
+    re.I,
+)
 CHOICE_CUE = re.compile(r"(?:,|:)\s*(?P<a>[^,?]+?)\s+or\s+(?P<b>[^,?]+?)\s*\?*$", re.I)
 WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -119,7 +139,9 @@ def classify(question: str) -> QuestionType:
     first = words[0]
     if first in AUXILIARIES:
         return QuestionType(YES_NO)
-    if OPEN_CUES.search(text) and not text.lower().startswith(("how many", "how much", "how long", "how old", "how far", "how tall")):
+    if OPEN_CUES.search(text) and not text.lower().startswith(
+        ("how many", "how much", "how long", "how old", "how far", "how tall")
+    ):
         return QuestionType(DESCRIPTION)
     if first in ("who", "whom", "whose"):
         return QuestionType(PERSON, WHO)
@@ -129,8 +151,12 @@ def classify(question: str) -> QuestionType:
         return QuestionType(PLACE, LABELS[PLACE])
     if first == "how" and len(words) > 1 and words[1] in ("many", "much", "long", "old", "far", "tall", "large", "big"):
         focus = _counted(words) if words[1] in ("many", "much") else ""
-        return QuestionType(NUMBER, LABELS[NUMBER] | (LABELS[DATE] if words[1] in ("long", "old") else frozenset()), focus)
-    wh = next((i for i, w in enumerate(words[:6]) if w in ("which", "what", "who", "whom", "whose", "when", "where")), None)
+        return QuestionType(
+            NUMBER, LABELS[NUMBER] | (LABELS[DATE] if words[1] in ("long", "old") else frozenset()), focus
+        )
+    wh = next(
+        (i for i, w in enumerate(words[:6]) if w in ("which", "what", "who", "whom", "whose", "when", "where")), None
+    )
     if wh is None:
         return QuestionType(THING, LABELS[THING])
     if words[wh] in ("who", "whom", "whose"):

@@ -1,5 +1,6 @@
 """The reader's answer candidates in a sentence: its entities of the expected type, noun chunks for
 untyped questions, and a passage's title where its first sentence defines it (rag/reader.py scores them)."""
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,9 @@ def answer_candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[
     for ent in span.ents:
         if ent.label_ == "ORDINAL":
             continue
-        near_focus = bool(qtype.focus) and (qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus))
+        near_focus = bool(qtype.focus) and (
+            qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus)
+        )
         if ent.label_ in qtype.labels:
             fit = 1.0 if near_focus or not qtype.focus else 0.75
         else:  # a name beside the focus noun may be of it; a date or an amount never names a place or a person
@@ -30,7 +33,9 @@ def answer_candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[
         if ent.start in misplaced or (qtype.kind == PERSON and ent.label_ == "ORG"):
             fit /= 2  # the wrong kind of place; "who" asks for a person more often than for a band or firm
         surface = trim(ent.text)
-        if qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus):  # "14 islands" answers "how many islands" as "14"
+        if (
+            qtype.kind == NUMBER and qtype.focus and surface.lower().endswith(" " + qtype.focus)
+        ):  # "14 islands" answers "how many islands" as "14"
             surface = surface[: -len(qtype.focus) - 1]
         if qtype.focus == "year" and ent.label_ == "DATE":  # "what year" asks for the year of "7 December 1988"
             surface = next(iter(YEAR.findall(surface)), surface)
@@ -40,7 +45,13 @@ def answer_candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[
         for chunk in span.noun_chunks:
             if any(t.i in entity_tokens for t in chunk) or chunk.root.pos_ == "PRON":
                 continue
-            fit = 0.5 if qtype.focus and chunk.root.lemma_.lower() == stem(qtype.focus) else 0.25 if qtype.kind == THING else 0.0
+            fit = (
+                0.5
+                if qtype.focus and chunk.root.lemma_.lower() == stem(qtype.focus)
+                else 0.25
+                if qtype.kind == THING
+                else 0.0
+            )
             if fit > 0:
                 found.append((trim(chunk.text), fit, chunk.start, chunk.end))
     if title:
@@ -52,7 +63,9 @@ def _defined_as(root, focus: str) -> bool:
     """The sentence defines the candidate as a focus noun: "Last Vegas is a 2013 comedy film",
     "Winner, a city in Tripp County"."""
     focus = stem(focus)
-    defined = [c for c in root.head.children if c.dep_ == "attr"] if root.dep_ == "nsubj" and root.head.lemma_ == "be" else []
+    defined = (
+        [c for c in root.head.children if c.dep_ == "attr"] if root.dep_ == "nsubj" and root.head.lemma_ == "be" else []
+    )
     defined += [c for c in root.children if c.dep_ == "appos"]
     return any(stem(c.lemma_.lower()) == focus or stem(c.lower_) == focus for c in defined)
 

@@ -13,6 +13,7 @@ modifies (with that noun's determiners and modifiers on the left), or a definite
 named thing ("the composer of Bastien und Bastienne", "Hello Love's performer"). A bracket whose bridge cannot
 be read (no candidate of its type) ends the chain, and the question is read whole.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,16 +27,22 @@ MAX_HOPS = 3  # MuSiQue's deepest questions have 4 hops, so at most 3 bridges
 
 # relations that are two hops under one name: "the paternal grandfather of X" is the father of X's father
 COMPOSED = {
-    "paternal grandfather": "father of the father", "paternal grandmother": "mother of the father",
-    "maternal grandfather": "father of the mother", "maternal grandmother": "mother of the mother",
-    "father-in-law": "father of the spouse", "mother-in-law": "mother of the spouse",
-    "brother-in-law": "brother of the spouse", "sister-in-law": "sister of the spouse",
+    "paternal grandfather": "father of the father",
+    "paternal grandmother": "mother of the father",
+    "maternal grandfather": "father of the mother",
+    "maternal grandmother": "mother of the mother",
+    "father-in-law": "father of the spouse",
+    "mother-in-law": "mother of the spouse",
+    "brother-in-law": "brother of the spouse",
+    "sister-in-law": "sister of the spouse",
 }
 _RELATION = "|".join(re.escape(r) for r in sorted(COMPOSED, key=len, reverse=True))
 _POSSESSIVE = re.compile(rf"\b((?:[A-Z][\w.\-]*\s+)*[A-Z][\w.\-]*)'s?\s+({_RELATION})\b")
 _OF = re.compile(rf"\b(?:the\s+)?({_RELATION})\s+of\b", re.I)
 # "the director of film Polish Easter": the small parser attaches the title to "film", not to "of"
-_KIND_BEFORE_TITLE = re.compile(r"\bof\s+(?:the\s+)?(?:film|movie|song|album|book|novel|play|magazine|series|show|poem|opera)\s+(?=[A-Z0-9])")
+_KIND_BEFORE_TITLE = re.compile(
+    r"\bof\s+(?:the\s+)?(?:film|movie|song|album|book|novel|play|magazine|series|show|poem|opera)\s+(?=[A-Z0-9])"
+)
 
 
 def compose(question: str) -> str:
@@ -55,7 +62,11 @@ class Bracket:
 
 def innermost_bracket(doc) -> Bracket | None:
     """The smallest bracket of the question, as a question of its own (None when it has none)."""
-    found = [b for b in (*_relative_brackets(doc), *_of_brackets(doc), *_contact_brackets(doc), *_participle_brackets(doc)) if b is not None]
+    found = [
+        b
+        for b in (*_relative_brackets(doc), *_of_brackets(doc), *_contact_brackets(doc), *_participle_brackets(doc))
+        if b is not None
+    ]
     return min(found, key=lambda b: (b.end - b.start, b.start)) if found else None
 
 
@@ -76,7 +87,12 @@ def _relative_brackets(doc):
         if root is not None and root.lemma_ == "do" and all(t.is_punct for t in doc[last + 1 :]):
             continue  # "What did the man who wrote X use ...?": the parse took the main verb for a noun
         modifiers = " ".join(t.text for t in doc[first : noun.i] if t.dep_ not in ("det", "poss", "predet"))
-        yield _bracket(doc, first, last, " ".join(p for p in ("which", modifiers, noun.text, doc[clause.left_edge.i : last + 1].text) if p))
+        yield _bracket(
+            doc,
+            first,
+            last,
+            " ".join(p for p in ("which", modifiers, noun.text, doc[clause.left_edge.i : last + 1].text) if p),
+        )
 
 
 def _of_brackets(doc):
@@ -90,7 +106,11 @@ def _of_brackets(doc):
         naming = administrative_unit(noun.lower_) not in ("", "capital")
         if noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
             continue
-        named = [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)] if not naming else []
+        named = (
+            [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)]
+            if not naming
+            else []
+        )
         owner = [c for c in noun.lefts if c.dep_ == "poss" and c.pos_ == "PROPN"]
         if named and any(c.dep_ == "det" and c.lower_ == "the" for c in noun.lefts):
             last = _name_end(doc, named[0])
@@ -109,7 +129,13 @@ def _name_end(doc, prep) -> int:
     for token in doc[prep.i + 1 :]:
         # a capitalised word right after the name goes on with it, stop word or not: "Night Over Calder"
         in_title = token.is_title and last > prep.i and token.i == last + 1
-        if not in_title and (token.i not in inside or (token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT") and not (token.is_title and not token.is_stop))):
+        if not in_title and (
+            token.i not in inside
+            or (
+                token.pos_ not in ("PROPN", "DET", "ADP", "NUM", "CCONJ", "PUNCT")
+                and not (token.is_title and not token.is_stop)
+            )
+        ):
             break
         last = token.i
     while last > prep.i and doc[last].pos_ in ("DET", "ADP", "CCONJ", "PUNCT"):
@@ -137,7 +163,10 @@ def _contact_brackets(doc):
         if at < len(doc) and doc[at].lower_ == "the":
             at += 1
         start = at
-        while at < len(doc) and (doc[at].pos_ == "PROPN" or (at > start and doc[at].lower_ in ("of", "the") and at + 1 < len(doc) and doc[at + 1].pos_ == "PROPN")):
+        while at < len(doc) and (
+            doc[at].pos_ == "PROPN"
+            or (at > start and doc[at].lower_ in ("of", "the") and at + 1 < len(doc) and doc[at + 1].pos_ == "PROPN")
+        ):
             at += 1
         if at == start or at >= len(doc) or doc[at].pos_ not in ("AUX", "VERB"):
             continue
@@ -145,9 +174,16 @@ def _contact_brackets(doc):
             at += 1
         if at + 2 < len(doc) and doc[at + 1].lower_ == "part" and doc[at + 2].lower_ == "of":
             at += 2
-        elif at + 1 < len(doc) and doc[at + 1].lower_ in STRANDED and (at + 2 >= len(doc) or doc[at + 2].pos_ in ("PUNCT", "ADP", "SCONJ", "VERB", "AUX")):
+        elif (
+            at + 1 < len(doc)
+            and doc[at + 1].lower_ in STRANDED
+            and (at + 2 >= len(doc) or doc[at + 2].pos_ in ("PUNCT", "ADP", "SCONJ", "VERB", "AUX"))
+        ):
             at += 1
-            if at + 1 < len(doc) and doc[at + 1].pos_ in ("ADP", "SCONJ"):  # "played for [before Golden State]" closing the question
+            if at + 1 < len(doc) and doc[at + 1].pos_ in (
+                "ADP",
+                "SCONJ",
+            ):  # "played for [before Golden State]" closing the question
                 at = _last_word(doc, at, len(doc) - 1)
         first = noun.i - 1
         yield _bracket(doc, first, at, f"which {noun.text} {doc[noun.i + 1 : at + 1].text}")
@@ -158,8 +194,13 @@ def _participle_brackets(doc):
     Nugegoda", "the band formed by X"."""
     for clause in doc:
         noun = clause.head
-        if (clause.dep_ != "acl" or clause.tag_ not in ("VBG", "VBN") or noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None
-                or not any(t.pos_ == "PROPN" for t in clause.subtree)):
+        if (
+            clause.dep_ != "acl"
+            or clause.tag_ not in ("VBG", "VBN")
+            or noun.pos_ != "NOUN"
+            or type_of_focus(noun.lower_) is None
+            or not any(t.pos_ == "PROPN" for t in clause.subtree)
+        ):
             continue
         last = _last_word(doc, clause.i, clause.right_edge.i)
         yield _bracket(doc, _phrase_start(doc, noun), last, f"which {noun.text} {doc[clause.i : last + 1].text}")
@@ -169,8 +210,14 @@ def _asked_about(doc, noun) -> bool:
     """The noun is what a copular question asks for: "Who is the spouse of X", "What is the country of X"."""
     root = noun.head
     wh = doc[0]
-    return (root.dep_ == "ROOT" and root.lemma_ == "be" and noun.dep_ in ("nsubj", "attr")
-            and wh.tag_ in ("WP", "WDT") and wh.dep_ in ("nsubj", "attr") and wh.head.i == root.i)
+    return (
+        root.dep_ == "ROOT"
+        and root.lemma_ == "be"
+        and noun.dep_ in ("nsubj", "attr")
+        and wh.tag_ in ("WP", "WDT")
+        and wh.dep_ in ("nsubj", "attr")
+        and wh.head.i == root.i
+    )
 
 
 def _phrase_start(doc, noun) -> int:

@@ -9,6 +9,7 @@ is flagged as uncited. An answer that cites only through a list beside its text 
 as the LLM's {"answer", "citations"} reply does) is one claim: its whole text, markers out, which
 the listed passages in range must support together (its facts may come from different passages).
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,9 @@ from rag.words import content_words
 
 GROUP = re.compile(r"(?:\[[^\[\]]*\])+")  # one or more adjacent bracket groups
 NUMBERS = re.compile(r"^\s*\d+(\s*,\s*\d+)*\s*$")
-MIN_SUPPORT = 0.5  # half the claim's content words: a paraphrase keeps its names and numbers, a wrong passage rarely has half
+MIN_SUPPORT = (
+    0.5  # half the claim's content words: a paraphrase keeps its names and numbers, a wrong passage rarely has half
+)
 
 
 @dataclass
@@ -61,7 +64,9 @@ def supports(claim: str, passage_text: str, min_support: float = MIN_SUPPORT, wh
     return len(words & content_words(passage_text)) / len(words) >= min_support
 
 
-def check_citations(answer: str, passages: list, extra_numbers: list[int] = (), min_support: float = MIN_SUPPORT) -> CitationCheck:
+def check_citations(
+    answer: str, passages: list, extra_numbers: list[int] = (), min_support: float = MIN_SUPPORT
+) -> CitationCheck:
     """Readable, in-range citation numbers and the flags: out of range, unreadable, unsupported, uncited."""
     claims, unreadable = parse_citations(answer)
     flags = [f"citation {u} cannot be read as passage numbers" for u in unreadable]

@@ -1,12 +1,15 @@
 """Choice questions ("Which is older, A or B?"): the comparative's direction and the value a
 sentence gives, to pick the option the passages support (used by rag/reader.py)."""
+
 from __future__ import annotations
 
 import re
 
 EARLY = re.compile(r"\b(first|earlier|earliest|older|oldest|before|sooner)\b", re.I)
 LATE = re.compile(r"\b(later|latest|last|younger|youngest|newer|newest|recent|after)\b", re.I)
-MORE = re.compile(r"\b(more|most|larger|largest|bigger|biggest|longer|longest|higher|highest|taller|tallest|greater)\b", re.I)
+MORE = re.compile(
+    r"\b(more|most|larger|largest|bigger|biggest|longer|longest|higher|highest|taller|tallest|greater)\b", re.I
+)
 LESS = re.compile(r"\b(fewer|less|least|smaller|smallest|shorter|shortest|lower|lowest)\b", re.I)
 
 

@@ -5,6 +5,7 @@ date wins. "Who was born later, A or B?" and "Who is older, A or B?" compare bir
 director born later, X or Y?" asks "When was the director of X born?" (a chain of two hops). "Are X and Y from
 the same country?" -> "Which country is X from?" for each, then yes when both name the same country (a
 demonym counts as its country: "American" is the United States)."""
+
 from __future__ import annotations
 
 import functools
@@ -14,11 +15,30 @@ from pathlib import Path
 
 from rag.compare import EARLY, LATE, LESS, comparative
 
-MONTHS = {m: i for i, m in enumerate("january february march april may june july august september october november december".split(), 1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        "january february march april may june july august september october november december".split(), 1
+    )
+}
 YEAR = re.compile(r"\b(\d{3,4})\b")
 AUX = frozenset("is are was were has have had does do did".split())
-ROLES = ("director", "author", "composer", "founder", "creator", "producer", "performer", "writer", "screenwriter", "father", "mother",
-         "spouse", "husband", "wife")
+ROLES = (
+    "director",
+    "author",
+    "composer",
+    "founder",
+    "creator",
+    "producer",
+    "performer",
+    "writer",
+    "screenwriter",
+    "father",
+    "mother",
+    "spouse",
+    "husband",
+    "wife",
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +75,23 @@ def choice_sides(nlp, question: str, options: tuple[str, ...]) -> Sides | None:
     if not words or words[0].lower() not in ("which", "who", "what", "whose"):
         return None
     body = " ".join(words[1:])
-    body = re.sub(r"^(one|film|movie|song|album|book|band|person|magazine|company|university|work|of the two|of these|\w+)\s+(?=(was|were|is|are|has|had|did|came|come|died|born|released|published|founded|formed|established|started|opened|debuted|premiered|aired))", "", body, flags=re.I)
+    body = re.sub(
+        r"^(one|film|movie|song|album|book|band|person|magazine|company|university|work|of the two|of these|\w+)\s+(?=(was|were|is|are|has|had|did|came|come|died|born|released|published|founded|formed|established|started|opened|debuted|premiered|aired))",
+        "",
+        body,
+        flags=re.I,
+    )
     age = re.search(r"\b(older|younger)\b", body, re.I)
-    bare = re.sub(rf"\b(more recently|recently|more|{EARLY.pattern[3:-3]}|{LATE.pattern[3:-3]}|{LESS.pattern[3:-3]})\b", " ", body, flags=re.I).strip(" ?")
+    bare = re.sub(
+        rf"\b(more recently|recently|more|{EARLY.pattern[3:-3]}|{LATE.pattern[3:-3]}|{LESS.pattern[3:-3]})\b",
+        " ",
+        body,
+        flags=re.I,
+    ).strip(" ?")
     bare = " ".join(bare.split())
-    role = re.match(r"^(?:has|had|have)\s+(?:the\s+)?(\w+?)s?\s+(?:who\s+(?:was|were)\s+)?(born|died|die)\b", bare, re.I)
+    role = re.match(
+        r"^(?:has|had|have)\s+(?:the\s+)?(\w+?)s?\s+(?:who\s+(?:was|were)\s+)?(born|died|die)\b", bare, re.I
+    )
     if age or re.fullmatch(r"(was|were|is|are)?\s*born", bare, re.I):
         template = "When was {} born?"
         direction = -direction if age and age.group(1).lower() == "older" else direction
@@ -67,7 +99,11 @@ def choice_sides(nlp, question: str, options: tuple[str, ...]) -> Sides | None:
             direction = -1 if age.group(1).lower() == "older" else 1
     elif role and role.group(1).lower() in ROLES:
         verb = "born" if role.group(2).lower() == "born" else "die"
-        template = f"When was the {role.group(1).lower()} of {{}} born?" if verb == "born" else f"When did the {role.group(1).lower()} of {{}} die?"
+        template = (
+            f"When was the {role.group(1).lower()} of {{}} born?"
+            if verb == "born"
+            else f"When did the {role.group(1).lower()} of {{}} die?"
+        )
     elif re.fullmatch(r"(died|die|passed away)", bare, re.I):
         template = "When did {} die?"
     elif bare:
@@ -79,8 +115,11 @@ def choice_sides(nlp, question: str, options: tuple[str, ...]) -> Sides | None:
     return Sides((template.format(a), template.format(b)), (a, b), "date", direction)
 
 
-SAME = re.compile(r"^(?:are|were|is|was|do|did)\s+(?:both\s+)?(?:the\s+(?P<role1>\w+?)s?\s+of\s+)?(?:(?:both\s+)?(?:the\s+)?(?:films?|movies?|songs?|albums?|books?|bands?|magazines?|people|persons|players|places|cities|towns|villages|mountains|rivers|lakes)\s+)?"
-                  r"(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+(?:both\s+)?(?:have\s+(?:the\s+)?(?P<role2>\w+?)s?\s+)?(?:both\s+)?(?P<verb>located|based|born|from|of|in|share)?\s*(?:in|from|of)?\s*(?:the\s+)?same\s+(?P<what>country|nationality|city|place|state)\s*\??$", re.I)
+SAME = re.compile(
+    r"^(?:are|were|is|was|do|did)\s+(?:both\s+)?(?:the\s+(?P<role1>\w+?)s?\s+of\s+)?(?:(?:both\s+)?(?:the\s+)?(?:films?|movies?|songs?|albums?|books?|bands?|magazines?|people|persons|players|places|cities|towns|villages|mountains|rivers|lakes)\s+)?"
+    r"(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+(?:both\s+)?(?:have\s+(?:the\s+)?(?P<role2>\w+?)s?\s+)?(?:both\s+)?(?P<verb>located|based|born|from|of|in|share)?\s*(?:in|from|of)?\s*(?:the\s+)?same\s+(?P<what>country|nationality|city|place|state)\s*\??$",
+    re.I,
+)
 
 
 def same_sides(question: str) -> Sides | None:
@@ -102,7 +141,11 @@ def same_sides(question: str) -> Sides | None:
             located = (m.group("verb") or "").lower() in ("located", "based", "in")
             # "from" is answered by a nationality as often as by a country ("an American director"): ask for either
             return f"Which country is {subject} located in?" if located else f"What is the nationality of {subject}?"
-        return f"Which {what} is {subject} from?" if (m.group("verb") or "").lower() != "born" else f"Where was {subject} born?"
+        return (
+            f"Which {what} is {subject} from?"
+            if (m.group("verb") or "").lower() != "born"
+            else f"Where was {subject} born?"
+        )
 
     return Sides((side(a), side(b)), (), "same", 0)
 
@@ -153,4 +196,4 @@ def decide(sides: Sides, values: list) -> int | bool | None:
         return values[0] == values[1]
     if values[0] == values[1]:
         return None
-    return (values.index(min(values)) if sides.direction < 0 else values.index(max(values)))
+    return values.index(min(values)) if sides.direction < 0 else values.index(max(values))

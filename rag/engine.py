@@ -2,6 +2,7 @@
 
 In every answer, [n] refers to the n-th passage of `Answer.passages`.
 """
+
 from __future__ import annotations
 
 import time
@@ -61,7 +62,9 @@ class QueryEngine:
     def linker(self) -> EntityLinker:
         if self._linker is None:
             norm_to_entity = dict(self.con.execute("SELECT norm_name, entity_id FROM entities").fetchall())
-            self._linker = EntityLinker(norm_to_entity, self.store.table("entities"), self.nlp, self.settings.linking_top_k)
+            self._linker = EntityLinker(
+                norm_to_entity, self.store.table("entities"), self.nlp, self.settings.linking_top_k
+            )
         return self._linker
 
     def retriever(self, mode: str) -> Retriever:
@@ -79,7 +82,9 @@ class QueryEngine:
         if mode == "bm25":
             return FullTextRetriever(self.chunks)
         s = self.settings
-        graph = HippoRAGRetriever(KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, HippoParams.of(s))
+        graph = HippoRAGRetriever(
+            KnowledgeGraph.load(s.graph_path), self.store.table("facts"), self.linker, dense, HippoParams.of(s)
+        )
         if s.next_hop:
             graph = NextHopRetriever(graph, self.next_question, s.top_k)
         if mode == "hipporag":
@@ -94,29 +99,46 @@ class QueryEngine:
             [[cid for cid, _ in chunk_scores]],
         ).fetchall()
         by_id = {r[0]: r for r in rows}
-        return [Passage(by_id[cid][1], cid, by_id[cid][2], score, by_id[cid][3]) for cid, score in chunk_scores if cid in by_id]
+        return [
+            Passage(by_id[cid][1], cid, by_id[cid][2], score, by_id[cid][3])
+            for cid, score in chunk_scores
+            if cid in by_id
+        ]
 
     @property
     def reader(self) -> Reader:
         if self._reader is None:
             stored = lambda texts: load_parses(self.con, texts, english())  # noqa: E731
             span_reader = span_model() if self.settings.reader == "neural" else None
-            self._reader = (NeuralReader(self.nlp, span_reader, self.embedder, stored=stored) if span_reader is not None
-                            else Reader(self.nlp, self.embedder, stored=stored))
+            self._reader = (
+                NeuralReader(self.nlp, span_reader, self.embedder, stored=stored)
+                if span_reader is not None
+                else Reader(self.nlp, self.embedder, stored=stored)
+            )
         return self._reader
 
     def clues(self, question: str, client=None) -> Clues:
         writer = ClueWriter(self.con, self.linker, self.store.table("gists"))
         query_vector = self.embedder.queries([question])[0]
-        return writer.with_llm(client, question, query_vector) if client is not None else writer.offline(question, query_vector, self.reader)
+        return (
+            writer.with_llm(client, question, query_vector)
+            if client is not None
+            else writer.offline(question, query_vector, self.reader)
+        )
 
-    def retrieve(self, question: str, mode: str, k: int, client=None, timings: dict | None = None) -> tuple[list[Hit], Clues, str]:
+    def retrieve(
+        self, question: str, mode: str, k: int, client=None, timings: dict | None = None
+    ) -> tuple[list[Hit], Clues, str]:
         """The hits, the clues used and a label saying which retrieval actually ran."""
         if mode != "memorag":
             retriever = self.retriever(mode)
             if isinstance(retriever, NextHopRetriever):
                 if client is None:  # the offline reader retrieves for its chain's hops itself (rag/next_hop.py)
-                    return retriever.graph.retrieve(question, k), Clues([question]), "hipporag (the reader retrieves each hop of a chain)"
+                    return (
+                        retriever.graph.retrieve(question, k),
+                        Clues([question]),
+                        "hipporag (the reader retrieves each hop of a chain)",
+                    )
                 return retriever.retrieve(question, k), Clues([question]), "hipporag + next hop"
             return retriever.retrieve(question, k), Clues([question]), mode
         started = time.perf_counter()
@@ -125,18 +147,24 @@ class QueryEngine:
             timings["clues"] = _ms(started)
         # an LLM's clues are shown and drafted from, not weighed: no gain was shown (BENCHMARKS.md's decisions)
         weight = 0.0 if client is not None else self.settings.clue_weight_offline
-        hits = retrieve_with_clues(PPROrder(self.retriever(mode)), clues, k, clue_weight=weight)  # its fusion was tuned on PPR's order
+        hits = retrieve_with_clues(
+            PPROrder(self.retriever(mode)), clues, k, clue_weight=weight
+        )  # its fusion was tuned on PPR's order
         used = len(clues.texts) - 1 if weight > 0 else 0
-        label = (f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})" if used
-                 else "memorag: hipporag alone (no clue weighed)")
+        label = (
+            f"memorag: hipporag + {used} clue{'s' * (used != 1)} (weight {weight:g}; clues {clues.source})"
+            if used
+            else "memorag: hipporag alone (no clue weighed)"
+        )
         return hits, clues, label
 
     def next_question(self, question: str, hits: list[Hit], graph: HippoRAGRetriever) -> str | None:
         """The question with its first bridge read from these hits' passages, with the PPR mass of the
         graph retriever that found them (rag/next_hop.py)."""
         passages = self.passages([(h.chunk_id, h.score) for h in hits])
-        return self.reader.next_question(question, passages, self.headings(passages, self.settings.reader_structure),
-                                         self.signals(question, graph))
+        return self.reader.next_question(
+            question, passages, self.headings(passages, self.settings.reader_structure), self.signals(question, graph)
+        )
 
     def headings(self, passages: list[Passage], structure: bool) -> list[str]:
         """Each passage's heading for the reader: its document's scope and aspect, or its title."""
@@ -152,13 +180,19 @@ class QueryEngine:
         override reader_structure, to measure with and without on the same passages)."""
         structure = self.settings.reader_structure if structure is None else structure
 
-        def retrieve(rewritten: str) -> list[tuple[Passage, str]]:  # a chain's next hop retrieves for its rewritten question
+        def retrieve(
+            rewritten: str,
+        ) -> list[tuple[Passage, str]]:  # a chain's next hop retrieves for its rewritten question
             retriever = self.retriever(mode)
-            retriever = PPROrder(retriever) if isinstance(retriever, (HippoRAGRetriever, NextHopRetriever)) else retriever  # the hops were tuned on PPR's order
+            retriever = (
+                PPROrder(retriever) if isinstance(retriever, (HippoRAGRetriever, NextHopRetriever)) else retriever
+            )  # the hops were tuned on PPR's order
             found = self.passages([(h.chunk_id, h.score) for h in retriever.retrieve(rewritten, len(passages))])
             return list(zip(found, self.headings(found, structure)))
 
-        return self.reader.read(question, passages, self.headings(passages, structure), self.graph_signals(question, mode), retrieve)
+        return self.reader.read(
+            question, passages, self.headings(passages, structure), self.graph_signals(question, mode), retrieve
+        )
 
     def graph_signals(self, question: str, mode: str) -> GraphSignals | None:
         """PPR mass of this question's retrieval and graph distances, when the graph retrieval ran."""
@@ -170,8 +204,14 @@ class QueryEngine:
         """The PPR mass of the graph retriever's last retrieval for this question, and graph distances."""
         mass = graph.recent_mass.get(question)
         named = [self.linker.norm_to_entity.get(p) for p in self.linker.phrases(question)]
-        return RetrievalSignals(graph.kg, self.linker.norm_to_entity, mass, [e for e in named if e], adjacency=graph.adjacency(),
-                                vertex_of=graph.entity_vertex())
+        return RetrievalSignals(
+            graph.kg,
+            self.linker.norm_to_entity,
+            mass,
+            [e for e in named if e],
+            adjacency=graph.adjacency(),
+            vertex_of=graph.entity_vertex(),
+        )
 
     def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> Answer:
         if not question.strip():
@@ -181,24 +221,50 @@ class QueryEngine:
         k = k or self.settings.top_k
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        with query_cache(self.settings.workspace, self.settings.llm_enabled) as cache, llm_client(self.settings, cache, "answer") as client:
+        with (
+            query_cache(self.settings.workspace, self.settings.llm_enabled) as cache,
+            llm_client(self.settings, cache, "answer") as client,
+        ):
             if mode == "memorag" and client is not None and self.settings.answer_from_memory:
-                memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(self.embedder.queries([question])[0], 12)
+                memory = ClueWriter(self.con, self.linker, self.store.table("gists")).memory_text(
+                    self.embedder.queries([question])[0], 12
+                )
                 direct = memory_answer(client, question, memory)
                 if direct is not None:
-                    return Answer(question, direct, [], [], mode=mode, method=f"memory:{client.model}", timings_ms={"total": _ms(started)},
-                                  flags=["answered from memory alone: the answer cites no passage"], retrieval="none (memory only)")
+                    return Answer(
+                        question,
+                        direct,
+                        [],
+                        [],
+                        mode=mode,
+                        method=f"memory:{client.model}",
+                        timings_ms={"total": _ms(started)},
+                        flags=["answered from memory alone: the answer cites no passage"],
+                        retrieval="none (memory only)",
+                    )
             hits, clues, label = self.retrieve(question, mode, k, client, timings)
             timings["retrieve"] = _ms(started) - sum(timings.values())
             ranked = self.passages([(h.chunk_id, h.score) for h in hits])
             ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
             # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
             order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
-            answer = Answer(question, "", [], ranked, mode=mode, clues=clues.texts[1:], draft=clues.draft, retrieval=label, retrieved=len(ranked))
+            answer = Answer(
+                question,
+                "",
+                [],
+                ranked,
+                mode=mode,
+                clues=clues.texts[1:],
+                draft=clues.draft,
+                retrieval=label,
+                retrieved=len(ranked),
+            )
             if client is not None:
                 structured = self.structured(ranked, self.settings.answer_structure)
                 rendered = [structured[p.chunk_id].render() if p.chunk_id in structured else p.text for p in ranked]
-                answer.answer, answer.citations, answer.flags, failure = llm_answer(client, question, ranked, clues.draft, order, rendered)
+                answer.answer, answer.citations, answer.flags, failure = llm_answer(
+                    client, question, ranked, clues.draft, order, rendered
+                )
                 answer.method = client.method
                 answer.tokens = {"prompt": client.usage.prompt_tokens, "completion": client.usage.completion_tokens}
                 if failure is None:
@@ -212,12 +278,16 @@ class QueryEngine:
             answer.resolved = reading.resolved
             answer.confidence = reading.confidence
             if withheld(reading, self.settings.reader_confidence_min):  # no guess: the evidence, cited, is the answer
-                answer.flags.append(f"no answer found: the reader's best ({reading.answer!r}) has confidence {reading.confidence:.2f}, "
-                                    f"below {self.settings.reader_confidence_min:g}; the answer is its evidence")
+                answer.flags.append(
+                    f"no answer found: the reader's best ({reading.answer!r}) has confidence {reading.confidence:.2f}, "
+                    f"below {self.settings.reader_confidence_min:g}; the answer is its evidence"
+                )
                 answer.answer = " ".join(e.cited() for e in reading.evidence)
             answer.evidence = [asdict(e) for e in reading.evidence]
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))
-            answer.citations = [Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited]
+            answer.citations = [
+                Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited
+            ]
             answer.method = "reader"  # also when the LLM's answer failed (its reason is in flags)
             answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
             return answer

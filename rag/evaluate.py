@@ -1,5 +1,6 @@
 """Retrieval evaluation on a QA set with gold supporting passages (MuSiQue format): Recall@k of
 every method over one index, in one run, with query latency."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def recall_at(ranked_doc_ids: list[str], gold: list[str], k: int) -> float:
     return len(set(top) & set(gold)) / len(set(gold)) if gold else 0.0
 
 
-def score_questions(retriever, questions: list[dict], chunk_doc: dict[str, str], ks: list[int]) -> tuple[dict[int, list[float]], list[float]]:
+def score_questions(
+    retriever, questions: list[dict], chunk_doc: dict[str, str], ks: list[int]
+) -> tuple[dict[int, list[float]], list[float]]:
     """Recall@k of every question (in order) and the latency of every retrieve call in ms."""
     depth = max(ks) * 3  # chunks of one document collapse into one
     retriever.retrieve(questions[0]["question"], depth)  # warm caches before timing
@@ -120,7 +123,10 @@ def memoise_graph_retrieval(engine: QueryEngine) -> None:
 def halves(questions: list[dict]) -> dict[str, set[int]]:
     """A fixed split: questions ordered by id (else by position), even positions "tune", odd "test"."""
     order = sorted(range(len(questions)), key=lambda i: (str(questions[i].get("id", "")), i))
-    return {"tune": {i for n, i in enumerate(order) if n % 2 == 0}, "test": {i for n, i in enumerate(order) if n % 2 == 1}}
+    return {
+        "tune": {i for n, i in enumerate(order) if n % 2 == 0},
+        "test": {i for n, i in enumerate(order) if n % 2 == 1},
+    }
 
 
 def answer_in_passages(passages: list, answers: list[str]) -> float:
@@ -146,7 +152,9 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
         answer = engine.ask(question["question"], mode=mode, k=k)
         latencies.append((time.perf_counter() - started) * 1000)
         reader_ms.append(answer.timings_ms.get("answer", 0.0))
-        retrieved = answer.passages[: answer.retrieved or len(answer.passages)]  # as retrieved, before a chain added any
+        retrieved = answer.passages[
+            : answer.retrieved or len(answer.passages)
+        ]  # as retrieved, before a chain added any
         other = engine.read(question["question"], retrieved, mode, structure=not engine.settings.reader_structure)
         extractive, _ = extractive_answer(question["question"], answer.passages, engine.embedder)
         texts = {"reader": answer.answer, "reader_other": other.text, "extractive": extractive}
@@ -166,9 +174,13 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
 
     split = halves(questions)
     return {
-        "mode": mode, "clue_weight": engine.settings.clue_weight_offline if mode == "memorag" else None,
-        "reader_structure": engine.settings.reader_structure, **mean(range(len(rows))),
+        "mode": mode,
+        "clue_weight": engine.settings.clue_weight_offline if mode == "memorag" else None,
+        "reader_structure": engine.settings.reader_structure,
+        **mean(range(len(rows))),
         "halves": {name: mean(indices) for name, indices in split.items()},
-        "p50_ms": float(np.percentile(latencies, 50)), "p95_ms": float(np.percentile(latencies, 95)),
-        "reader_p95_ms": float(np.percentile(reader_ms, 95)), "questions": len(questions),
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p95_ms": float(np.percentile(latencies, 95)),
+        "reader_p95_ms": float(np.percentile(reader_ms, 95)),
+        "questions": len(questions),
     }

@@ -9,6 +9,7 @@
 4. Personalized PageRank (damping 0.5) on the undirected weighted graph; passages ranked by mass;
 5. no fact survives and no entity is named: plain dense retrieval.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,7 +72,9 @@ class PPROrder:
 class HippoRAGRetriever:
     name = "hipporag"
 
-    def __init__(self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams):
+    def __init__(
+        self, kg: KnowledgeGraph, facts: VectorTable, linker: EntityLinker, dense: DenseRetriever, params: HippoParams
+    ):
         self.kg = kg
         self.linker = linker
         self.dense = dense
@@ -87,11 +90,15 @@ class HippoRAGRetriever:
         self._passages_of = np.maximum(counts, 1).astype(float)  # passages each entity occurs in
         self._adjacency: Adjacency | None = None  # the graph as sparse rows, built on first use
         self._whole: WholeGraphPageRank | None = None  # the whole-graph PPR operator, built on first use
-        self.recent_mass: OrderedDict[str, np.ndarray] = OrderedDict()  # query -> PPR mass of every vertex, last few queries (the reader's entity scores)
+        self.recent_mass: OrderedDict[str, np.ndarray] = (
+            OrderedDict()
+        )  # query -> PPR mass of every vertex, last few queries (the reader's entity scores)
         self._mentions: Mentions | None = None  # passage x entity incidence, built on first use
         self._aligned: tuple[list[str], np.ndarray] | None = None  # dense ids -> passage vertices
         self._named: tuple[str, dict[int, float]] | None = None  # the last query and the entity vertices it names
-        self._topics: np.ndarray | None = None  # passage vertex -> the entity vertex its title names (-1: none), built on first use
+        self._topics: np.ndarray | None = (
+            None  # passage vertex -> the entity vertex its title names (-1: none), built on first use
+        )
 
     def recognise(self, query: str, candidates: list[int]) -> list[int]:
         """The offline recognition memory: which of the top facts to keep."""
@@ -152,7 +159,10 @@ class HippoRAGRetriever:
         count = min(max(self.params.ppr_neighbourhood_passages, k), len(passages))
         top = np.argpartition(-passages, count - 1)[:count] if count else np.zeros(0, dtype=int)
         cap = self.params.ppr_neighbourhood_max_degree
-        return np.union1d(neighbourhood(self.kg, list(entity_seeds), self.params.ppr_neighbourhood_hops, cap), neighbourhood(self.kg, top.tolist(), 1, cap))
+        return np.union1d(
+            neighbourhood(self.kg, list(entity_seeds), self.params.ppr_neighbourhood_hops, cap),
+            neighbourhood(self.kg, top.tolist(), 1, cap),
+        )
 
     def dense_by_passage(self, query_vector: np.ndarray) -> np.ndarray:
         """Min-max normalised cosine of every passage vertex (0 for a passage without a vector)."""
@@ -169,8 +179,13 @@ class HippoRAGRetriever:
     def retrieve(self, query: str, k: int, reorder: bool = True) -> list[Hit]:
         """The top k passages; `reorder` False: in PPR order even with fuse_depth (for callers that
         fuse or extend lists themselves, such as memorag's clues, and were tuned on PPR's order)."""
-        p = self.params if reorder or self.params.fuse_depth <= 0 else dataclasses.replace(self.params, fuse_dense=0.0, named_first=False,
-                                                                                            chain_second=False, chain_fill=False)
+        p = (
+            self.params
+            if reorder or self.params.fuse_depth <= 0
+            else dataclasses.replace(
+                self.params, fuse_dense=0.0, named_first=False, chain_second=False, chain_fill=False
+            )
+        )
         query_vector = self.dense.embedder.queries([query])[0]
         entity_seeds = self.seeds(query, query_vector)
         dense = self.dense_by_passage(query_vector)
@@ -198,7 +213,9 @@ class HippoRAGRetriever:
             self._whole = WholeGraphPageRank(self.kg, self.adjacency())
         return self._whole(reset, self.params.ppr_damping)
 
-    def fuse(self, mass: np.ndarray, dense: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()) -> list[Hit]:
+    def fuse(
+        self, mass: np.ndarray, dense: np.ndarray, k: int, p: HippoParams, named: set[int] = frozenset()
+    ) -> list[Hit]:
         """The top k passages by PPR mass, or, with fuse_dense, by reciprocal-rank fusion of the PPR
         rank (weight 1) with the dense rank, each list counted to depth max(100, 4k). With
         fuse_depth, only PPR's first fuse_depth passages are reordered so (ranks within them), and
@@ -210,16 +227,18 @@ class HippoRAGRetriever:
             top = np.argsort(-mass)[:k]
             return [Hit(self.kg.passage_ids[i], float(mass[i])) for i in top]
         if p.fuse_depth > 0:
-            order = np.argsort(-mass, kind="stable")[:max(k, p.fuse_depth * (2 if p.chain_fill else 1))]
+            order = np.argsort(-mass, kind="stable")[: max(k, p.fuse_depth * (2 if p.chain_fill else 1))]
             head = order[: p.fuse_depth]
             fused = _rrf(head, ((mass, 1.0), (dense, p.fuse_dense)), len(head), p.rrf_k)
             head = head[np.argsort(-fused[head], kind="stable")]
             # the rest score as their PPR rank alone would, below every reordered one
-            fused[order[len(head):]] = 1.0 / (p.rrf_k + 1 + np.arange(len(head), len(order)))
-            ranked = np.concatenate([head, order[len(head):]]).tolist()
+            fused[order[len(head) :]] = 1.0 / (p.rrf_k + 1 + np.arange(len(head), len(order)))
+            ranked = np.concatenate([head, order[len(head) :]]).tolist()
             scores = fused[ranked]  # the chain rules move passages, not scores: each place keeps its score
             if p.named_first or p.chain_second:
-                ranked[: len(head)] = chain_order(ranked[: len(head)], self.topics(), named, self.mentions(), p.named_first, p.chain_second)
+                ranked[: len(head)] = chain_order(
+                    ranked[: len(head)], self.topics(), named, self.mentions(), p.named_first, p.chain_second
+                )
             if p.chain_fill and len(head) == p.fuse_depth:
                 ranked = chain_fill(ranked, self.topics(), self.mentions(), p.fuse_depth)
             fused[ranked] = scores
@@ -247,7 +266,9 @@ class HippoRAGRetriever:
     def topics(self) -> np.ndarray:
         """Per passage vertex, the entity vertex its document's title names (-1: none)."""
         if self._topics is None:
-            self._topics = topic_vertices(self.dense.chunks.texts("title"), self.kg.passage_ids, self.linker.norm_to_entity, self._entity_vertex)
+            self._topics = topic_vertices(
+                self.dense.chunks.texts("title"), self.kg.passage_ids, self.linker.norm_to_entity, self._entity_vertex
+            )
         return self._topics
 
 

@@ -17,6 +17,7 @@ without a topic, or a question naming none, leaves the fused order as it is.
   the set's size), that is chain-linked to one of the first two: the hop after them, which PPR's mass
   (spread over every entity the seeds reach) may rank just below the set. This one does change the set.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,9 @@ from rag.mentions import Mentions
 QUALIFIER = re.compile(r"\s*\([^)]*\)")
 
 
-def topic_vertices(titles: dict[str, str], passage_ids: list[str], norm_to_entity: dict[str, str], entity_vertex: dict[str, int]) -> np.ndarray:
+def topic_vertices(
+    titles: dict[str, str], passage_ids: list[str], norm_to_entity: dict[str, str], entity_vertex: dict[str, int]
+) -> np.ndarray:
     """Per passage vertex, the entity vertex its title names exactly (qualifiers in parentheses
     dropped), or -1 when the title names no entity of the graph."""
     out = np.full(len(passage_ids), -1, dtype=np.int64)
@@ -51,7 +54,9 @@ def chain_linked(mentions: Mentions, topic: np.ndarray, a: int, b: int) -> bool:
     return mentions_vertex(mentions, a, int(topic[b])) or mentions_vertex(mentions, b, int(topic[a]))
 
 
-def chain_order(head: list[int], topic: np.ndarray, named: set[int], mentions: Mentions, named_first: bool, chain_second: bool) -> list[int]:
+def chain_order(
+    head: list[int], topic: np.ndarray, named: set[int], mentions: Mentions, named_first: bool, chain_second: bool
+) -> list[int]:
     """The head (passage vertices in fused order) with hop 1 first and its chain-linked passage second."""
     order = list(head)
     if named_first:

@@ -3,6 +3,7 @@
 The embedder's name and dimension are written beside the tables; opening them with another
 embedder raises EmbedderMismatch instead of returning nonsense scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -144,7 +145,9 @@ class VectorTable:
         arrow = table.to_arrow().select(["id", column])
         return dict(zip(arrow.column("id").to_pylist(), arrow.column(column).to_pylist()))
 
-    def sync(self, wanted: dict[str, dict], column: str, embed: str, batch: int, progress: Progress = silent, step: str = "") -> SyncCounts:
+    def sync(
+        self, wanted: dict[str, dict], column: str, embed: str, batch: int, progress: Progress = silent, step: str = ""
+    ) -> SyncCounts:
         """Make the table hold exactly `wanted` (id -> row): rows whose id is gone or whose `column`
         differs from the wanted row's are dropped, missing and changed rows are embedded (from
         their `embed` text) and added. Content, not the id, decides what is current. A missing row
@@ -173,7 +176,13 @@ class VectorTable:
         table = self._open()
         chosen = sorted(ids.values())
         for start in range(0, len(chosen), 500):
-            arrow = table.search().where(f"id IN ({_quote(chosen[start:start + 500])})").select(["id", "vector"]).limit(500).to_arrow()
+            arrow = (
+                table.search()
+                .where(f"id IN ({_quote(chosen[start : start + 500])})")
+                .select(["id", "vector"])
+                .limit(500)
+                .to_arrow()
+            )
             vectors = arrow.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.store.embedder.dim)
             by_id.update(zip(arrow.column("id").to_pylist(), vectors.astype(np.float32)))
         return {text: by_id[i] for text, i in ids.items() if i in by_id}
@@ -182,7 +191,11 @@ class VectorTable:
         """The vectors of `texts`, in order: the `known` ones as they are, the rest embedded in one call."""
         fresh = [t for t in texts if t not in known]
         vectors = dict(zip(fresh, self.store.embedder.passages(fresh))) if fresh else {}
-        return np.stack([known[t] if t in known else vectors[t] for t in texts]) if texts else np.zeros((0, self.store.embedder.dim), np.float32)
+        return (
+            np.stack([known[t] if t in known else vectors[t] for t in texts])
+            if texts
+            else np.zeros((0, self.store.embedder.dim), np.float32)
+        )
 
     def count(self) -> int:
         table = self._open()
@@ -204,7 +217,7 @@ class VectorTable:
     def delete_ids(self, ids: list[str]) -> None:
         table = self._open()
         for start in range(0, len(ids), 500):
-            table.delete(f"id IN ({_quote(ids[start:start + 500])})")
+            table.delete(f"id IN ({_quote(ids[start : start + 500])})")
         self._matrix = None
 
     def delete_docs(self, doc_ids: list[str]) -> None:
@@ -212,7 +225,7 @@ class VectorTable:
         if table is None or not doc_ids:
             return
         for start in range(0, len(doc_ids), 500):
-            table.delete(f"doc_id IN ({_quote(doc_ids[start:start + 500])})")
+            table.delete(f"doc_id IN ({_quote(doc_ids[start : start + 500])})")
         self._matrix = None
 
     def build_fulltext(self, column: str = "text") -> None:
@@ -228,7 +241,14 @@ class VectorTable:
         table = self._open()
         if table is None:
             return []
-        rows = table.search(np.asarray(query_vector, dtype=np.float32)).metric("cosine").bypass_vector_index().select(["id", "_distance"]).limit(k).to_list()
+        rows = (
+            table.search(np.asarray(query_vector, dtype=np.float32))
+            .metric("cosine")
+            .bypass_vector_index()
+            .select(["id", "_distance"])
+            .limit(k)
+            .to_list()
+        )
         return [(row["id"], 1.0 - float(row["_distance"])) for row in rows]
 
     def fulltext(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -256,6 +276,8 @@ class VectorTable:
                 self._matrix = ([], np.zeros((0, self.store.embedder.dim), dtype=np.float32))
             else:
                 arrow = table.to_arrow().select(["id", "vector"])
-                vectors = arrow.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.store.embedder.dim)
+                vectors = (
+                    arrow.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.store.embedder.dim)
+                )
                 self._matrix = (arrow.column("id").to_pylist(), vectors.astype(np.float32))
         return self._matrix

@@ -1,5 +1,6 @@
 """Link a query to entities of the graph: exact normalised names (noun phrases, then word n-grams of the
 query), then nearest entity vectors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,9 @@ from rag.index import VectorTable
 
 
 class EntityLinker:
-    def __init__(self, norm_to_entity: dict[str, str], entities: VectorTable, nlp, top_k: int = 5, min_similarity: float = 0.6):
+    def __init__(
+        self, norm_to_entity: dict[str, str], entities: VectorTable, nlp, top_k: int = 5, min_similarity: float = 0.6
+    ):
         self.norm_to_entity = norm_to_entity
         self.entities = entities
         self.nlp = nlp

@@ -9,6 +9,7 @@ with the draft and the question with each further answer-bearing entity, so each
 retrieval towards a candidate answer's passages. Clues of three words or fewer are dropped; the
 question is always kept and weighs most in the fusion.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,14 @@ def keep_clue(text: str) -> bool:
 
 
 class ClueWriter:
-    def __init__(self, con: duckdb.DuckDBPyConnection, linker: EntityLinker, gists: VectorTable, facts_per_entity: int = 2, gists_per_query: int = 3):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        linker: EntityLinker,
+        gists: VectorTable,
+        facts_per_entity: int = 2,
+        gists_per_query: int = 3,
+    ):
         self.con = con
         self.linker = linker
         self.gists = gists
@@ -66,7 +74,11 @@ class ClueWriter:
     def memory_passages(self, question: str, query_vector: np.ndarray) -> list[Passage]:
         """The global memory the offline draft reads: the matching gists, then the question's graph facts."""
         doc_ids = [doc_id for doc_id, _ in self.gists.dense(query_vector, self.gists_per_query)]
-        gists = dict(self.con.execute("SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall())
+        gists = dict(
+            self.con.execute(
+                "SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]
+            ).fetchall()
+        )
         memory = [Passage(d, f"gist:{d}", "", 0.0, _plain(gists[d])) for d in doc_ids if d in gists]
         facts = self.facts(question, query_vector)
         return memory + ([Passage("graph", "facts:" + question, "", 0.0, ". ".join(facts) + ".")] if facts else [])
@@ -79,28 +91,47 @@ class ClueWriter:
             clues = self.facts(question, query_vector) + gists
             return Clues([question] + [c for c in dict.fromkeys(clues) if keep_clue(c) and c != question])
         reading = reader.read(question, self.memory_passages(question, query_vector))
-        draft = reading.answer if reading.answer_type != "description" else (reading.evidence[0].text if reading.evidence else "")
+        draft = (
+            reading.answer
+            if reading.answer_type != "description"
+            else (reading.evidence[0].text if reading.evidence else "")
+        )
         entities = [name for name, _ in reading.candidates if name != draft][:entity_clues]
         clues = [f"{question} {text}" for text in [draft, *entities] if text]
-        return Clues([question] + [c for c in dict.fromkeys(clues) if keep_clue(c)], draft, "offline: reader over memory")
+        return Clues(
+            [question] + [c for c in dict.fromkeys(clues) if keep_clue(c)], draft, "offline: reader over memory"
+        )
 
     def with_llm(self, client, question: str, query_vector: np.ndarray, memory_size: int = 12) -> Clues:
         """MemoRAG's clue kinds from the LLM, given the gists nearest the question as its memory."""
         prompt = load_prompt("rag", "clues")
         memory = self.memory_text(query_vector, memory_size)
-        messages = [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("user", memory=memory, question=question)}]
-        result = client.complete(messages, ClueReply, 'Your reply was invalid: $error. Reply again as {"spans": [...], "questions": [...], "draft": "..."}.')
+        messages = [
+            {"role": "system", "content": prompt.render("system")},
+            {"role": "user", "content": prompt.render("user", memory=memory, question=question)},
+        ]
+        result = client.complete(
+            messages,
+            ClueReply,
+            'Your reply was invalid: $error. Reply again as {"spans": [...], "questions": [...], "draft": "..."}.',
+        )
         if result.value is None:
             fallback = self.offline(question, query_vector)
             fallback.source = f"offline (LLM failed: {result.failure})"
             return fallback
         reply = result.value
-        texts = [question] + [c for c in dict.fromkeys([*reply.spans, *reply.questions, reply.draft]) if keep_clue(c) and c != question]
+        texts = [question] + [
+            c for c in dict.fromkeys([*reply.spans, *reply.questions, reply.draft]) if keep_clue(c) and c != question
+        ]
         return Clues(texts, reply.draft, client.method)
 
     def memory_text(self, query_vector: np.ndarray, size: int) -> str:
         doc_ids = [doc_id for doc_id, _ in self.gists.dense(query_vector, size)]
-        rows = dict(self.con.execute("SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall())
+        rows = dict(
+            self.con.execute(
+                "SELECT doc_id, gist FROM gists WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]
+            ).fetchall()
+        )
         return "\n".join(f"- {rows[d]}" for d in doc_ids if d in rows)
 
 
@@ -109,8 +140,15 @@ def _plain(gist: str) -> str:
     return gist.replace(" Aspects: ", " ").replace(" Entities: ", " ")
 
 
-def retrieve_with_clues(retriever: Retriever, clues: Clues, k: int, per_clue: int = 3, question_depth: int = 20,
-                        clue_weight: float = 0.3, rrf_k: int = 60) -> list[Hit]:
+def retrieve_with_clues(
+    retriever: Retriever,
+    clues: Clues,
+    k: int,
+    per_clue: int = 3,
+    question_depth: int = 20,
+    clue_weight: float = 0.3,
+    rrf_k: int = 60,
+) -> list[Hit]:
     """Weighted reciprocal-rank fusion: the question's own list (weight 1) and each clue's top
     per_clue hits (clue_weight), merged and deduplicated."""
     fused: dict[str, float] = {}
@@ -124,7 +162,9 @@ def retrieve_with_clues(retriever: Retriever, clues: Clues, k: int, per_clue: in
     return [Hit(chunk_id, score) for chunk_id, score in ranked]
 
 
-def edges_first(items: list, ) -> list:
+def edges_first(
+    items: list,
+) -> list:
     """Strongest items at the start and the end, weakest in the middle ("lost in the middle")."""
     front, back = [], []
     for index, item in enumerate(items):

@@ -6,6 +6,7 @@ memory groups the gists into topic clusters (k-means over gist vectors). Both ar
 incrementally: only documents without a gist are summarised; removed documents take theirs along,
 and a changed document's gist (and its vector) is written again.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,10 @@ def offline_gists(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[st
         """,
         [doc_ids, TOP_ENTITIES, doc_ids],
     ).fetchall()
-    return {doc_id: f"{scope}. Aspects: {aspects or 'none'}. Entities: {entities or 'none'}." for doc_id, scope, aspects, entities in rows}
+    return {
+        doc_id: f"{scope}. Aspects: {aspects or 'none'}. Entities: {entities or 'none'}."
+        for doc_id, scope, aspects, entities in rows
+    }
 
 
 GIST_TEXT_CHARS = 6000  # of a document's text shown to the LLM for its gist
@@ -58,17 +62,26 @@ GIST_TEXT_CHARS = 6000  # of a document's text shown to the LLM for its gist
 
 def gist_messages(prompt, title: str, text: str) -> list[dict]:
     """The request for one document's gist (what `fieldmap run --dry-run` prices too)."""
-    return [{"role": "system", "content": prompt.render("system")}, {"role": "user", "content": prompt.render("user", title=title, text=text[:GIST_TEXT_CHARS])}]
+    return [
+        {"role": "system", "content": prompt.render("system")},
+        {"role": "user", "content": prompt.render("user", title=title, text=text[:GIST_TEXT_CHARS])},
+    ]
 
 
 def llm_gists(client, con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> tuple[dict[str, str], list[str]]:
     """Gists written by the LLM; documents whose gist failed are returned for the offline gist."""
     prompt = load_prompt("rag", "gist")
-    docs = con.execute("SELECT doc_id, title, text FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]).fetchall()
+    docs = con.execute(
+        "SELECT doc_id, title, text FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [doc_ids]
+    ).fetchall()
 
     def ask(doc):
         doc_id, title, text = doc
-        return doc_id, client.complete(gist_messages(prompt, title, text), GistReply, "Your reply was invalid: $error. Reply again as {\"gist\": \"...\"}.")
+        return doc_id, client.complete(
+            gist_messages(prompt, title, text),
+            GistReply,
+            'Your reply was invalid: $error. Reply again as {"gist": "..."}.',
+        )
 
     gists, failed = {}, []
     for doc_id, result in client.map(ask, docs):
@@ -79,10 +92,21 @@ def llm_gists(client, con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> tup
     return gists, failed
 
 
-def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=None, n_clusters: int | None = None, progress: Progress = silent,
-                  fingerprint: str | None = None) -> MemoryReport:
+def update_memory(
+    con: duckdb.DuckDBPyConnection,
+    store: VectorStore,
+    client=None,
+    n_clusters: int | None = None,
+    progress: Progress = silent,
+    fingerprint: str | None = None,
+) -> MemoryReport:
     """Gists for documents without one (stamped with `fingerprint`), their vectors, the clusters."""
-    pending = [r[0] for r in con.execute("SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM gists) ORDER BY doc_id").fetchall()]
+    pending = [
+        r[0]
+        for r in con.execute(
+            "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM gists) ORDER BY doc_id"
+        ).fetchall()
+    ]
     added, failed = 0, 0
     for done, batch in enumerate(batches(pending, 200)):
         rows: list[tuple[str, str, str]] = []
@@ -93,14 +117,22 @@ def update_memory(con: duckdb.DuckDBPyConnection, store: VectorStore, client=Non
             rows += [(d, g, client.method) for d, g in gists.items()]
         rows += [(d, g, "offline") for d, g in offline_gists(con, fallback).items()]
         with transaction(con):
-            insert_rows(con, "gists", ["doc_id", "gist", "method", "fingerprint"], [(*row, fingerprint) for row in rows])
+            insert_rows(
+                con, "gists", ["doc_id", "gist", "method", "fingerprint"], [(*row, fingerprint) for row in rows]
+            )
         added += len(rows)
         progress("memory", min((done + 1) * 200, len(pending)), len(pending))
     table = store.table("gists")
-    wanted = {d: {"doc_id": d, "text": g} for d, g in con.execute("SELECT doc_id, gist FROM gists ORDER BY doc_id").fetchall()}
-    table.sync(wanted, "text", "text", EMBED_WINDOW, progress, "embed gists")  # a changed document's new gist replaces its old vector
+    wanted = {
+        d: {"doc_id": d, "text": g} for d, g in con.execute("SELECT doc_id, gist FROM gists ORDER BY doc_id").fetchall()
+    }
+    table.sync(
+        wanted, "text", "text", EMBED_WINDOW, progress, "embed gists"
+    )  # a changed document's new gist replaces its old vector
     ids, vectors = table.matrix()
-    labels = kmeans(vectors, n_clusters or max(1, int(round(np.sqrt(len(ids) / 2))))) if len(ids) else np.zeros(0, dtype=int)
+    labels = (
+        kmeans(vectors, n_clusters or max(1, int(round(np.sqrt(len(ids) / 2))))) if len(ids) else np.zeros(0, dtype=int)
+    )
     with transaction(con):
         con.execute("DELETE FROM gist_clusters")
         insert_rows(con, "gist_clusters", ["doc_id", "cluster"], [(d, int(c)) for d, c in zip(ids, labels)])

@@ -1,5 +1,6 @@
 """Which passages mention which entities, as sparse matrices over the graph's mention edges (the chain order of
 rag/hops.py reads them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ class Mentions:
     @staticmethod
     def of(kg: KnowledgeGraph) -> "Mentions":
         n = kg.n_passages
-        edges = np.asarray([e.tuple for e in kg.graph.es.select(kind_eq="mention")] if kg.graph.ecount() else [], dtype=np.int64).reshape(-1, 2)
+        edges = np.asarray(
+            [e.tuple for e in kg.graph.es.select(kind_eq="mention")] if kg.graph.ecount() else [], dtype=np.int64
+        ).reshape(-1, 2)
         passage, entity = edges.min(axis=1), edges.max(axis=1) - n  # passage vertices come first
         matrix = csr_matrix((np.ones(len(edges)), (passage, entity)), shape=(n, len(kg.entity_ids)))
         matrix.data[:] = 1.0  # duplicate edges count once

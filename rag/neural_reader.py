@@ -7,6 +7,7 @@ it overlaps one of the rule reader's typed candidates in its sentence); the best
 passage's no-answer score wins, and its sigmoid is the answer's confidence. Comparisons are answered in code
 (rag/comparisons.py): each side is a question of its own, read the same way, and the two values compared.
 Open questions ("what do X reveal about Y") and yes/no questions that compare nothing keep the rule reader."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -39,11 +40,22 @@ class NeuralReader(Reader):
         self.span_reader = span_reader
         self.typed_by_rules = typed_by_rules  # a hop whose answer the rules find typed keeps the rules' answer
 
-    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None,
-             retrieve=None) -> Reading:
+    def read(
+        self,
+        question: str,
+        passages: list,
+        headings: list[str] | None = None,
+        graph: GraphSignals | None = None,
+        retrieve=None,
+    ) -> Reading:
         qtype = classify(question)
-        sides = (choice_sides(self.nlp, question, qtype.options) if qtype.kind == CHOICE
-                 else same_sides(question) if qtype.kind == YES_NO else None)
+        sides = (
+            choice_sides(self.nlp, question, qtype.options)
+            if qtype.kind == CHOICE
+            else same_sides(question)
+            if qtype.kind == YES_NO
+            else None
+        )
         if sides is not None:
             compared = self._compare(sides, passages, headings, graph, retrieve)
             if compared is not None:
@@ -80,12 +92,26 @@ class NeuralReader(Reader):
             answer, kind = ("yes" if outcome else "no"), YES_NO
         else:
             answer, kind = sides.options[outcome], CHOICE
-        return Reading(answer, kind, evidence, [(r.answer, r.confidence or 0.0) for r in readings], typed=True,
-                       resolved=" / ".join(sides.questions), passages=merged, confidence=confidence,
-                       chain=[(r.answer, e.passage) for r, e in zip(readings, evidence)])
+        return Reading(
+            answer,
+            kind,
+            evidence,
+            [(r.answer, r.confidence or 0.0) for r in readings],
+            typed=True,
+            resolved=" / ".join(sides.questions),
+            passages=merged,
+            confidence=confidence,
+            chain=[(r.answer, e.passage) for r, e in zip(readings, evidence)],
+        )
 
-    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None,
-                   named: tuple[str, ...] = ()) -> Reading:
+    def _read_flat(
+        self,
+        question: str,
+        passages: list,
+        headings: list[str],
+        graph: GraphSignals | None,
+        named: tuple[str, ...] = (),
+    ) -> Reading:
         qtype = classify(question)
         if qtype.kind in (DESCRIPTION, YES_NO, CHOICE) or not passages:
             return super()._read_flat(question, passages, headings, graph, named)
@@ -120,7 +146,9 @@ class NeuralReader(Reader):
             else:
                 surface = passage.text[start:end]
                 sentence = next((s for s in doc.sents if s.start_char <= start < s.end_char), None)
-                fit, typed_surface = _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else (0.0, "")
+                fit, typed_surface = (
+                    _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else (0.0, "")
+                )
                 if typed_surface and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
                     surface = typed_surface  # a long span around a name of the asked-for type: the name is the answer
             answer = _shape(trim(surface), qtype)
@@ -131,7 +159,9 @@ class NeuralReader(Reader):
         if not scored:
             return super()._read_flat(question, passages, headings, graph, named)
         typed = any(s[0] > 0 for s in scored)
-        if not typed and qtype.kind != THING:  # none of the model's spans is of the asked-for type: the rules look wider
+        if (
+            not typed and qtype.kind != THING
+        ):  # none of the model's spans is of the asked-for type: the rules look wider
             return super()._read_flat(question, passages, headings, graph, named)
         pool = [s for s in scored if s[0] > 0] if typed else scored
         # ranked by the span's own probability (the confidence shown), not by its margin over "no answer", which
@@ -181,7 +211,11 @@ class _View:
             if first <= start < last:
                 if end > last:
                     return None
-                return (start - first - len(self.text), end - first - len(self.text)) if origin < 0 else (origin + start - first, origin + end - first)
+                return (
+                    (start - first - len(self.text), end - first - len(self.text))
+                    if origin < 0
+                    else (origin + start - first, origin + end - first)
+                )
         return None
 
 
@@ -208,7 +242,7 @@ def _title_fit(nlp, surface: str, qtype) -> float:
 
 
 def _shape(answer: str, qtype) -> str:
-    """"what year" asks for the year of "7 December 1988"; "how many islands" is answered "14", not "14 islands"."""
+    """ "what year" asks for the year of "7 December 1988"; "how many islands" is answered "14", not "14 islands"."""
     if qtype.focus == "year":
         years = YEAR.findall(answer)
         if years:

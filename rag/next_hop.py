@@ -19,13 +19,16 @@ Why only the rewritten question's first passage, and only when it is new: on MuS
 adding its first passage whatever the top held, or checking its first 2 or 3 against the top,
 displaced gold passages that were already there (BENCHMARKS.md, "The next hop's passage").
 """
+
 from __future__ import annotations
 
 from typing import Callable
 
 from rag.retrievers import Hit
 
-Rewrite = Callable[[str, list[Hit], object], "str | None"]  # (question, its top hits, the graph retriever) -> the rewritten question, or None
+Rewrite = Callable[
+    [str, list[Hit], object], "str | None"
+]  # (question, its top hits, the graph retriever) -> the rewritten question, or None
 
 
 def place_next_hop(hits: list[Hit], found: Hit | None, size: int) -> list[Hit]:

@@ -7,6 +7,7 @@
 - a list of the world's countries (rag/data/countries.txt): a country fits "which country" and
   does not fit "which state / city / county".
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

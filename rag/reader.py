@@ -23,6 +23,7 @@ Decade" is not Neil Young, the performer). Yes/no questions answer
 questions answer with the option the passages support (by the comparative's date or number when
 there is one). Everything is deterministic: ties break by passage, then sentence, then text.
 """
+
 from __future__ import annotations
 
 import re
@@ -85,7 +86,9 @@ class Reading:
     resolved: str = ""  # the question with its bridges in place, as last read
     typed: bool = False  # the short answer is of the expected type (a bridge must be)
     passages: list | None = None  # set when a chain read more passages than it was given: what [n] refers to
-    confidence: float | None = None  # the neural reader's confidence in the short answer (rag/neural_reader.py); None from rules
+    confidence: float | None = (
+        None  # the neural reader's confidence in the short answer (rag/neural_reader.py); None from rules
+    )
 
     @property
     def text(self) -> str:
@@ -121,7 +124,15 @@ class _Sentence:
 class Reader:
     """Reads passages (with optional headings) and answers; `nlp` is fieldmap.nlp.english()."""
 
-    def __init__(self, nlp, embedder=None, weights: Weights = Weights(), max_evidence: int = 3, cache_size: int = 512, stored=None):
+    def __init__(
+        self,
+        nlp,
+        embedder=None,
+        weights: Weights = Weights(),
+        max_evidence: int = 3,
+        cache_size: int = 512,
+        stored=None,
+    ):
         self.nlp = nlp
         self.embedder = embedder
         self.weights = weights
@@ -148,8 +159,14 @@ class Reader:
             self._parsed.popitem(last=False)
         return docs
 
-    def read(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None,
-             retrieve=None) -> Reading:
+    def read(
+        self,
+        question: str,
+        passages: list,
+        headings: list[str] | None = None,
+        graph: GraphSignals | None = None,
+        retrieve=None,
+    ) -> Reading:
         """`retrieve`: question -> [(passage, heading)], for the rewritten questions of a chain (rag/chain.py)."""
         headings = headings if headings is not None else [p.title for p in passages]
         if classify(question).kind != DESCRIPTION:
@@ -158,7 +175,9 @@ class Reader:
                 return chained
         return self._read_flat(question, passages, headings, graph)
 
-    def next_question(self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None) -> str | None:
+    def next_question(
+        self, question: str, passages: list, headings: list[str] | None = None, graph: GraphSignals | None = None
+    ) -> str | None:
         """The question with its first bridge read from the passages and put in its place ("the spouse
         of the director of Jump for Glory" -> "the spouse of Raoul Walsh"), or None when it has none."""
         if classify(question).kind == DESCRIPTION:
@@ -167,8 +186,14 @@ class Reader:
         hop = next_question(self, question, passages, headings, graph, self._read_flat, (question,))
         return hop[1] if hop is not None else None
 
-    def _read_flat(self, question: str, passages: list, headings: list[str], graph: GraphSignals | None,
-                   named: tuple[str, ...] = ()) -> Reading:
+    def _read_flat(
+        self,
+        question: str,
+        passages: list,
+        headings: list[str],
+        graph: GraphSignals | None,
+        named: tuple[str, ...] = (),
+    ) -> Reading:
         """One question read without decomposing it; `named`: what the question named before a chain
         rewrote it (the question as asked, each bridge read): a candidate inside one of them repeats it."""
         qtype = classify(question)
@@ -182,12 +207,17 @@ class Reader:
         names = question_names(parsed)
         # a hop is anchored at the entity it names: a sentence (with its heading) without that name
         # shares only the relation's common words with the question, and is about something else
-        relevance = [_overlap(question_words, s.words) * ((1 + _overlap(names, s.words)) / 2 if names else 1.0) for s in sentences]
+        relevance = [
+            _overlap(question_words, s.words) * ((1 + _overlap(names, s.words)) / 2 if names else 1.0)
+            for s in sentences
+        ]
         if qtype.kind == YES_NO:
             return self._yes_no(question, question_words, passages, sentences, relevance)
         if qtype.kind == CHOICE:
             return self._choose(question, qtype, passages, sentences, relevance)
-        return self._factoid(question_words, qtype, passages, sentences, relevance, graph or NoGraph(), [content_words(n) for n in named])
+        return self._factoid(
+            question_words, qtype, passages, sentences, relevance, graph or NoGraph(), [content_words(n) for n in named]
+        )
 
     def _sentences(self, passages: list, headings: list[str]) -> list[_Sentence]:
         docs = self.parse([p.chunk_id for p in passages], [p.text for p in passages])
@@ -200,18 +230,40 @@ class Reader:
                     found.append(_Sentence(number, index, text, span, lemma_words(span) | heading_words))
         return found
 
-    def _factoid(self, question_words: set[str], qtype: QuestionType, passages: list, sentences: list[_Sentence],
-                 relevance: list[float], graph: GraphSignals, named: list[set[str]] = ()) -> Reading:
+    def _factoid(
+        self,
+        question_words: set[str],
+        qtype: QuestionType,
+        passages: list,
+        sentences: list[_Sentence],
+        relevance: list[float],
+        graph: GraphSignals,
+        named: list[set[str]] = (),
+    ) -> Reading:
         w = self.weights
         occurrences: dict[str, list[tuple[float, int, str]]] = {}  # key -> (partial score, sentence, surface)
         typed: dict[str, list[float]] = {}  # key -> type fit of each occurrence
         for position, sentence in enumerate(sentences):
-            for surface, type_fit, start, end in answer_candidates(sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""):
+            for surface, type_fit, start, end in answer_candidates(
+                sentence.span, qtype, passages[sentence.passage].title if sentence.index == 0 else ""
+            ):
                 words = content_words(surface)
                 if not words or words <= question_words or any(words <= earlier for earlier in named):
                     continue  # repeats the question, as asked or as rewritten, or a bridge read before
-                window = _overlap(question_words, lemma_words(sentence.span.doc[max(sentence.span.start, start - WINDOW) : min(sentence.span.end, end + WINDOW)]))
-                partial = w.type * type_fit + w.sentence * relevance[position] + w.window * window + w.rank / (sentence.passage + 1)
+                window = _overlap(
+                    question_words,
+                    lemma_words(
+                        sentence.span.doc[
+                            max(sentence.span.start, start - WINDOW) : min(sentence.span.end, end + WINDOW)
+                        ]
+                    ),
+                )
+                partial = (
+                    w.type * type_fit
+                    + w.sentence * relevance[position]
+                    + w.window * window
+                    + w.rank / (sentence.passage + 1)
+                )
                 occurrences.setdefault(_key(surface), []).append((partial, position, surface))
                 typed.setdefault(_key(surface), []).append(type_fit)
         if not occurrences:
@@ -227,21 +279,36 @@ class Reader:
             partial, position, surface = max(found, key=lambda f: (f[0], -f[1]))
             passages_with = len({sentences[p].passage for _, p, _ in found})
             distance = graph.distance(key)
-            score = (partial + w.ppr * masses[key] / top_mass + w.proximity * (1.0 / distance if distance else 0.0)
-                     + w.support * passages_with / len(passages))
+            score = (
+                partial
+                + w.ppr * masses[key] / top_mass
+                + w.proximity * (1.0 / distance if distance else 0.0)
+                + w.support * passages_with / len(passages)
+            )
             scored.append((score, position, surface))
         scored.sort(key=lambda s: (-s[0], s[1], s[2]))
         best_score, position, surface = scored[0]
         sentence = sentences[position]
         evidence = [self._evidence(sentence, passages, best_score)]
-        return Reading(surface, qtype.kind, evidence, [(s, round(score, 4)) for score, _, s in scored[:5]], typed=has_type)
+        return Reading(
+            surface, qtype.kind, evidence, [(s, round(score, 4)) for score, _, s in scored[:5]], typed=has_type
+        )
 
-    def _describe_short(self, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+    def _describe_short(
+        self, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]
+    ) -> Reading:
         """No candidate of the expected type: the most relevant sentence, as evidence without a short answer."""
         position = int(np.argmax(relevance))
         return Reading("", qtype.kind, [self._evidence(sentences[position], passages, relevance[position])])
 
-    def _yes_no(self, question: str, question_words: set[str], passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+    def _yes_no(
+        self,
+        question: str,
+        question_words: set[str],
+        passages: list,
+        sentences: list[_Sentence],
+        relevance: list[float],
+    ) -> Reading:
         """Yes when one sentence (with its heading) holds every name and number the question gives and
         at least three quarters of its content words, without a negation; else no."""
         names = content_words(" ".join(w for w in question.split()[1:] if w[:1].isupper() or w[:1].isdigit()))
@@ -251,7 +318,9 @@ class Reader:
         answer = "yes" if relevance[position] >= 0.75 and names <= sentence.words and not negated else "no"
         return Reading(answer, YES_NO, [self._evidence(sentence, passages, relevance[position])])
 
-    def _choose(self, question: str, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]) -> Reading:
+    def _choose(
+        self, question: str, qtype: QuestionType, passages: list, sentences: list[_Sentence], relevance: list[float]
+    ) -> Reading:
         """The compared option the passages support: by the comparative's date or number when there is one."""
         direction = comparative(question)
         best = []
@@ -274,13 +343,21 @@ class Reader:
         meaning), at least half as relevant as the best, at most two a passage, no near-duplicates."""
         relevance = np.array([_overlap(question_words, s.words) for s in sentences])
         if self.embedder is not None:  # the lexically closest EMBEDDED sentences (a sentence's embedding costs ~10 ms)
-            closest = sorted(range(len(sentences)), key=lambda i: (-relevance[i], sentences[i].passage, i))[: EMBEDDED or None]
+            closest = sorted(range(len(sentences)), key=lambda i: (-relevance[i], sentences[i].passage, i))[
+                : EMBEDDED or None
+            ]
             meaning = np.zeros(len(sentences))
-            meaning[closest] = np.clip(self.embedder.passages([sentences[i].text for i in closest]) @ self.embedder.queries([question])[0], 0.0, 1.0)
+            meaning[closest] = np.clip(
+                self.embedder.passages([sentences[i].text for i in closest]) @ self.embedder.queries([question])[0],
+                0.0,
+                1.0,
+            )
             relevance = 0.5 * relevance + 0.5 * meaning
         relevance += 0.1 * np.array([1.0 / (s.passage + 1) for s in sentences])
         # what a body of work reveals is in its findings, not in its statement of aims or methods
-        relevance += np.array([0.1 * bool(FINDING.search(s.text)) - 0.1 * bool(PREAMBLE.match(s.text)) for s in sentences])
+        relevance += np.array(
+            [0.1 * bool(FINDING.search(s.text)) - 0.1 * bool(PREAMBLE.match(s.text)) for s in sentences]
+        )
         chosen: list[int] = []
         for position in sorted(range(len(sentences)), key=lambda i: (-relevance[i], i)):
             sentence = sentences[position]
@@ -303,7 +380,9 @@ class Reader:
 
 def question_names(parsed) -> set[str]:
     """The content words of the proper names and numbers the question gives."""
-    return content_words(" ".join(t.text for t in parsed[1:] if t.pos_ in ("PROPN", "NUM") or t.ent_type_ not in ("", "ORDINAL")))
+    return content_words(
+        " ".join(t.text for t in parsed[1:] if t.pos_ in ("PROPN", "NUM") or t.ent_type_ not in ("", "ORDINAL"))
+    )
 
 
 def _merge_names(occurrences: dict[str, list]) -> dict[str, list]:
@@ -312,9 +391,14 @@ def _merge_names(occurrences: dict[str, list]) -> dict[str, list]:
     merged: dict[str, list] = {}
     for key in keys:
         words = set(key.split())
-        target = next((longer for longer in merged if len(longer.split()) > len(words) and words <= set(longer.split())), None)
-        merged.setdefault(target or key, []).extend(occurrences[key] if target is None else
-                                                    [(score, position, merged[target][0][2]) for score, position, _ in occurrences[key]])
+        target = next(
+            (longer for longer in merged if len(longer.split()) > len(words) and words <= set(longer.split())), None
+        )
+        merged.setdefault(target or key, []).extend(
+            occurrences[key]
+            if target is None
+            else [(score, position, merged[target][0][2]) for score, position, _ in occurrences[key]]
+        )
     return merged
 
 
@@ -330,5 +414,11 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-FINDING = re.compile(r"\b(we find|we found|we show|we conclude|reveal|reveals|revealed|indicat\w*|suggest\w*|confirm\w*|impl(?:y|ies|ied)|consistent with|is found|are found|shows?|showed)\b", re.I)
-PREAMBLE = re.compile(r"^(we (present|use|study|report|propose|describe|investigate|review|discuss)|in this (paper|work|letter|article)|here we|this (paper|work|letter|article))\b", re.I)
+FINDING = re.compile(
+    r"\b(we find|we found|we show|we conclude|reveal|reveals|revealed|indicat\w*|suggest\w*|confirm\w*|impl(?:y|ies|ied)|consistent with|is found|are found|shows?|showed)\b",
+    re.I,
+)
+PREAMBLE = re.compile(
+    r"^(we (present|use|study|report|propose|describe|investigate|review|discuss)|in this (paper|work|letter|article)|here we|this (paper|work|letter|article))\b",
+    re.I,
+)

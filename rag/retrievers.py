@@ -1,4 +1,5 @@
 """Retrievers behind one interface: a query in, ranked chunk ids with scores out."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """The graph's view of a candidate answer, from the retrieval that found its passages: the PPR mass
 of its entity vertex (kept by HippoRAGRetriever.recent_mass, not recomputed) and its distance in
 hops from the entities the question names."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,12 +11,24 @@ from kg.normalize import normalize_name
 
 
 class RetrievalSignals:
-    def __init__(self, kg: KnowledgeGraph, norm_to_entity: dict[str, str], mass: np.ndarray | None, question_entities: list[str], max_hops: int = 4,
-                 adjacency: Adjacency | None = None, vertex_of: dict[str, int] | None = None):
+    def __init__(
+        self,
+        kg: KnowledgeGraph,
+        norm_to_entity: dict[str, str],
+        mass: np.ndarray | None,
+        question_entities: list[str],
+        max_hops: int = 4,
+        adjacency: Adjacency | None = None,
+        vertex_of: dict[str, int] | None = None,
+    ):
         self.kg = kg
-        self.adjacency = adjacency  # the graph's sparse rows, when the retriever has built them (else built on first use)
+        self.adjacency = (
+            adjacency  # the graph's sparse rows, when the retriever has built them (else built on first use)
+        )
         self.norm_to_entity = norm_to_entity
-        self.vertex_of = kg.entity_vertex() if vertex_of is None else vertex_of  # the retriever's, built once (66 ms a question at 300k entities)
+        self.vertex_of = (
+            kg.entity_vertex() if vertex_of is None else vertex_of
+        )  # the retriever's, built once (66 ms a question at 300k entities)
         self.mass_vector = mass
         self.sources = sorted({self.vertex_of[e] for e in question_entities if e in self.vertex_of})
         self.max_hops = max_hops
@@ -50,7 +63,9 @@ class RetrievalSignals:
         for depth in range(1, self.max_hops + 1):
             _, reached, _ = self.adjacency.rows(frontier)
             hops[reached[hops[reached] == np.inf]] = depth
-            frontier = np.flatnonzero(hops == depth)  # the vertices first reached now, sorted: marking beats np.unique on large frontiers
+            frontier = np.flatnonzero(
+                hops == depth
+            )  # the vertices first reached now, sorted: marking beats np.unique on large frontiers
             if not len(frontier):
                 break
         return hops

@@ -1,4 +1,5 @@
 """The rag stage over a workspace: keep the LanceDB tables in step with DuckDB."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,13 @@ def sync_chunk_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progr
     """Embed chunks that have no vector or whose text (or title) changed, drop vectors whose chunk is
     gone, refresh the full-text index when anything changed."""
     table = store.table("chunks")
-    rows = con.execute("SELECT c.chunk_id, c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.chunk_id").fetchall()
-    wanted = {cid: {"doc_id": doc_id, "title": title, "text": text, "search_text": passage_text(title, text)} for cid, doc_id, title, text in rows}
+    rows = con.execute(
+        "SELECT c.chunk_id, c.doc_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.chunk_id"
+    ).fetchall()
+    wanted = {
+        cid: {"doc_id": doc_id, "title": title, "text": text, "search_text": passage_text(title, text)}
+        for cid, doc_id, title, text in rows
+    }
     counts = table.sync(wanted, "search_text", "search_text", EMBED_WINDOW, progress, "embed chunks")
     if counts.added or counts.removed:
         table.build_fulltext("search_text")  # titles are searched with the text
@@ -46,8 +52,10 @@ def fact_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
            FROM triplets t JOIN entities s ON s.entity_id = t.subject_id JOIN entities o ON o.entity_id = t.object_id
            GROUP BY ALL ORDER BY ALL"""
     ).fetchall()
-    return {fact_id(sub, pred, obj): {"doc_id": "", "text": f"{sname} {pred} {oname}", "subject_id": sub, "object_id": obj}
-            for sub, pred, obj, sname, oname in rows}
+    return {
+        fact_id(sub, pred, obj): {"doc_id": "", "text": f"{sname} {pred} {oname}", "subject_id": sub, "object_id": obj}
+        for sub, pred, obj, sname, oname in rows
+    }
 
 
 def sync_fact_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progress: Progress = silent) -> SyncCounts:
@@ -55,8 +63,14 @@ def sync_fact_vectors(con: duckdb.DuckDBPyConnection, store: VectorStore, progre
     return store.table("facts").sync(fact_rows(con), "text", "text", EMBED_WINDOW, progress, "embed facts")
 
 
-def sync_synonyms(con: duckdb.DuckDBPyConnection, store: VectorStore, top_k: int, threshold: float | None = None,
-                  ann_min_entities: int | None = None, ann_index: str = "IVF_HNSW_SQ") -> SynonymReport:
+def sync_synonyms(
+    con: duckdb.DuckDBPyConnection,
+    store: VectorStore,
+    top_k: int,
+    threshold: float | None = None,
+    ann_min_entities: int | None = None,
+    ann_index: str = "IVF_HNSW_SQ",
+) -> SynonymReport:
     """Synonym edges for entities not scanned before (kg.synonyms), from the entity vectors; with
     ann_min_entities, through a vector index on the entity table once the scan is that large (kg.synonym_ann)."""
     table = store.table("entities")

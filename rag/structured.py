@@ -1,6 +1,7 @@
 """Passages under their document's structure (StruXGPT): the scope, then the chunk's sentences
 grouped under the aspects they belong to. The LLM answer prompt shows this rendering and the
 reader reads the scope and aspect titles as each sentence's heading (`reader_structure`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Load and validate an extraction schema: entity types, relation types and their typing hints."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Headless Chromium driven over the DevTools protocol (a websocket, no Playwright): navigate, evaluate
 JavaScript, wait for a condition, take a screenshot. Needs /usr/bin/chromium (`make browser`)."""
+
 from __future__ import annotations
 
 import base64
@@ -14,14 +15,26 @@ from websockets.sync.client import connect
 
 from tests.dashboards.test_browser import chromium
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--remote-debugging-port=0", "--window-size=1280,900"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--remote-debugging-port=0",
+    "--window-size=1280,900",
+]
 
 
 class Browser:
     def __init__(self, profile: Path):
-        self.process = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not port_file.exists() or not port_file.read_text().strip():
@@ -31,7 +44,11 @@ class Browser:
         port = port_file.read_text().split()[0]
         pages = []
         while not pages and time.monotonic() < deadline:
-            pages = [t for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list")) if t["type"] == "page"]
+            pages = [
+                t
+                for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+                if t["type"] == "page"
+            ]
             time.sleep(0.1)
         self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 << 20, open_timeout=30)
         self.ids = itertools.count(1)

@@ -1,4 +1,5 @@
 """Shared fixtures: real fixture files, real DuckDB/LanceDB/spaCy/igraph, one built workspace per session."""
+
 from __future__ import annotations
 
 import inspect
@@ -20,7 +21,9 @@ def fixtures() -> Path:
 
 def make_settings(workspace: Path, *corpus: Path, **extra) -> Settings:
     """Settings isolated from the developer's environment and fieldmap.toml."""
-    return Settings.load(workspace=workspace, config_file=workspace / "none.toml", env={}, corpus=[str(c) for c in corpus], **extra)
+    return Settings.load(
+        workspace=workspace, config_file=workspace / "none.toml", env={}, corpus=[str(c) for c in corpus], **extra
+    )
 
 
 def build_here(workspace: Path, *corpus: Path) -> Settings:
@@ -45,7 +48,9 @@ def built_workspace(tmp_path_factory) -> Settings:
 
 # `make test-fast` leaves out the tests marked `workspace`: those that build a workspace (or read the session's), start
 # a server or the CLI. A test is marked when it, a fixture it uses or a helper of its module calls one of these.
-BUILDS = re.compile(r"\b(run_pipeline|build_here|materialize|subprocess\.\w+|Popen|stdio_client|llama_server|built_workspace)\b|\.build\(")
+BUILDS = re.compile(
+    r"\b(run_pipeline|build_here|materialize|subprocess\.\w+|Popen|stdio_client|llama_server|built_workspace)\b|\.build\("
+)
 
 
 def _builds(function, helpers: set[str]) -> bool:
@@ -62,7 +67,9 @@ def pytest_collection_modifyitems(items) -> None:
         module = getattr(item, "module", None)
         if module not in helpers_of:  # the module's own functions and classes that build, one level deep
             own = [(n, o) for n, o in vars(module).items() if inspect.isfunction(o) or inspect.isclass(o)]
-            helpers_of[module] = {n for n, o in own if getattr(o, "__module__", None) == module.__name__ and _builds(o, set())}
+            helpers_of[module] = {
+                n for n, o in own if getattr(o, "__module__", None) == module.__name__ and _builds(o, set())
+            }
         helpers = helpers_of[module]
         fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
         if any(_builds(f, helpers) for f in [getattr(item, "function", None), *fixtures] if f is not None):

@@ -1,4 +1,5 @@
 """`fieldmap serve` in a subprocess with any arguments (keys, several workspaces), on a loopback port."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ class Serving:
         environment.update(env or {})
         command = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), *args]
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -30,7 +33,9 @@ class Serving:
     def wait_until_up(self) -> "Serving":
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"fieldmap serve exited with {self.process.returncode}:\n{self.output()}"
+            assert self.process.poll() is None, (
+                f"fieldmap serve exited with {self.process.returncode}:\n{self.output()}"
+            )
             try:
                 httpx.get(self.base + "/static/app.js", timeout=5)
                 return self

@@ -1,5 +1,6 @@
 """Keys, workspaces, the Host header and the body cap (app/auth.py, app/workspaces.py), in process: two
 workspaces "a" and "b" served from the session's built workspace, keys for each and for both."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,7 +30,10 @@ def test_a_key_reads_its_workspace_and_not_the_other(client):
     # workspace B with A's key
     denied = client.get("/w/b/health", headers=bearer(KEY_A))
     assert denied.status_code == 403 and "may not" in denied.json()["detail"]
-    assert client.post("/w/b/ask", json={"question": "pulsar timing", "mode": "bm25"}, headers=bearer(KEY_A)).status_code == 403
+    assert (
+        client.post("/w/b/ask", json={"question": "pulsar timing", "mode": "bm25"}, headers=bearer(KEY_A)).status_code
+        == 403
+    )
     assert client.get("/w/b/entities?q=galaxy", headers=bearer(KEY_B)).status_code == 200
     assert client.get("/w/a/health", headers=bearer(KEY_ALL)).status_code == 200
     assert client.get("/w/b/health", headers=bearer(KEY_ALL)).status_code == 200
@@ -58,7 +62,9 @@ def test_a_cookie_key_serves_a_get_only(client):
     try:
         assert client.get("/w/a/health").status_code == 200
         assert client.get("/w/b/health").status_code == 403
-        assert client.post("/w/a/ask", json={"question": "pulsar timing"}).status_code == 401  # no cross-site POST by cookie
+        assert (
+            client.post("/w/a/ask", json={"question": "pulsar timing"}).status_code == 401
+        )  # no cross-site POST by cookie
     finally:
         client.cookies.clear()
 
@@ -97,7 +103,9 @@ def test_a_422_does_not_echo_the_body(client):
 def test_keys_are_compared_whole_and_parsed_without_being_echoed(tmp_path):
     keys = Keys.parse(KEYS, "test")
     assert keys.workspaces_of(KEY_A) == frozenset({"a"}) and keys.workspaces_of(KEY_ALL) == frozenset({"*"})
-    assert keys.workspaces_of(KEY_A[:-1]) is None and keys.workspaces_of("") is None and keys.workspaces_of(None) is None
+    assert (
+        keys.workspaces_of(KEY_A[:-1]) is None and keys.workspaces_of("") is None and keys.workspaces_of(None) is None
+    )
     assert KEY_A not in repr(keys)  # only digests are kept
     with pytest.raises(KeyFileError) as error:
         Keys.parse("short = a", "keys.txt")
@@ -105,7 +113,11 @@ def test_keys_are_compared_whole_and_parsed_without_being_echoed(tmp_path):
     path = tmp_path / "keys.txt"
     path.write_text(f"{KEY_A} = a\n")
     both = Keys.load(path, f"{KEY_B}=b;{KEY_ALL}")
-    assert [both.workspaces_of(k) for k in (KEY_A, KEY_B, KEY_ALL)] == [frozenset({"a"}), frozenset({"b"}), frozenset({"*"})]
+    assert [both.workspaces_of(k) for k in (KEY_A, KEY_B, KEY_ALL)] == [
+        frozenset({"a"}),
+        frozenset({"b"}),
+        frozenset({"*"}),
+    ]
 
 
 def test_binding_beyond_loopback_needs_keys_or_insecure():

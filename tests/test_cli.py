@@ -1,4 +1,5 @@
 """`fieldmap` end to end through its console script, as a user runs it."""
+
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ def _env(cwd: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(FIELDMAP + list(args), cwd=cwd, capture_output=True, text=True, timeout=600, env=_env(cwd, **env))
+    return subprocess.run(
+        FIELDMAP + list(args), cwd=cwd, capture_output=True, text=True, timeout=600, env=_env(cwd, **env)
+    )
 
 
 def _one_error_line(result: subprocess.CompletedProcess) -> str:
@@ -41,7 +44,14 @@ def test_run_then_ask_status_and_dashboard(tmp_path: Path):
     assert run.returncode == 0, run.stderr
     assert "corpus.jsonl:21" in run.stderr and "malformed JSON" in run.stderr
 
-    ask = _run("ask", "--workspace", str(workspace), "--json", "Can storage rings detect a relic gravitational-wave background?", cwd=tmp_path)
+    ask = _run(
+        "ask",
+        "--workspace",
+        str(workspace),
+        "--json",
+        "Can storage rings detect a relic gravitational-wave background?",
+        cwd=tmp_path,
+    )
     assert ask.returncode == 0, ask.stderr
     answer = json.loads(ask.stdout)
     assert set(answer) >= {"question", "answer", "citations", "passages"}
@@ -69,7 +79,10 @@ def test_run_then_ask_status_and_dashboard(tmp_path: Path):
 def _readers_and_the_writer_do_not_block_each_other(workspace: Path, counts: dict, tmp_path: Path) -> None:
     # a writer in another process holds DuckDB's lock mid-transaction: readers still answer, from the last snapshot
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_WRITER, str(workspace / "fieldmap.duckdb")], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, "-c", HOLD_WRITER, str(workspace / "fieldmap.duckdb")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     try:
         assert holder.stdout.readline().strip() == "holding the write lock"
@@ -127,20 +140,29 @@ def test_delete_by_source_id_removes_the_document_everywhere(tmp_path: Path):
     counts = json.loads(_run("status", "--workspace", workspace, "--json", cwd=tmp_path).stdout)
     assert counts["documents"] == 1 and counts["vectors"] == counts["chunks"] == 1
     again = _run("run", "--workspace", workspace, cwd=tmp_path)  # the workspace remembers its corpus; x1 stays deleted
-    assert again.returncode == 0 and json.loads(_run("status", "--workspace", workspace, "--json", cwd=tmp_path).stdout)["documents"] == 1
+    assert (
+        again.returncode == 0
+        and json.loads(_run("status", "--workspace", workspace, "--json", cwd=tmp_path).stdout)["documents"] == 1
+    )
 
 
 def test_an_unknown_variable_or_a_missing_config_is_one_line_and_debug_shows_the_traceback(tmp_path: Path):
     typo = _one_error_line(_run("status", "--workspace", str(tmp_path / "ws"), cwd=tmp_path, FIELDMAP_CHUNK_SIZ="50"))
     assert typo == "error: unknown environment variable FIELDMAP_CHUNK_SIZ; did you mean FIELDMAP_CHUNK_SIZE?"
-    missing = _one_error_line(_run("run", "--workspace", str(tmp_path / "ws"), "--config", str(tmp_path / "missing.toml"), cwd=tmp_path))
+    missing = _one_error_line(
+        _run("run", "--workspace", str(tmp_path / "ws"), "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
+    )
     assert missing == f"error: config file {tmp_path / 'missing.toml'} does not exist"
     (tmp_path / "fieldmap.toml").write_text("[fieldmap]\nchunk_sise = 50\n")  # ./fieldmap.toml is read when present
     key = _one_error_line(_run("status", cwd=tmp_path))
     assert key == "error: unknown setting 'chunk_sise' in fieldmap.toml; did you mean 'chunk_size'?"
     (tmp_path / "fieldmap.toml").unlink()
     debug = _run("--debug", "status", "--workspace", str(tmp_path / "ws"), cwd=tmp_path, FIELDMAP_CHUNK_SIZ="50")
-    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr and debug.stderr.strip().endswith("did you mean FIELDMAP_CHUNK_SIZE?")
+    assert (
+        debug.returncode == 2
+        and "Traceback (most recent call last)" in debug.stderr
+        and debug.stderr.strip().endswith("did you mean FIELDMAP_CHUNK_SIZE?")
+    )
     assert not (tmp_path / "ws").exists()
 
 
@@ -154,8 +176,14 @@ def test_run_honours_config_and_a_concurrent_second_run_is_one_line(tmp_path: Pa
     config = tmp_path / "small-chunks.toml"
     config.write_text("[fieldmap]\nchunk_size = 50\n")
     workspace = tmp_path / "ws"
-    first = subprocess.Popen(FIELDMAP + ["run", "--workspace", str(workspace), "--corpus", str(corpus), "--config", str(config)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    first = subprocess.Popen(
+        FIELDMAP + ["run", "--workspace", str(workspace), "--corpus", str(corpus), "--config", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         lock = workspace / "run.lock"
         while first.poll() is None and not (lock.exists() and lock.read_text().strip()):
@@ -170,7 +198,9 @@ def test_run_honours_config_and_a_concurrent_second_run_is_one_line(tmp_path: Pa
     from fieldmap.store import connect
 
     reader = connect(workspace / "fieldmap.duckdb", read_only=True)
-    documents = [Document(*row, str(corpus)) for row in reader.execute("SELECT doc_id, title, text FROM documents").fetchall()]
+    documents = [
+        Document(*row, str(corpus)) for row in reader.execute("SELECT doc_id, title, text FROM documents").fetchall()
+    ]
     reader.close()
     assert len(documents) == 3
     with_50 = sum(len(chunk_document(d, 50, 1)[1]) for d in documents)
@@ -217,7 +247,15 @@ def test_a_corrupt_snapshot_is_one_line_and_a_run_publishes_it_again(built_works
 
 def test_a_changed_indexing_setting_is_reported_before_the_run(built_workspace, tmp_path: Path):
     workspace = _copy_workspace(built_workspace, tmp_path)
-    dry = _run("run", "--dry-run", "--workspace", str(workspace), cwd=tmp_path, FIELDMAP_CHUNK_SIZE="50", FIELDMAP_SCHEMA_NAME="general")
+    dry = _run(
+        "run",
+        "--dry-run",
+        "--workspace",
+        str(workspace),
+        cwd=tmp_path,
+        FIELDMAP_CHUNK_SIZE="50",
+        FIELDMAP_SCHEMA_NAME="general",
+    )
     assert dry.returncode == 0, dry.stderr
     assert "changed chunk_size is 50 now; the 20 stored documents were indexed with 200" in dry.stderr
     assert "changed schema is general (" in dry.stderr
@@ -231,6 +269,11 @@ def test_k_out_of_range_and_a_file_as_workspace_are_one_sentence_each(tmp_path: 
         assert line == f"error: -k must be a whole number from 1 to 50, got {k}", line  # what the API and MCP accept
     not_a_folder = tmp_path / "notes.txt"
     not_a_folder.write_text("not a workspace")
-    line = _one_error_line(_run("run", "--workspace", str(not_a_folder), "--corpus", str(FIXTURES / "arxiv-5-more.jsonl"), cwd=tmp_path))
-    assert line == f"error: the workspace {not_a_folder} is a file, not a folder: name a folder (it is created when missing).", line
+    line = _one_error_line(
+        _run("run", "--workspace", str(not_a_folder), "--corpus", str(FIXTURES / "arxiv-5-more.jsonl"), cwd=tmp_path)
+    )
+    assert (
+        line
+        == f"error: the workspace {not_a_folder} is a file, not a folder: name a folder (it is created when missing)."
+    ), line
     assert "Errno" not in line

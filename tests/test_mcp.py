@@ -1,4 +1,5 @@
 """`fieldmap mcp` in a subprocess, driven by the MCP SDK's own client over stdio."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ def _payload(result) -> dict:
 async def _session_calls(workspace: Path, cwd: Path, errlog) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
     env["PYTHONPATH"] = str(REPO)
-    params = StdioServerParameters(command=sys.executable, args=["-m", "app.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "app.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd
+    )
     found: dict = {}
     async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as session:
@@ -77,12 +80,16 @@ def test_mcp_tools_over_stdio(built_workspace, tmp_path):
 async def _capped_calls(workspace: Path, cwd: Path, errlog) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
     env["PYTHONPATH"] = str(REPO)
-    params = StdioServerParameters(command=sys.executable, args=["-m", "fieldmap.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "fieldmap.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd
+    )
     found: dict = {}
     async with stdio_client(params, errlog=errlog) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
-            await session.call_tool("search", {"query": "galaxies", "mode": "bm25", "k": 1})  # the snapshot opened before the clock
+            await session.call_tool(
+                "search", {"query": "galaxies", "mode": "bm25", "k": 1}
+            )  # the snapshot opened before the clock
             started = time.monotonic()
             found["long"] = await session.call_tool("ask", {"question": "galaxies " * 22_222})  # 200,000 characters
             found["huge"] = await session.call_tool("search", {"query": "x" * 5_000_000})
@@ -98,12 +105,19 @@ async def _capped_calls(workspace: Path, cwd: Path, errlog) -> dict:
 def test_mcp_arguments_are_capped_as_the_http_apis(built_workspace, tmp_path):
     with open(tmp_path / "mcp.err", "w") as errlog:
         found = anyio.run(_capped_calls, built_workspace.workspace, tmp_path, errlog)
-    assert found["seconds"] < 30, found["seconds"]  # refused at once (a 200,000-character question held the session 312 s)
-    expected = {"long": "the question has 199,998 characters, more than the 2,000 allowed",
-                "huge": "the query has 5,000,000 characters, more than the 2,000 allowed",
-                "k0": "k must be a whole number from 1 to 50, got 0",
-                "limit": "limit must be a whole number from 1 to 50, got 1000",
-                "name": "the query has 201 characters, more than the 200 allowed"}
+    assert found["seconds"] < 30, found[
+        "seconds"
+    ]  # refused at once (a 200,000-character question held the session 312 s)
+    expected = {
+        "long": "the question has 199,998 characters, more than the 2,000 allowed",
+        "huge": "the query has 5,000,000 characters, more than the 2,000 allowed",
+        "k0": "k must be a whole number from 1 to 50, got 0",
+        "limit": "limit must be a whole number from 1 to 50, got 1000",
+        "name": "the query has 201 characters, more than the 200 allowed",
+    }
     for name, message in expected.items():
-        assert found[name].is_error and found[name].content[0].text.endswith(f": {message}"), (name, found[name].content[0].text)
+        assert found[name].is_error and found[name].content[0].text.endswith(f": {message}"), (
+            name,
+            found[name].content[0].text,
+        )
     assert not found["ok"].is_error and _payload(found["ok"])["entities"] == []  # % is a character, not a wildcard

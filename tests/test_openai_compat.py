@@ -1,5 +1,6 @@
 """/v1/models and /v1/chat/completions through the official `openai` client: in process (its http_client a
 TestClient), and once over a real socket with a key and two workspaces, streaming included."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,8 +39,9 @@ def test_models_are_the_workspaces(client):
 
 
 def test_a_completion_is_the_answer_with_citations_and_sources(client, expected):
-    completion = client.chat.completions.create(model="demo", messages=[{"role": "system", "content": "be brief"},
-                                                                         {"role": "user", "content": QUESTION}])
+    completion = client.chat.completions.create(
+        model="demo", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": QUESTION}]
+    )
     text = completion.choices[0].message.content
     assert text == answer_text(expected)
     assert "[1]" in text and "Sources:\n[" in text
@@ -52,7 +54,9 @@ def test_a_completion_is_the_answer_with_citations_and_sources(client, expected)
 
 
 def test_a_stream_adds_up_to_the_completion(client, expected):
-    chunks = list(client.chat.completions.create(model="demo", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    chunks = list(
+        client.chat.completions.create(model="demo", messages=[{"role": "user", "content": QUESTION}], stream=True)
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     pieces = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
     assert len(pieces) > 3 and "".join(pieces) == answer_text(expected)
@@ -73,13 +77,26 @@ def test_an_unknown_model_or_no_question_is_a_4xx(client):
 def test_over_a_socket_with_a_key_and_two_workspaces(built_workspace, tmp_path):
     keys = tmp_path / "keys.txt"
     keys.write_text(f"{KEY} = demo\n")
-    served = Serving(["--workspace", f"demo={built_workspace.workspace}", "--workspace", f"other={built_workspace.workspace}",
-                      "--keys", str(keys), "--concurrency", "1"], tmp_path)
+    served = Serving(
+        [
+            "--workspace",
+            f"demo={built_workspace.workspace}",
+            "--workspace",
+            f"other={built_workspace.workspace}",
+            "--keys",
+            str(keys),
+            "--concurrency",
+            "1",
+        ],
+        tmp_path,
+    )
     try:
         served.wait_until_up()
         chat = OpenAI(api_key=KEY, base_url=served.base + "/v1", max_retries=0)
         assert [m.id for m in chat.models.list()] == ["demo"]
-        stream = chat.chat.completions.create(model="demo", messages=[{"role": "user", "content": QUESTION}], stream=True)
+        stream = chat.chat.completions.create(
+            model="demo", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream)
         assert "[1]" in text and "Sources:" in text
         with pytest.raises(PermissionDeniedError):  # workspace "other" with demo's key

@@ -1,5 +1,6 @@
 """`fieldmap ask` hands its question to a running `fieldmap serve` of the same workspace and settings
 (app/remote.py), gives the answer an engine in process gives, and asks in process when no server is there."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,17 @@ QUESTION = "What do X-ray observations reveal about galaxy clusters?"
 
 
 def cli_ask(workspace, cwd, *extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {"PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "app.cli", "ask", "--workspace", str(workspace), QUESTION, "--json", *extra],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {
+        "PYTHONPATH": str(REPO)
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "ask", "--workspace", str(workspace), QUESTION, "--json", *extra],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 

@@ -1,6 +1,7 @@
 """`fieldmap serve` in a subprocess against what breaks servers: 20 snapshot reloads (its RSS must stay flat), a snapshot
 damaged under it or before it starts (503 with the CLI's own line until a run republishes), LIKE metacharacters and a
 lone surrogate in its arguments. Every request first checks that the server is alive (tests/test_server.py's Server)."""
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,14 @@ def _republish(workspace: Path) -> None:
 def _cli_error(workspace: Path, cwd: Path) -> str:
     """The one line `fieldmap ask` prints for this workspace, without its `error: `."""
     kept = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
-    ask = subprocess.run(FIELDMAP + ["ask", "--workspace", str(workspace), "galaxies?"], cwd=cwd, capture_output=True, text=True,
-                         timeout=600, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **kept})
+    ask = subprocess.run(
+        FIELDMAP + ["ask", "--workspace", str(workspace), "galaxies?"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **kept},
+    )
     lines = ask.stderr.strip().splitlines()
     assert ask.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), ask.stderr
     return lines[0].removeprefix("error: ")
@@ -52,7 +59,9 @@ def reloaded(built_workspace, tmp_path_factory):
     """A server with 8 engines a snapshot on a copy of the 20-document workspace, and its RSS after each of 20 reloads."""
     tmp_path = tmp_path_factory.mktemp("reloads")
     workspace = _copy(built_workspace, tmp_path)
-    server = Server(workspace, tmp_path, concurrency=8)  # 8 engines a snapshot: what a reload leaks shows on a small workspace
+    server = Server(
+        workspace, tmp_path, concurrency=8
+    )  # 8 engines a snapshot: what a reload leaks shows on a small workspace
     try:
         server.wait_until_up()
         rss, stamps = [], set()
@@ -85,16 +94,25 @@ def test_entity_search_takes_percent_and_underscore_literally(reloaded):
     server, _ = reloaded
     everything = server.get("/entities", params={"q": "%", "limit": 50})
     assert everything.status_code == 200 and everything.json()["entities"] == [], everything.text  # no name holds a %
-    assert server.get("/entities", params={"q": "x-ray"}).json()["entities"]  # names (or normalised names) holding "x-ray"
-    assert server.get("/entities", params={"q": "x_ray"}).json()["entities"] == []  # _ is no wildcard: X-ray is not x_ray
+    assert server.get("/entities", params={"q": "x-ray"}).json()[
+        "entities"
+    ]  # names (or normalised names) holding "x-ray"
+    assert (
+        server.get("/entities", params={"q": "x_ray"}).json()["entities"] == []
+    )  # _ is no wildcard: X-ray is not x_ray
 
 
 def test_a_lone_surrogate_gets_a_clear_422(reloaded):
     """(MCP and the CLI meet the Service's own check: tests/test_mcp.py.)"""
     server, _ = reloaded
-    reply = server.post("/ask", content=b'{"question": "What is \\ud800?"}', headers={"Content-Type": "application/json"})
+    reply = server.post(
+        "/ask", content=b'{"question": "What is \\ud800?"}', headers={"Content-Type": "application/json"}
+    )
     assert reply.status_code == 422, reply.text
-    assert reply.json()["detail"][0]["msg"] == "Input should be a valid string, unable to parse raw data as a unicode string"
+    assert (
+        reply.json()["detail"][0]["msg"]
+        == "Input should be a valid string, unable to parse raw data as a unicode string"
+    )
     assert "codec" not in reply.text  # not the encoder's internal message
 
 
@@ -103,14 +121,22 @@ def test_a_damaged_snapshot_is_a_503_with_the_clis_line_until_a_run_republishes(
     server = Server(workspace, tmp_path, concurrency=2)
     try:
         server.wait_until_up()
-        doc_id = quote(server.get("/search", params={"q": "galaxies", "mode": "bm25", "k": 1}).json()["results"][0]["doc_id"], safe="")
+        doc_id = quote(
+            server.get("/search", params={"q": "galaxies", "mode": "bm25", "k": 1}).json()["results"][0]["doc_id"],
+            safe="",
+        )
         assert server.get(f"/documents/{doc_id}").status_code == 200
         snapshot = snapshot_path(workspace / "fieldmap.duckdb")
         os.truncate(snapshot, snapshot.stat().st_size // 2)  # a disk that filled up, a copy cut short
         line = _cli_error(workspace, tmp_path)
         assert "is damaged" in line and "fieldmap run" in line
-        for method, path, body in (("GET", "/health", None), ("GET", f"/documents/{doc_id}", None), ("GET", "/entities?q=galaxy", None),
-                                   ("POST", "/ask", {"question": "galaxies?"}), ("GET", "/search?q=galaxies", None)):
+        for method, path, body in (
+            ("GET", "/health", None),
+            ("GET", f"/documents/{doc_id}", None),
+            ("GET", "/entities?q=galaxy", None),
+            ("POST", "/ask", {"question": "galaxies?"}),
+            ("GET", "/search?q=galaxies", None),
+        ):
             reply = server.request(method, path, json=body)
             assert reply.status_code == 503 and reply.json()["detail"] == line, (path, reply.text)
 

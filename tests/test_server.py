@@ -1,5 +1,6 @@
 """`fieldmap serve` in a subprocess on a loopback port, hit with httpx: the endpoints, 20 concurrent asks,
 the 4xx and 503 answers, and a newer snapshot picked up without a restart."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,18 @@ class Server:
         self.log = tmp_path / f"serve-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
         env["PYTHONPATH"] = str(REPO)
-        command = [sys.executable, "-m", "app.cli", "serve", "--workspace", str(workspace), "--port", str(self.port), "--concurrency", str(concurrency)]
+        command = [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(self.port),
+            "--concurrency",
+            str(concurrency),
+        ]
         with open(self.log, "wb") as log:  # cwd without a fieldmap.toml: the settings are the defaults
             self.process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.base, timeout=300)
@@ -111,12 +123,21 @@ def test_health_counts_the_workspace(server, built_workspace):
     assert health.status_code == 200, health.text
     con = connect(built_workspace.duckdb_path, read_only=True)
     try:
-        documents, entities = con.execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM entities)").fetchall()[0]
+        documents, entities = con.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM entities)"
+        ).fetchall()[0]
     finally:
         con.close()
     assert health.json()["counts"]["documents"] == documents == 20
     assert health.json()["counts"]["entities"] == entities > 0
-    assert set(server.get("/openapi.json").json()["paths"]) >= {"/ask", "/search", "/documents/{doc_id}", "/entities", "/entities/{entity_id}", "/health"}
+    assert set(server.get("/openapi.json").json()["paths"]) >= {
+        "/ask",
+        "/search",
+        "/documents/{doc_id}",
+        "/entities",
+        "/entities/{entity_id}",
+        "/health",
+    }
 
 
 def test_ask_returns_what_ask_json_returns(server, built_workspace):
@@ -164,7 +185,9 @@ def test_search_documents_and_entities(server, built_workspace):
 
     document = server.get(f"/documents/{quote(top['doc_id'], safe='')}")
     assert document.status_code == 200, document.text
-    assert document.json()["doc_id"] == top["doc_id"] and top["chunk_id"] in {c["chunk_id"] for c in document.json()["chunks"]}
+    assert document.json()["doc_id"] == top["doc_id"] and top["chunk_id"] in {
+        c["chunk_id"] for c in document.json()["chunks"]
+    }
 
     entities = server.get("/entities", params={"q": "jellyfish"}).json()["entities"]
     assert entities and all("jellyfish" in e["name"].lower() for e in entities)
@@ -173,7 +196,9 @@ def test_search_documents_and_entities(server, built_workspace):
     assert entity["entity_id"] == entity_id and entity["mentions"] == entities[0]["mentions"]
     assert entity["facts"] and all(entity_id in (f["subject_id"], f["object_id"]) for f in entity["facts"])
     neighbours = {n["entity_id"] for n in entity["neighbours"]}
-    assert neighbours == {f["object_id"] if f["subject_id"] == entity_id else f["subject_id"] for f in entity["facts"]} - {entity_id}
+    assert neighbours == {
+        f["object_id"] if f["subject_id"] == entity_id else f["subject_id"] for f in entity["facts"]
+    } - {entity_id}
     con = connect(built_workspace.duckdb_path, read_only=True)
     try:
         by_year = con.execute(
@@ -216,7 +241,11 @@ def test_503_until_built_then_a_newer_snapshot_without_restart(built_workspace, 
     server = Server(workspace, tmp_path, concurrency=2)
     try:
         server.wait_until_up()
-        for method, path, body in (("GET", "/health", None), ("POST", "/ask", {"question": "galaxies?"}), ("GET", "/entities?q=galaxy", None)):
+        for method, path, body in (
+            ("GET", "/health", None),
+            ("POST", "/ask", {"question": "galaxies?"}),
+            ("GET", "/entities?q=galaxy", None),
+        ):
             reply = server.request(method, path, json=body)
             assert reply.status_code == 503, reply.text
             assert "fieldmap run" in reply.json()["detail"]
@@ -226,7 +255,11 @@ def test_503_until_built_then_a_newer_snapshot_without_restart(built_workspace, 
         staging.rename(workspace)
         before = server.get("/health")
         assert before.status_code == 200 and before.json()["counts"]["documents"] == 20
-        new_ids = [json.loads(line)["id"] for line in (FIXTURES / "arxiv-5-more.jsonl").read_text().splitlines() if line.strip()]
+        new_ids = [
+            json.loads(line)["id"]
+            for line in (FIXTURES / "arxiv-5-more.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
         assert server.get(f"/documents/{quote(new_ids[0], safe='')}").status_code == 404
 
         from pipelines.run import run_pipeline
@@ -237,7 +270,9 @@ def test_503_until_built_then_a_newer_snapshot_without_restart(built_workspace, 
         assert after["counts"]["documents"] == 25 and after["snapshot_stamp"] != before.json()["snapshot_stamp"]
         assert server.get(f"/documents/{quote(new_ids[0], safe='')}").status_code == 200
         for mode in ("bm25", "dense"):  # the new document's full-text index and vectors are searched
-            hits = server.get("/search", params={"q": "receiver control for the Submillimeter Array", "mode": mode, "k": 1}).json()["results"]
+            hits = server.get(
+                "/search", params={"q": "receiver control for the Submillimeter Array", "mode": mode, "k": 1}
+            ).json()["results"]
             assert [hit["doc_id"] for hit in hits] == [new_ids[0]], mode
     finally:
         server.stop()

@@ -2,6 +2,7 @@
 real `fieldmap serve` with a key and two workspaces ("demo", and "evil" whose titles and names carry payloads).
 
 FIELDMAP_SCREENSHOTS=DIR keeps the screenshots there (docs/ holds the ones in the README)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,10 @@ from tests.serving import Serving
 
 QUESTION = "What do X-ray observations reveal about galaxy clusters?"
 KEY = "browser-key-0123456789"
-PAYLOAD = ("<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">"
-           "<script>document.documentElement.setAttribute('data-pwned','script')</script> ")
+PAYLOAD = (
+    "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">"
+    "<script>document.documentElement.setAttribute('data-pwned','script')</script> "
+)
 
 
 def events(body: str) -> list[tuple[str, dict]]:
@@ -46,7 +49,8 @@ def linked_entity(settings) -> tuple[str, str]:
         return con.execute(
             """SELECT e.entity_id, e.name FROM entities e JOIN triplets t ON e.entity_id IN (t.subject_id, t.object_id)
                GROUP BY ALL ORDER BY count(DISTINCT CASE WHEN t.subject_id = e.entity_id THEN t.object_id ELSE t.subject_id END) DESC, 1
-               LIMIT 1""").fetchall()[0]
+               LIMIT 1"""
+        ).fetchall()[0]
     finally:
         con.close()
 
@@ -60,7 +64,9 @@ def test_the_stream_says_what_ask_says(client):
     pieces = [data["text"] for name, data in found if name == "answer"]
     assert "".join(pieces) == answer["answer"] and len(pieces) >= 2
     plain = client.post("/ask", json={"question": QUESTION, "mode": "hipporag"}).json()
-    assert {k: v for k, v in answer.items() if k != "timings_ms"} == {k: v for k, v in plain.items() if k != "timings_ms"}
+    assert {k: v for k, v in answer.items() if k != "timings_ms"} == {
+        k: v for k, v in plain.items() if k != "timings_ms"
+    }
 
 
 def test_a_passage_comes_with_its_document(client, built_workspace):
@@ -114,8 +120,19 @@ def page(built_workspace, evil_workspace, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     keys = tmp / "keys.txt"
     keys.write_text(f"{KEY} = demo, evil\n")
-    served = Serving(["--workspace", f"demo={built_workspace.workspace}", "--workspace", f"evil={evil_workspace}",
-                      "--keys", str(keys), "--concurrency", "1"], tmp)
+    served = Serving(
+        [
+            "--workspace",
+            f"demo={built_workspace.workspace}",
+            "--workspace",
+            f"evil={evil_workspace}",
+            "--keys",
+            str(keys),
+            "--concurrency",
+            "1",
+        ],
+        tmp,
+    )
     browser = None
     try:
         served.wait_until_up()
@@ -152,22 +169,32 @@ def test_without_a_key_the_page_asks_to_sign_in(page):
 def test_ask_streams_then_a_citation_opens_its_passage_highlighted(page, tmp_path):
     page.goto(page.base + "/")
     page.wait("!document.getElementById('signin').hidden")
-    page.js(f"document.getElementById('key').value = {json.dumps(KEY)}; document.getElementById('signin-form').requestSubmit()")
-    page.wait("document.getElementById('workspace').options.length === 2 && !document.getElementById('view-ask').hidden")
+    page.js(
+        f"document.getElementById('key').value = {json.dumps(KEY)}; document.getElementById('signin-form').requestSubmit()"
+    )
+    page.wait(
+        "document.getElementById('workspace').options.length === 2 && !document.getElementById('view-ask').hidden"
+    )
     page.js("""window.pieces = 0;
                new MutationObserver(() => { if (document.getElementById('answer').dataset.done !== 'true') window.pieces++; })
                  .observe(document.getElementById('answer'), {childList: true});""")
-    page.js(f"document.getElementById('question').value = {json.dumps(QUESTION)}; document.getElementById('ask-form').requestSubmit()")
+    page.js(
+        f"document.getElementById('question').value = {json.dumps(QUESTION)}; document.getElementById('ask-form').requestSubmit()"
+    )
     page.wait("document.getElementById('answer').dataset.done === 'true'")
     assert page.js("window.pieces") >= 2  # the answer arrived in pieces before the whole of it
     assert page.js("document.querySelectorAll('#passages li').length") >= 1
     cited = page.js("Number(document.querySelector('#answer .cite').dataset.passage)")
     page.js("document.querySelector('#answer .cite').click()")
-    page.wait("!document.getElementById('passage-panel').hidden && document.querySelector('#passage-text mark.evidence')")
+    page.wait(
+        "!document.getElementById('passage-panel').hidden && document.querySelector('#passage-text mark.evidence')"
+    )
     marked = page.js("document.querySelector('#passage-text mark.evidence').textContent")
     evidence = page.js(f"state.answer.evidence.filter(e => e.passage === {cited}).map(e => e.text.trim())")
     assert marked.strip() in evidence
-    assert page.js("document.getElementById('passage-panel').dataset.chunk") == page.js(f"state.answer.passages[{cited} - 1].chunk_id")
+    assert page.js("document.getElementById('passage-panel').dataset.chunk") == page.js(
+        f"state.answer.passages[{cited} - 1].chunk_id"
+    )
     assert "arxiv.org" in page.js("document.querySelector('#passage-meta a').href")
     screenshot(page, "app-ask.png", tmp_path)
     # the dashboard link carries the key in a cookie
@@ -185,24 +212,38 @@ def test_the_entity_graph_renders_and_a_click_walks(page, built_workspace, tmp_p
     assert page.js("document.querySelectorAll('#facts tbody tr').length") >= 1
     screenshot(page, "app-entity.png", tmp_path)
     target = page.js("document.querySelector('#graph g.node:not(.centre)').dataset.id")
-    page.js("document.querySelector('#graph g.node:not(.centre)').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    page.js(
+        "document.querySelector('#graph g.node:not(.centre)').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+    )
     page.wait(f"document.getElementById('graph').dataset.centre === {json.dumps(target)}")
     assert page.js("document.querySelector('#graph g.node.centre').dataset.id") == target
 
 
 @pytest.mark.browser
 def test_a_script_title_stays_text(page):
-    page.js("const s = document.getElementById('workspace'); s.value = 'evil'; s.dispatchEvent(new Event('change')); location.hash = '#ask'")
-    page.js(f"document.getElementById('question').value = {json.dumps(QUESTION)}; document.getElementById('ask-form').requestSubmit()")
-    page.wait("document.getElementById('answer').dataset.done === 'true' && document.querySelectorAll('#passages li').length")
+    page.js(
+        "const s = document.getElementById('workspace'); s.value = 'evil'; s.dispatchEvent(new Event('change')); location.hash = '#ask'"
+    )
+    page.js(
+        f"document.getElementById('question').value = {json.dumps(QUESTION)}; document.getElementById('ask-form').requestSubmit()"
+    )
+    page.wait(
+        "document.getElementById('answer').dataset.done === 'true' && document.querySelectorAll('#passages li').length"
+    )
     assert "<script>" in page.js("document.getElementById('passages').innerText")
-    page.js("document.getElementById('passage-panel').hidden = true; document.querySelector('#passages .title').click()")
+    page.js(
+        "document.getElementById('passage-panel').hidden = true; document.querySelector('#passages .title').click()"
+    )
     page.wait("!document.getElementById('passage-panel').hidden")
     assert page.js("document.getElementById('passage-title').textContent").startswith("<img src=x")
-    entity = page.js("fetch('/w/evil/entities?q=script&limit=1', {headers: {Authorization: 'Bearer ' + localStorage.getItem('fieldmap_key')}})"
-                     ".then(r => r.json()).then(j => j.entities[0].entity_id)")
+    entity = page.js(
+        "fetch('/w/evil/entities?q=script&limit=1', {headers: {Authorization: 'Bearer ' + localStorage.getItem('fieldmap_key')}})"
+        ".then(r => r.json()).then(j => j.entities[0].entity_id)"
+    )
     page.js(f"location.hash = '#entity/' + encodeURIComponent({json.dumps(entity)})")
     page.wait(f"document.getElementById('graph').dataset.centre === {json.dumps(entity)}")
     assert "<script>" in page.js("document.getElementById('entity-name').textContent")
-    assert page.js("document.querySelectorAll('main img, main script, aside img, aside script, #graph img').length") == 0
+    assert (
+        page.js("document.querySelectorAll('main img, main script, aside img, aside script, #graph img').length") == 0
+    )
     not_pwned(page)

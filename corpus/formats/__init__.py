@@ -4,6 +4,7 @@ Each reader takes the file's path and bytes and returns an `Extracted` (title, w
 text, page boundaries for paged formats, a date when the file states one), or raises `Unreadable`
 with a one-line reason (and the line, for text files) that the loader reports in `skipped`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,12 @@ def _readers() -> dict[str, tuple[str, Callable[[Path, bytes], Extracted]]]:
     from corpus.formats import pdf, text, webpage, word
 
     return {
-        ".txt": ("text", text.read_text), ".md": ("text", text.read_text), ".markdown": ("text", text.read_text),
-        ".pdf": ("PDF", pdf.read_pdf), ".html": ("HTML", webpage.read_html), ".htm": ("HTML", webpage.read_html),
+        ".txt": ("text", text.read_text),
+        ".md": ("text", text.read_text),
+        ".markdown": ("text", text.read_text),
+        ".pdf": ("PDF", pdf.read_pdf),
+        ".html": ("HTML", webpage.read_html),
+        ".htm": ("HTML", webpage.read_html),
         ".docx": ("DOCX", word.read_docx),
     }
 

@@ -4,6 +4,7 @@ The document text is the pages' text joined in order, and `page_starts` records 
 begins, so every sentence, chunk, mention and triplet can be traced to its page (see the `pages`
 table and the `*_pages` views in schemas/ddl.sql). No OCR: a PDF without a text layer is skipped.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """HTML pages: the main text with trafilatura (navigation, sidebars and footers left out; chosen in
 benchmarks/loaders.py), its title and the page's stated publication date."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -14,8 +15,17 @@ DATE_PARAMS = {"extensive_search": False, "original_date": True}
 def read_html(path: Path, data: bytes) -> Extracted:
     import trafilatura
 
-    found = trafilatura.bare_extraction(data, with_metadata=True, include_comments=False, include_tables=True,
-                                        date_extraction_params=DATE_PARAMS, as_dict=True) or {}
+    found = (
+        trafilatura.bare_extraction(
+            data,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            date_extraction_params=DATE_PARAMS,
+            as_dict=True,
+        )
+        or {}
+    )
     text = collapse(found.get("text") or "")
     if not text:  # too little structure for main-text extraction: all of the page's visible text
         text = collapse(trafilatura.html2txt(data) or "")

@@ -1,4 +1,5 @@
 """Word .docx files with python-docx: paragraphs and table rows in document order."""
+
 from __future__ import annotations
 
 import io

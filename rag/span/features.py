@@ -2,6 +2,7 @@
 
 One encoding for training and reading: [CLS] question [SEP] passage window [SEP], the passage cut into windows of
 at most `max_len` tokens that overlap by `stride`, each token keeping its character offsets in the passage."""
+
 from __future__ import annotations
 
 import functools
@@ -41,7 +42,9 @@ def passage_tokens(passage: str) -> tuple[list[int], list[tuple[int, int]]]:
     return e.ids, e.offsets
 
 
-def windows(q_ids: list[int], p_ids: list[int], p_offsets: list[tuple[int, int]], max_len: int = 256, stride: int = 96) -> list[Window]:
+def windows(
+    q_ids: list[int], p_ids: list[int], p_offsets: list[tuple[int, int]], max_len: int = 256, stride: int = 96
+) -> list[Window]:
     room = max(16, max_len - len(q_ids) - 3)
     out, start = [], 0
     while True:
@@ -74,7 +77,9 @@ class Span:
     probability: float  # softmax(start) * softmax(end) over the window
 
 
-def top_spans(start: np.ndarray, end: np.ndarray, w: Window, max_tokens: int = 30, n: int = 5, top: int = 20) -> list[Span]:
+def top_spans(
+    start: np.ndarray, end: np.ndarray, w: Window, max_tokens: int = 30, n: int = 5, top: int = 20
+) -> list[Span]:
     """The n highest-scoring spans inside the passage part of one window (start <= end, at most max_tokens
     word pieces), best first."""
     lo, hi = w.context_start, w.context_start + len(w.offsets)
@@ -92,7 +97,9 @@ def top_spans(start: np.ndarray, end: np.ndarray, w: Window, max_tokens: int = 3
                 pairs.append((float(s[i] + e[j]), int(i), int(j)))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
     null = float(start[0] + end[0])
-    return [Span(w.offsets[i][0], w.offsets[j][1], score, null, float(ps[lo + i] * pe[lo + j])) for score, i, j in pairs[:n]]
+    return [
+        Span(w.offsets[i][0], w.offsets[j][1], score, null, float(ps[lo + i] * pe[lo + j])) for score, i, j in pairs[:n]
+    ]
 
 
 def best_span(start: np.ndarray, end: np.ndarray, w: Window, max_tokens: int = 30) -> Span | None:

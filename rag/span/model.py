@@ -1,5 +1,6 @@
 """The span model: fieldmap.bert's encoder (MiniLM-L6's weights) with a start/end head, saved to one file:
 int8 per-row weights for the Linear layers and the word embeddings, fp16 for the rest."""
+
 from __future__ import annotations
 
 import hashlib

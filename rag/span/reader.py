@@ -1,5 +1,6 @@
 """Read a question over passages with the trained span model: every window of every passage in one batch,
 each passage's best spans, and the best overall with its confidence."""
+
 from __future__ import annotations
 
 import contextlib

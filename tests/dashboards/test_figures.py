@@ -1,4 +1,5 @@
 """Figures: the trace conventions the page's filters rely on, escaping, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def test_types_over_time_has_one_stacked_trace_per_type(small_db):
 
 def test_growth_figure_bars_carry_type_and_escaped_names(small_db):
     axis = trends.time_axis(small_db)
-    growth = growth_scores(small_db, axis, min_documents=2, windows=(("2003", "2007"), ("2009", "2011")), min_window_documents=5)
+    growth = growth_scores(
+        small_db, axis, min_documents=2, windows=(("2003", "2007"), ("2009", "2011")), min_window_documents=5
+    )
     fig = figures.growth_figure(growth, "falling")
     names = [name for t in fig.data for name in t.y]
     assert ESCAPED in names and INJECTION not in names
@@ -65,13 +68,21 @@ def test_first_appearance_figure_keeps_the_best_supported_per_type(small_db):
     fig = figures.first_appearance_figure(rows, axis, per_type=1)
     assert fig.layout.meta == {"time": True}
     assert {t.meta["type"]: (list(t.x), t.customdata[0][0]) for t in fig.data} == {
-        "dataset": (["2007"], "SDSS"), "instrument": (["2010"], "Gaia")}
+        "dataset": (["2007"], "SDSS"),
+        "instrument": (["2010"], "Gaia"),
+    }
 
 
 def test_empty_inputs_give_annotated_figures():
     axis = trends.TimeAxis("year", (), 0, 0)
     growth = GrowthTable(None, None, 3, reason="needs dated documents in two windows")
-    for fig in (figures.types_over_time_figure([], axis), figures.growth_figure(growth), figures.cooccurrence_figure([], []),
-                figures.relations_figure([]), figures.concept_table_figure([]), figures.first_appearance_figure([], axis)):
+    for fig in (
+        figures.types_over_time_figure([], axis),
+        figures.growth_figure(growth),
+        figures.cooccurrence_figure([], []),
+        figures.relations_figure([]),
+        figures.concept_table_figure([]),
+        figures.first_appearance_figure([], axis),
+    ):
         assert len(fig.data) == 0 and len(fig.layout.annotations) == 1
         json.loads(fig.to_json())

@@ -1,4 +1,5 @@
 """Rising and falling concepts over windows of comparable size (dashboards/growth.py)."""
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ def test_no_ranking_on_windows_too_small_to_support_it(small_db):
     growth = growth_scores(small_db, axis)  # 9 and 9 documents, fewer than the default minimum
     assert MIN_WINDOW_DOCUMENTS == 30 and not growth.ranked
     assert growth.rising == [] and growth.falling == [] and growth.scores == {}
-    assert growth.reason.startswith("not ranked: the earlier window has 9 and the recent window has 9 documents, fewer than 30")
+    assert growth.reason.startswith(
+        "not ranked: the earlier window has 9 and the recent window has 9 documents, fewer than 30"
+    )
     assert (growth.earlier.documents, growth.recent.documents) == (9, 9)  # the counts are still reported
 
 
@@ -57,7 +60,9 @@ def test_minimum_support_and_top(small_db):
     axis = trends.time_axis(small_db)
     looser = growth_scores(small_db, axis, min_documents=2, min_window_documents=5)
     assert entity_id(INJECTION) in looser.scores  # d06a earlier, d07b recent: 0 change
-    assert [g.name for g in growth_scores(small_db, axis, min_documents=2, top=1, min_window_documents=5).rising] == ["Gaia"]
+    assert [g.name for g in growth_scores(small_db, axis, min_documents=2, top=1, min_window_documents=5).rising] == [
+        "Gaia"
+    ]
     assert growth_scores(small_db, axis, min_documents=10, min_window_documents=5).rising == []
 
 

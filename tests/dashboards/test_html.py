@@ -1,4 +1,5 @@
 """build_dashboard on real DuckDB files: a self-contained page, safe escaping, data files, sizes."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,15 @@ from dashboards.page import script_json
 from fieldmap.store import connect
 from tests.dashboards.conftest import INJECTION, Doc, insert_docs, insert_synthetic
 
-FIGURES = ["documents_per_period", "types_over_time", "rising", "falling", "first_appearances", "cooccurrence", "relations"]
+FIGURES = [
+    "documents_per_period",
+    "types_over_time",
+    "rising",
+    "falling",
+    "first_appearances",
+    "cooccurrence",
+    "relations",
+]
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 BREAKOUT = "</script><script>document.title='PWNED'</script>"
 VOID = {"meta", "input", "br", "img", "hr", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
@@ -97,7 +106,10 @@ def test_injected_names_and_titles_appear_only_escaped(built):
     assert INJECTION not in text
     assert "<script>alert" not in text
     # shown escaped as the concept's name and as its first document's title in the table
-    assert re.search(rf'<td class="" data-v="[^"]*">{re.escape(ESCAPED)}</td>.*<td class="" data-v="[^"]*">{re.escape(ESCAPED)}</td>', text)
+    assert re.search(
+        rf'<td class="" data-v="[^"]*">{re.escape(ESCAPED)}</td>.*<td class="" data-v="[^"]*">{re.escape(ESCAPED)}</td>',
+        text,
+    )
     # in the figures the name is HTML-escaped text (plotly shows the entities as characters)
     growth = next(f for f in page_data(text)["figures"] if f["name"] == "cooccurrence")["figure"]
     assert any(ESCAPED in json.dumps(trace.get("customdata")) for trace in growth["data"])
@@ -182,7 +194,13 @@ def test_benchmark_sized_corpus_builds_fast_and_small(tmp_path):
 def test_builds_from_a_read_only_connection(tmp_path):
     path = tmp_path / "ro.duckdb"
     con = connect(path)
-    insert_docs(con, [Doc("a", date(2020, 1, 1), concepts=[("x", "task", 1)]), Doc("b", date(2020, 5, 1), concepts=[("x", "task", 2)])])
+    insert_docs(
+        con,
+        [
+            Doc("a", date(2020, 1, 1), concepts=[("x", "task", 1)]),
+            Doc("b", date(2020, 5, 1), concepts=[("x", "task", 2)]),
+        ],
+    )
     con.close()
     ro = connect(path, read_only=True)
     text = build_dashboard(ro, tmp_path / "ro").read_text(encoding="utf-8")

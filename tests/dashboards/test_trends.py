@@ -1,4 +1,5 @@
 """Trend tables on fixture databases whose counts are known by construction (see conftest)."""
+
 from __future__ import annotations
 
 import math
@@ -21,26 +22,35 @@ def db_with(tmp_path: Path, docs: list[Doc]):
     return con
 
 
-@pytest.mark.parametrize("first, last, expected", [
-    (date(2020, 1, 5), date(2020, 10, 20), "month"),
-    (date(2019, 1, 5), date(2020, 7, 20), "month"),    # 18 months: not more than 18
-    (date(2019, 1, 5), date(2020, 8, 1), "quarter"),   # 19 months
-    (date(2010, 1, 1), date(2016, 1, 1), "quarter"),   # 72 months: not more than 72
-    (date(2010, 1, 1), date(2016, 2, 1), "year"),      # 73 months
-])
+@pytest.mark.parametrize(
+    "first, last, expected",
+    [
+        (date(2020, 1, 5), date(2020, 10, 20), "month"),
+        (date(2019, 1, 5), date(2020, 7, 20), "month"),  # 18 months: not more than 18
+        (date(2019, 1, 5), date(2020, 8, 1), "quarter"),  # 19 months
+        (date(2010, 1, 1), date(2016, 1, 1), "quarter"),  # 72 months: not more than 72
+        (date(2010, 1, 1), date(2016, 2, 1), "year"),  # 73 months
+    ],
+)
 def test_granularity_follows_the_date_span(tmp_path, first, last, expected):
     con = db_with(tmp_path, [Doc("a", first), Doc("b", last), Doc("c", None)])
     assert trends.choose_granularity(con) == expected
 
 
 def test_month_axis_fills_gaps_and_leaves_out_undated(tmp_path):
-    con = db_with(tmp_path, [Doc("a", date(2020, 1, 5)), Doc("b", date(2020, 4, 9)), Doc("c", date(2020, 4, 30)), Doc("u", None)])
+    con = db_with(
+        tmp_path, [Doc("a", date(2020, 1, 5)), Doc("b", date(2020, 4, 9)), Doc("c", date(2020, 4, 30)), Doc("u", None)]
+    )
     axis = trends.time_axis(con)
     assert axis.granularity == "month"
     assert axis.periods == ("2020-01", "2020-02", "2020-03", "2020-04")
     assert (axis.dated_documents, axis.undated_documents) == (3, 1)
     assert [(r.period, r.documents) for r in trends.documents_per_period(con, axis)] == [
-        ("2020-01", 1), ("2020-02", 0), ("2020-03", 0), ("2020-04", 2)]
+        ("2020-01", 1),
+        ("2020-02", 0),
+        ("2020-03", 0),
+        ("2020-04", 2),
+    ]
 
 
 def test_quarter_labels_cross_years(tmp_path):
@@ -104,11 +114,17 @@ def test_first_appearance_period_and_document(small_db):
     new_in_2007 = [f.name for f in trends.first_appearances(small_db, axis) if f.period == "2007"]
     assert new_in_2007 == ["SDSS"]
     assert [f.name for f in trends.first_appearances(small_db, axis, types=["dataset"])] == ["SDSS"]
-    assert {f.name for f in trends.first_appearances(small_db, axis, min_documents=4)} == {"galaxies", "SDSS", "old method"}
+    assert {f.name for f in trends.first_appearances(small_db, axis, min_documents=4)} == {
+        "galaxies",
+        "SDSS",
+        "old method",
+    }
 
 
 def test_cooccurrence_counts_shared_documents(small_db):
-    pairs = {frozenset((p.source, p.target)): p.documents for p in trends.cooccurrences(small_db, top_n=10, min_count=1)}
+    pairs = {
+        frozenset((p.source, p.target)): p.documents for p in trends.cooccurrences(small_db, top_n=10, min_count=1)
+    }
     assert pairs[frozenset(("SDSS", "galaxies"))] == 7  # 6 dated + the undated document
     assert pairs[frozenset(("old method", "galaxies"))] == 4
     assert pairs[frozenset(("Gaia", "galaxies"))] == 3
@@ -119,14 +135,20 @@ def test_cooccurrence_counts_shared_documents(small_db):
     assert [p.documents for p in strong] == [7, 4, 3, 2, 2]
     assert all(p.source_id < p.target_id for p in strong)
     # only the top 2 concepts (galaxies 19 documents, SDSS 7) take part
-    assert [(p.source, p.target) for p in trends.cooccurrences(small_db, top_n=2, min_count=1)] == [("SDSS", "galaxies")]
+    assert [(p.source, p.target) for p in trends.cooccurrences(small_db, top_n=2, min_count=1)] == [
+        ("SDSS", "galaxies")
+    ]
     assert {p.source_type for p in trends.cooccurrences(small_db, min_count=1, types=["instrument"])} <= {"instrument"}
 
 
 def test_top_concepts_per_type_and_stats(small_db):
     ranked = trends.top_concepts_per_type(small_db, per_type=1)
     assert [(r.type, r.name, r.documents, r.mentions) for r in ranked] == [
-        ("dataset", "SDSS", 7, 9), ("instrument", "Gaia", 3, 4), ("method", "old method", 4, 5), ("object", "galaxies", 19, 37)]
+        ("dataset", "SDSS", 7, 9),
+        ("instrument", "Gaia", 3, 4),
+        ("method", "old method", 4, 5),
+        ("object", "galaxies", 19, 37),
+    ]
     instruments = [r.name for r in trends.top_concepts_per_type(small_db, per_type=5) if r.type == "instrument"]
     assert instruments == ["Gaia", INJECTION]
     assert [c.name for c in trends.concept_stats(small_db, limit=2)] == ["galaxies", "SDSS"]
@@ -142,11 +164,16 @@ def test_concept_rows_join_first_appearance_and_growth(small_db):
 
 def test_relation_counts(small_db):
     assert [(r.relation, r.triplets, r.documents) for r in trends.relation_counts(small_db)] == [
-        ("observes", 2, 2), ("measures", 1, 1), ("uses", 1, 1)]
+        ("observes", 2, 2),
+        ("measures", 1, 1),
+        ("uses", 1, 1),
+    ]
 
 
 def test_views_for_notebooks(small_db):
     axis = trends.create_views(small_db)
     assert axis.granularity == "year"
-    rows = small_db.execute("SELECT mentions, documents FROM fm_type_period WHERE period = '2011' AND type = 'instrument'").fetchall()
+    rows = small_db.execute(
+        "SELECT mentions, documents FROM fm_type_period WHERE period = '2011' AND type = 'instrument'"
+    ).fetchall()
     assert rows == [(3, 2)]

@@ -1,4 +1,5 @@
 """`fieldmap run --corpus` takes one or more paths, and repeating the flag still works."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,18 @@ def test_every_listed_corpus_is_read(tmp_path):
     first.write_text("".join((FIXTURES / "arxiv-20.jsonl").read_text().splitlines(keepends=True)[:3]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
     env.update(PYTHONPATH=str(REPO), OPENAI_BASE_URL="http://127.0.0.1:9/v1")  # a port nothing listens on
-    command = [sys.executable, "-m", "app.cli", "run", "--dry-run", "--workspace", str(tmp_path / "ws"),
-               "--corpus", str(first), str(FIXTURES / "arxiv-5-more.jsonl")]
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "run",
+        "--dry-run",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--corpus",
+        str(first),
+        str(FIXTURES / "arxiv-5-more.jsonl"),
+    ]
     run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     pending = re.search(r"structures: (\d+) pending", run.stdout)

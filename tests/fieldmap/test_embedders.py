@@ -1,5 +1,6 @@
 """The local embedders on real weights: one call's texts are sorted by length and batched, and come back in
 order with the vectors they get alone; the memo embeds a text once; int8 is another embedder, close but not equal."""
+
 import numpy as np
 import pytest
 
@@ -94,8 +95,19 @@ def test_importing_fieldmap_makes_torchs_threads_wait_passively_unless_told_othe
 
     probe = "import fieldmap, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.strip() == "PASSIVE"
-    told = subprocess.run([sys.executable, "-c", probe], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True, text=True, check=True)
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "PASSIVE"
+    )
+    told = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env | {"OMP_WAIT_POLICY": "ACTIVE"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert told.stdout.strip() == "ACTIVE"
 
 
@@ -116,7 +128,9 @@ def test_a_cold_minilm_imports_no_sentence_transformers():
     import subprocess
     import sys
 
-    code = ("import sys; from fieldmap.embedders import MiniLMEmbedder; MiniLMEmbedder().queries(['x']); "
-            "print(sorted(m for m in ('sentence_transformers', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; from fieldmap.embedders import MiniLMEmbedder; MiniLMEmbedder().queries(['x']); "
+        "print(sorted(m for m in ('sentence_transformers', 'transformers') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr[-2000:]

@@ -1,4 +1,5 @@
 """A record of 2,000,000 characters (twice spaCy's max_length, error E088 on main) is parsed in pieces and indexed in full."""
+
 import json
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from pipelines.run import run_pipeline
 from tests.conftest import FIXTURES, make_settings
 
 LENGTH = 2_000_000
-PROSE = ("Submillimetre interferometric observations characterise protoplanetary disks around young stars. "
-         "The Atacama Large Millimeter Array resolved rings and gaps in the dust continuum.\n\n")
+PROSE = (
+    "Submillimetre interferometric observations characterise protoplanetary disks around young stars. "
+    "The Atacama Large Millimeter Array resolved rings and gaps in the dust continuum.\n\n"
+)
 
 
 def _covers(document: Document, sentences, chunks) -> None:
@@ -30,8 +33,10 @@ def test_prose_over_spacys_limit_is_split_into_whole_sentences():
     document = Document("long", "Long", text, "src")
     sentences, chunks = chunk_document(document, 200, 1)
     _covers(document, sentences, chunks)
-    whole = {"Submillimetre interferometric observations characterise protoplanetary disks around young stars.",
-             "The Atacama Large Millimeter Array resolved rings and gaps in the dust continuum."}
+    whole = {
+        "Submillimetre interferometric observations characterise protoplanetary disks around young stars.",
+        "The Atacama Large Millimeter Array resolved rings and gaps in the dust continuum.",
+    }
     assert {s.text for s in sentences[:-1]} == whole  # no sentence is cut where the pieces meet
     assert max(len(c.text.split()) for c in chunks) <= 200 + 20
 
@@ -46,7 +51,10 @@ def test_text_without_sentence_ends_or_spaces_is_cut_below_the_limits():
 
 def _layout(sentences: int, gap: int) -> str:
     """Text as a layout-keeping PDF converter writes it: short lines of prose between wide runs of whitespace."""
-    return "".join(f"The Chandra telescope observed the Crab Nebula and its pulsar on night {i}." + " " * gap + "\n" for i in range(sentences))
+    return "".join(
+        f"The Chandra telescope observed the Crab Nebula and its pulsar on night {i}." + " " * gap + "\n"
+        for i in range(sentences)
+    )
 
 
 @pytest.mark.slow  # 12 million characters: benchmark-sized, out of the fast tier
@@ -62,8 +70,12 @@ def test_a_two_million_character_record_does_not_stop_the_run(tmp_path: Path):
     text = ("Appendix: the repeat region. " + " ".join(["GATTACA" * 70] * (LENGTH // 491 + 1)))[:LENGTH]
     corpus = tmp_path / "corpus.jsonl"
     normal = (FIXTURES / "arxiv-20.jsonl").read_text().splitlines()[:2]
-    corpus.write_text("\n".join([normal[0], json.dumps({"id": "huge", "title": "Huge", "text": text}), normal[1]]) + "\n")
-    settings = make_settings(tmp_path / "ws", corpus, spacy_processes=1, max_document_chars=LENGTH)  # over the default limit: raised
+    corpus.write_text(
+        "\n".join([normal[0], json.dumps({"id": "huge", "title": "Huge", "text": text}), normal[1]]) + "\n"
+    )
+    settings = make_settings(
+        tmp_path / "ws", corpus, spacy_processes=1, max_document_chars=LENGTH
+    )  # over the default limit: raised
     result = run_pipeline(settings)
     assert result.success
     con = connect(settings.duckdb_path, read_only=True)
@@ -74,5 +86,7 @@ def test_a_two_million_character_record_does_not_stop_the_run(tmp_path: Path):
     finally:
         con.close()
     assert len(stored) == LENGTH and skipped == 0
-    assert per_document["huge"] == len(chunk_document(Document("huge", "Huge", stored, str(corpus)), settings.chunk_size, settings.chunk_overlap)[1])
+    assert per_document["huge"] == len(
+        chunk_document(Document("huge", "Huge", stored, str(corpus)), settings.chunk_size, settings.chunk_overlap)[1]
+    )
     assert len(per_document) == 3 and all(n > 0 for n in per_document.values())  # the other documents are indexed too

@@ -16,14 +16,19 @@ def test_precedence_overrides_env_toml_defaults(tmp_path: Path):
 
 
 def test_api_key_is_never_shown(tmp_path: Path):
-    settings = Settings.load(config_file=tmp_path / "none.toml", env={"OPENAI_API_KEY": "sk-secret-123", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1"})
+    settings = Settings.load(
+        config_file=tmp_path / "none.toml",
+        env={"OPENAI_API_KEY": "sk-secret-123", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1"},
+    )
     assert settings.llm_enabled
     assert "sk-secret-123" not in repr(settings) and "sk-secret-123" not in str(settings.public_dict())
     assert settings.public_dict()["openai_api_key_set"] is True
 
 
 def test_an_unknown_fieldmap_variable_is_an_error_naming_it_and_the_nearest_setting(tmp_path: Path):
-    with pytest.raises(SettingsError, match=r"unknown environment variable FIELDMAP_CHUNK_SIZ; did you mean FIELDMAP_CHUNK_SIZE\?"):
+    with pytest.raises(
+        SettingsError, match=r"unknown environment variable FIELDMAP_CHUNK_SIZ; did you mean FIELDMAP_CHUNK_SIZE\?"
+    ):
         Settings.load(config_file=tmp_path / "none.toml", env={"FIELDMAP_CHUNK_SIZ": "50"})
 
 
@@ -55,8 +60,12 @@ def test_a_config_file_the_user_named_must_exist(tmp_path: Path):
 
 
 def test_serialised_settings_come_back_whole_without_the_key(tmp_path: Path):
-    settings = Settings.load(config_file=tmp_path / "none.toml", env={"OPENAI_API_KEY": "sk-secret-123", "FIELDMAP_CHUNK_SIZE": "50"},
-                             corpus=["a.jsonl"], llm_prices={"m": [1.0, 2.0]})
+    settings = Settings.load(
+        config_file=tmp_path / "none.toml",
+        env={"OPENAI_API_KEY": "sk-secret-123", "FIELDMAP_CHUNK_SIZE": "50"},
+        corpus=["a.jsonl"],
+        llm_prices={"m": [1.0, 2.0]},
+    )
     serialised = settings.serialised()
     assert "sk-secret-123" not in serialised
     assert Settings.restore(serialised) == settings.model_copy(update={"openai_api_key": None})

@@ -1,4 +1,5 @@
 """The entry point's whole Settings reach every asset; the API key reaches the LLM calls and nothing Dagster stores."""
+
 import json
 import os
 from pathlib import Path
@@ -26,7 +27,10 @@ def _corpus(tmp_path: Path, n: int = 2) -> Path:
 def _stored_documents(workspace: Path) -> list[Document]:
     con = connect(workspace / "fieldmap.duckdb", read_only=True)
     try:
-        return [Document(*row, "") for row in con.execute("SELECT doc_id, title, text FROM documents ORDER BY doc_id").fetchall()]
+        return [
+            Document(*row, "")
+            for row in con.execute("SELECT doc_id, title, text FROM documents ORDER BY doc_id").fetchall()
+        ]
     finally:
         con.close()
 
@@ -65,20 +69,40 @@ def test_the_api_key_reaches_the_llm_calls_but_no_dagster_record(tmp_path: Path)
     home = tmp_path / "dagster"
     home.mkdir()
     try:
-        settings = make_settings(tmp_path / "ws", _corpus(tmp_path), openai_base_url=base_url, openai_api_key=KEY, llm_model="test-model",
-                                 llm_timeout=5.0, llm_max_retries=1, llm_backoff_base=0.05, llm_examples=0, chunk_size=120)
+        settings = make_settings(
+            tmp_path / "ws",
+            _corpus(tmp_path),
+            openai_base_url=base_url,
+            openai_api_key=KEY,
+            llm_model="test-model",
+            llm_timeout=5.0,
+            llm_max_retries=1,
+            llm_backoff_base=0.05,
+            llm_examples=0,
+            chunk_size=120,
+        )
         with dg.DagsterInstance.local_temp(str(home)) as instance:
             result = run_pipeline(settings, instance=instance)
             assert result.success
             run = instance.get_run_by_id(result.run_id)
-            stored = [serialize_value(run), serialize_value(instance.get_job_snapshot(run.job_snapshot_id)),
-                      serialize_value(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id))]
-            stored += [serialize_value(r.event_log_entry) for r in instance.get_records_for_run(result.run_id, limit=100_000).records]
+            stored = [
+                serialize_value(run),
+                serialize_value(instance.get_job_snapshot(run.job_snapshot_id)),
+                serialize_value(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)),
+            ]
+            stored += [
+                serialize_value(r.event_log_entry)
+                for r in instance.get_records_for_run(result.run_id, limit=100_000).records
+            ]
     finally:
         server.stop()
-    assert server.authorizations and set(server.authorizations) == {f"Bearer {KEY}"}  # the key reached the assets' LLM calls
+    assert server.authorizations and set(server.authorizations) == {
+        f"Bearer {KEY}"
+    }  # the key reached the assets' LLM calls
     everything = "\n".join(stored)
-    assert '\\"chunk_size\\": 120' in everything or '"chunk_size":120' in everything.replace("\\", "")  # the settings are in Dagster's records
+    assert '\\"chunk_size\\": 120' in everything or '"chunk_size":120' in everything.replace(
+        "\\", ""
+    )  # the settings are in Dagster's records
     assert KEY not in everything
     for path in [*home.rglob("*"), *(tmp_path / "ws").rglob("*")]:  # nor in any file the run wrote
         assert not path.is_file() or KEY.encode() not in path.read_bytes(), path

@@ -26,21 +26,30 @@ def spans_of(text: str, *phrases: tuple[str, str]) -> list[Span]:
 
 def test_tags_nest_and_a_closing_tag_without_bracket_still_closes():
     text, spans, problems = parse_tagged(
-        "<dataset><instrument>ATCA</instrument> <modality>radio-continuum</modality> observations</dataset at 6-cm", TYPES
+        "<dataset><instrument>ATCA</instrument> <modality>radio-continuum</modality> observations</dataset at 6-cm",
+        TYPES,
     )
     assert text == "ATCA radio-continuum observations at 6-cm"
     assert {(text[s.start : s.end], s.type) for s in spans} == {
-        ("ATCA radio-continuum observations", "dataset"), ("ATCA", "instrument"), ("radio-continuum", "modality"),
+        ("ATCA radio-continuum observations", "dataset"),
+        ("ATCA", "instrument"),
+        ("radio-continuum", "modality"),
     }
     assert problems == ["tag '</dataset' without '>' at 33"]
 
 
 def test_same_type_nesting_and_a_tag_reopened_where_it_should_close():
-    text, spans, _ = parse_tagged("<object><object>Oxygen</object> abundances</object> in <object>disks</object>", TYPES)
+    text, spans, _ = parse_tagged(
+        "<object><object>Oxygen</object> abundances</object> in <object>disks</object>", TYPES
+    )
     assert sorted(text[s.start : s.end] for s in spans) == ["Oxygen", "Oxygen abundances", "disks"]
-    text, spans, problems = parse_tagged("from <dataset><instrument>Chandra<instrument> <modality>X-ray</modality> observations</dataset>", TYPES)
+    text, spans, problems = parse_tagged(
+        "from <dataset><instrument>Chandra<instrument> <modality>X-ray</modality> observations</dataset>", TYPES
+    )
     assert {(text[s.start : s.end], s.type) for s in spans} == {
-        ("Chandra X-ray observations", "dataset"), ("Chandra", "instrument"), ("X-ray", "modality"),
+        ("Chandra X-ray observations", "dataset"),
+        ("Chandra", "instrument"),
+        ("X-ray", "modality"),
     }
     assert problems == ["<instrument> at 5 closed by a second <instrument>"]
 
@@ -62,7 +71,12 @@ def test_exact_and_lenient_scores_by_hand(fixtures: Path):
     first, second = load_annotations(fixtures / "annotations-tiny.jsonl", TYPES)
     predicted = [
         spans_of(first.text, ("radio emission", "object"), ("Crab", "object"), ("Very Large Array", "property")),
-        spans_of(second.text, ("radio-continuum observations", "dataset"), ("ATCA", "instrument"), ("spectral index", "property")),
+        spans_of(
+            second.text,
+            ("radio-continuum observations", "dataset"),
+            ("ATCA", "instrument"),
+            ("spectral index", "property"),
+        ),
     ]
     result = score([list(first.gold), list(second.gold)], predicted, TYPES)
     # gold 7, predicted 6; exact: radio emission, ATCA, spectral index
@@ -80,7 +94,12 @@ def test_exact_and_lenient_scores_by_hand(fixtures: Path):
     assert (per_type["instrument"]["gold"], per_type["instrument"]["predicted"]) == (2, 1)
     assert per_type["instrument"]["exact"]["recall"] == 0.5 and per_type["property"]["exact"]["precision"] == 0.5
     assert per_type["modality"]["lenient"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    assert per_type["task"] == {"exact": per_type["modality"]["lenient"], "lenient": per_type["modality"]["lenient"], "gold": 0, "predicted": 0}
+    assert per_type["task"] == {
+        "exact": per_type["modality"]["lenient"],
+        "lenient": per_type["modality"]["lenient"],
+        "gold": 0,
+        "predicted": 0,
+    }
 
 
 def test_one_long_prediction_recalls_every_gold_span_it_overlaps():
@@ -100,7 +119,10 @@ def offline(tmp_path_factory):
 def test_offline_extraction_on_the_kg_for_science_annotations(fixtures: Path, offline):
     _, extractor = offline
     result = evaluate_extraction(fixtures / "annotations-kg4s.jsonl", extractor)
-    assert set(result) == {"mode", "micro", "per_type", "chunks", "failed_chunks", "failures_by_reason"} and result["mode"] == "offline"
+    assert (
+        set(result) == {"mode", "micro", "per_type", "chunks", "failed_chunks", "failures_by_reason"}
+        and result["mode"] == "offline"
+    )
     assert result["chunks"] >= 13 and result["failed_chunks"] == 0
     assert set(result["per_type"]) == set(TYPES)
     assert result["micro"]["lenient"]["f1"] >= 0.45
@@ -112,13 +134,28 @@ def test_offline_extraction_on_the_kg_for_science_annotations(fixtures: Path, of
 def test_command_writes_the_scores_and_llm_mode_needs_an_llm(fixtures: Path, tmp_path: Path, offline):
     settings, _ = offline
     out = tmp_path / "scores.json"
-    assert main(["--annotations", str(fixtures / "annotations-tiny.jsonl"), "--mode", "offline", "--json", str(out)], settings) == 0
+    assert (
+        main(
+            ["--annotations", str(fixtures / "annotations-tiny.jsonl"), "--mode", "offline", "--json", str(out)],
+            settings,
+        )
+        == 0
+    )
     written = json.loads(out.read_text())
     assert written["mode"] == "offline" and set(written["micro"]) == {"exact", "lenient"}
     with pytest.raises(RuntimeError, match=r"no LLM configured \(set OPENAI_BASE_URL\)"):
         main(["--annotations", str(fixtures / "annotations-tiny.jsonl"), "--mode", "llm", "--json", str(out)], settings)
     assert NO_LLM == "no LLM configured (set OPENAI_BASE_URL)"
     with_llm = settings.model_copy(update={"openai_base_url": "http://127.0.0.1:9/v1"})
-    args = ["--annotations", str(fixtures / "annotations-tiny.jsonl"), "--mode", "llm", "--json", str(out), "--schema", "science"]
+    args = [
+        "--annotations",
+        str(fixtures / "annotations-tiny.jsonl"),
+        "--mode",
+        "llm",
+        "--json",
+        str(out),
+        "--schema",
+        "science",
+    ]
     assert main(args, with_llm, llm_factory=offline_extractor) == 0  # the factory decides what "llm" runs
     assert json.loads(out.read_text())["mode"] == "llm"

@@ -11,12 +11,38 @@ def _mention(chunk: str, entity: str, n: int):
 
 def test_ppr_ranks_a_two_hop_passage_above_a_distractor(tmp_path):
     con = connect(tmp_path / "db.duckdb")
-    insert_rows(con, "chunks", ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
-                [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in ("p1#0", "p2#0", "p3#0")])
-    insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in ("A", "B", "C", "D")])
+    insert_rows(
+        con,
+        "chunks",
+        [
+            "chunk_id",
+            "doc_id",
+            "chunk_index",
+            "text",
+            "start_char",
+            "end_char",
+            "sent_start",
+            "sent_end",
+            "own_sent_start",
+        ],
+        [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in ("p1#0", "p2#0", "p3#0")],
+    )
+    insert_rows(
+        con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in ("A", "B", "C", "D")]
+    )
     # p1 mentions A and B; p2 mentions B and C (two hops from A); p3 mentions only D (a distractor)
-    insert_rows(con, "mentions", MENTION_COLUMNS, [_mention("p1#0", "A", 0), _mention("p1#0", "B", 1), _mention("p2#0", "B", 2),
-                                                   _mention("p2#0", "C", 3), _mention("p3#0", "D", 4)])
+    insert_rows(
+        con,
+        "mentions",
+        MENTION_COLUMNS,
+        [
+            _mention("p1#0", "A", 0),
+            _mention("p1#0", "B", 1),
+            _mention("p2#0", "B", 2),
+            _mention("p2#0", "C", 3),
+            _mention("p3#0", "D", 4),
+        ],
+    )
     kg = build_graph(con)
     assert kg.stats()["passage_entity_edges"] == 5
     reset = np.zeros(kg.graph.vcount())
@@ -30,9 +56,28 @@ def test_ppr_ranks_a_two_hop_passage_above_a_distractor(tmp_path):
 def test_relation_edges_are_weighted_by_count(tmp_path):
     con = connect(tmp_path / "db.duckdb")
     insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in ("A", "B")])
-    rows = [(f"t{i}", "d", "d#0", 0, "A" if i % 2 else "B", "related_to", "x", "B" if i % 2 else "A", "m1", "m2", "test") for i in range(3)]
-    insert_rows(con, "triplets", ["triplet_id", "doc_id", "chunk_id", "sent_index", "subject_id", "relation", "predicate", "object_id",
-                                  "subject_mention_id", "object_mention_id", "origin"], rows)
+    rows = [
+        (f"t{i}", "d", "d#0", 0, "A" if i % 2 else "B", "related_to", "x", "B" if i % 2 else "A", "m1", "m2", "test")
+        for i in range(3)
+    ]
+    insert_rows(
+        con,
+        "triplets",
+        [
+            "triplet_id",
+            "doc_id",
+            "chunk_id",
+            "sent_index",
+            "subject_id",
+            "relation",
+            "predicate",
+            "object_id",
+            "subject_mention_id",
+            "object_mention_id",
+            "origin",
+        ],
+        rows,
+    )
     kg = build_graph(con)
     assert kg.graph.es.select(kind_eq="relation")["weight"] == [3.0]
 
@@ -43,9 +88,28 @@ def test_mention_share_weights_split_a_passage_by_its_mentions(tmp_path):
     con = connect(tmp_path / "db.duckdb")
     insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in ("A", "B")])
     # p1 mentions A three times and B once; p2 mentions B once
-    insert_rows(con, "mentions", MENTION_COLUMNS, [_mention("p1#0", "A", n) for n in range(3)] + [_mention("p1#0", "B", 3), _mention("p2#0", "B", 4)])
-    insert_rows(con, "chunks", ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
-                [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in ("p1#0", "p2#0")])
+    insert_rows(
+        con,
+        "mentions",
+        MENTION_COLUMNS,
+        [_mention("p1#0", "A", n) for n in range(3)] + [_mention("p1#0", "B", 3), _mention("p2#0", "B", 4)],
+    )
+    insert_rows(
+        con,
+        "chunks",
+        [
+            "chunk_id",
+            "doc_id",
+            "chunk_index",
+            "text",
+            "start_char",
+            "end_char",
+            "sent_start",
+            "sent_end",
+            "own_sent_start",
+        ],
+        [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in ("p1#0", "p2#0")],
+    )
     weight = {}
     for option in ("one", "share"):
         kg = build_graph(con, mention_weight=option)

@@ -1,5 +1,6 @@
 """The neighbourhood-restricted PPR (HippoParams.ppr_neighbourhood_hops) agrees with the whole-graph PPR
 when the neighbourhood holds every vertex that can carry mass."""
+
 import dataclasses
 from collections import OrderedDict
 from types import SimpleNamespace
@@ -22,8 +23,15 @@ from rag.hipporag import HippoParams, HippoRAGRetriever
 
 PASSAGES = ("p1#0", "p2#0", "p3#0", "p4#0", "q1#0", "q2#0", "r1#0")
 # PPR on the whole graph, passages in the order of their mass (no fusion, no chain order)
-PLAIN = dataclasses.replace(HippoParams.of(Settings()), ppr_neighbourhood_hops=0, fuse_dense=0.0, fuse_depth=0, named_first=False,
-                            chain_second=False, chain_fill=False)
+PLAIN = dataclasses.replace(
+    HippoParams.of(Settings()),
+    ppr_neighbourhood_hops=0,
+    fuse_dense=0.0,
+    fuse_depth=0,
+    named_first=False,
+    chain_second=False,
+    chain_fill=False,
+)
 MENTIONS = {"p1#0": "AB", "p2#0": "BC", "p3#0": "CD", "p4#0": "DE", "q1#0": "X", "q2#0": "XY", "r1#0": "Z"}
 
 
@@ -31,12 +39,35 @@ def _graph(tmp_path):
     """Three components: p1-p4 (a chain A-B-C-D-E through passages, plus a relation A-C), q1-q2
     (entities X, Y) and r1 (entity Z)."""
     con = connect(tmp_path / "db.duckdb")
-    insert_rows(con, "chunks", ["chunk_id", "doc_id", "chunk_index", "text", "start_char", "end_char", "sent_start", "sent_end", "own_sent_start"],
-                [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in PASSAGES])
+    insert_rows(
+        con,
+        "chunks",
+        [
+            "chunk_id",
+            "doc_id",
+            "chunk_index",
+            "text",
+            "start_char",
+            "end_char",
+            "sent_start",
+            "sent_end",
+            "own_sent_start",
+        ],
+        [(c, c.split("#")[0], 0, "t", 0, 1, 0, 1, 0) for c in PASSAGES],
+    )
     insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(e, e, e, "object") for e in "ABCDEXYZ"])
-    rows = [(f"{c}:{n}", e, c.split("#")[0], c, 0, n, n + 1, e, "object", 1.0, "test") for c, names in MENTIONS.items() for n, e in enumerate(names)]
+    rows = [
+        (f"{c}:{n}", e, c.split("#")[0], c, 0, n, n + 1, e, "object", 1.0, "test")
+        for c, names in MENTIONS.items()
+        for n, e in enumerate(names)
+    ]
     insert_rows(con, "mentions", MENTION_COLUMNS, rows)
-    insert_rows(con, "triplets", TRIPLET_COLUMNS, [(f"t{i}", "p1", "p1#0", 0, "A", "related_to", "x", "C", "m", "m", "test") for i in range(2)])
+    insert_rows(
+        con,
+        "triplets",
+        TRIPLET_COLUMNS,
+        [(f"t{i}", "p1", "p1#0", 0, "A", "related_to", "x", "C", "m", "m", "test") for i in range(2)],
+    )
     return build_graph(con)
 
 
@@ -88,8 +119,10 @@ def _retriever(kg, params: HippoParams, seeds: dict[str, float], dense: dict[str
     retriever._adjacency = retriever._whole = retriever._aligned = None
     retriever.recent_mass = OrderedDict()
     ids = list(dense)
-    retriever.dense = SimpleNamespace(embedder=SimpleNamespace(queries=lambda texts: [np.zeros(1)]),
-                                      scores=lambda vector: (ids, np.array([dense[i] for i in ids])))
+    retriever.dense = SimpleNamespace(
+        embedder=SimpleNamespace(queries=lambda texts: [np.zeros(1)]),
+        scores=lambda vector: (ids, np.array([dense[i] for i in ids])),
+    )
     retriever.seeds = lambda query, vector: {retriever._entity_vertex[e]: w for e, w in seeds.items()}
     return retriever
 
@@ -115,5 +148,6 @@ def test_restricted_retrieval_returns_passages_of_the_neighbourhood_only(tmp_pat
     assert {h.chunk_id for h in hits} <= {"p1#0", "q1#0", "q2#0"} and len(hits) == 2
     # below ppr_whole_graph_below vertices the same parameters run PPR on the whole graph
     small = dataclasses.replace(params, ppr_whole_graph_below=kg.graph.vcount() + 1)
-    assert [h.chunk_id for h in _retriever(kg, small, {"A": 1.0}, dense).retrieve("q", 2)] == \
-           [h.chunk_id for h in _retriever(kg, PLAIN, {"A": 1.0}, dense).retrieve("q", 2)]
+    assert [h.chunk_id for h in _retriever(kg, small, {"A": 1.0}, dense).retrieve("q", 2)] == [
+        h.chunk_id for h in _retriever(kg, PLAIN, {"A": 1.0}, dense).retrieve("q", 2)
+    ]

@@ -21,11 +21,17 @@ def test_extractions_merge_entities_by_name_and_leave_nothing_pending(tmp_path, 
     write_extractions(con, extractor.extract(pending), [], "spacy")
     refresh_entities(con)
     assert pending_chunks(con) == []
-    crab = con.execute("SELECT count(DISTINCT e.entity_id), count(*) FROM entities e JOIN mentions m USING (entity_id) WHERE e.norm_name = 'crab nebula'").fetchall()
+    crab = con.execute(
+        "SELECT count(DISTINCT e.entity_id), count(*) FROM entities e JOIN mentions m USING (entity_id) WHERE e.norm_name = 'crab nebula'"
+    ).fetchall()
     assert crab == [(1, 2)]
-    rows = con.execute("SELECT m.doc_id, m.chunk_id, m.sent_index, d.text[m.start_char + 1 : m.end_char] = m.text FROM mentions m JOIN documents d USING (doc_id)").fetchall()
+    rows = con.execute(
+        "SELECT m.doc_id, m.chunk_id, m.sent_index, d.text[m.start_char + 1 : m.end_char] = m.text FROM mentions m JOIN documents d USING (doc_id)"
+    ).fetchall()
     assert all(ok for *_, ok in rows)
-    assert con.execute("SELECT count(*) FROM triplets WHERE subject_id NOT IN (SELECT entity_id FROM entities)").fetchall() == [(0,)]
+    assert con.execute(
+        "SELECT count(*) FROM triplets WHERE subject_id NOT IN (SELECT entity_id FROM entities)"
+    ).fetchall() == [(0,)]
 
 
 def test_deleting_a_document_keeps_shared_entities_and_drops_its_own(tmp_path, extractor):
@@ -44,8 +50,10 @@ def _tied(con, order: list[tuple[str, str, float]]) -> tuple[str, str]:
     """Mentions of one entity inserted in `order` ((text, type, score) each); the entity's name and type."""
     from kg.extract import Extraction, Mention
 
-    mentions = [Mention(text, 10 * n, 10 * n + len(text), 0, "submillimeter array", "ner", None, type_, score)
-                for n, (text, type_, score) in enumerate(order)]
+    mentions = [
+        Mention(text, 10 * n, 10 * n + len(text), 0, "submillimeter array", "ner", None, type_, score)
+        for n, (text, type_, score) in enumerate(order)
+    ]
     con.execute("DELETE FROM mentions; DELETE FROM extractions; DELETE FROM entities")
     write_extractions(con, [Extraction("a#0", "a", mentions)], [], "spacy")
     refresh_entities(con)
@@ -55,7 +63,12 @@ def _tied(con, order: list[tuple[str, str, float]]) -> tuple[str, str]:
 def test_an_entity_named_by_tied_mentions_gets_the_same_name_and_type_whatever_the_order(tmp_path):
     con = connect(tmp_path / "db.duckdb")
     _seed(con, "a", "The Submillimeter Array (SMA) observed the disk. The SMA saw dust.")
-    order = [("SMA", "instrument", 0.6), ("Submillimeter Array", "object", 0.4), ("SMA", "object", 0.4), ("Submillimeter Array", "instrument", 0.6)]
+    order = [
+        ("SMA", "instrument", 0.6),
+        ("Submillimeter Array", "object", 0.4),
+        ("SMA", "object", 0.4),
+        ("Submillimeter Array", "instrument", 0.6),
+    ]
     found = {_tied(con, order[i:] + order[:i]) for i in range(len(order))} | {_tied(con, order[::-1])}
     assert found == {("Submillimeter Array", "instrument")}  # 2-2 ties: the longer name, the higher summed score
 

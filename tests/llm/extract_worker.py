@@ -1,7 +1,8 @@
 """LLM extraction over a prepared workspace, as a separate process (the one the resume test kills).
 
-    python -m tests.llm.extract_worker WORKSPACE CORPUS BASE_URL
+python -m tests.llm.extract_worker WORKSPACE CORPUS BASE_URL
 """
+
 from __future__ import annotations
 
 import logging

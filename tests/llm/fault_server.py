@@ -12,6 +12,7 @@ one aspect over all numbered sentences.
 characters that are no JSON), "error500", "retry_after" (429 with Retry-After: `retry_after`), "trickle"
 (200 headers, then one byte of the body every `trickle_seconds`, for `trickle_bytes` bytes).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,11 +24,23 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MARKERS = (
-    "TIMEOUTONCE", "RATELIMITONCE", "TRUNCATEDONCE", "BADBODYONCE", "BADJSONONCE", "BADCOVERAGEONCE",
-    "SERVERERROR", "BADJSONALWAYS", "BADCOVERAGEALWAYS", "KEYECHO",
+    "TIMEOUTONCE",
+    "RATELIMITONCE",
+    "TRUNCATEDONCE",
+    "BADBODYONCE",
+    "BADJSONONCE",
+    "BADCOVERAGEONCE",
+    "SERVERERROR",
+    "BADJSONALWAYS",
+    "BADCOVERAGEALWAYS",
+    "KEYECHO",
 )
 EXTRACTION = {
-    "entities": [{"name": "galaxies", "type": "object"}, {"name": "telescope", "type": "instrument"}, {"name": "unicorns", "type": "object"}],
+    "entities": [
+        {"name": "galaxies", "type": "object"},
+        {"name": "telescope", "type": "instrument"},
+        {"name": "unicorns", "type": "object"},
+    ],
     "triplets": [{"subject": "telescope", "relation": "observes", "predicate": "observes", "object": "galaxies"}],
 }
 
@@ -69,7 +82,11 @@ class FaultServer:
 
     def count(self, marker: str | None = None, status: int | None = None) -> int:
         with self._lock:
-            return sum(1 for r in self.received if (marker is None or r.marker == marker) and (status is None or r.status == status))
+            return sum(
+                1
+                for r in self.received
+                if (marker is None or r.marker == marker) and (status is None or r.status == status)
+            )
 
     def first_time(self, marker: str) -> bool:
         with self._lock:
@@ -96,16 +113,22 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.fault.latency)
         status = self._answer(request, marker, kind, schema)
         with self.fault._lock:
-            self.fault.received.append(Received(marker, status, time.monotonic(), hashlib.sha256(body).hexdigest(), kind))
+            self.fault.received.append(
+                Received(marker, status, time.monotonic(), hashlib.sha256(body).hexdigest(), kind)
+            )
 
     def _answer(self, request: dict, marker: str | None, kind: str, schema: dict) -> int:
         fault = self.fault
         if fault.mode is not None:
             return self._misbehave(request, fault)
         if kind == "json_schema" and fault.reject_json_schema:
-            return self._send(500, {"error": {"message": "Input should be 'text' or 'json_object'", "type": "internal_server_error"}})
+            return self._send(
+                500, {"error": {"message": "Input should be 'text' or 'json_object'", "type": "internal_server_error"}}
+            )
         if marker == "KEYECHO":
-            return self._send(401, {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization')}"}})
+            return self._send(
+                401, {"error": {"message": f"Incorrect API key provided: {self.headers.get('Authorization')}"}}
+            )
         if marker == "SERVERERROR":
             return self._send(500, {"error": {"message": "the model crashed"}})
         if marker in ("TIMEOUTONCE", "RATELIMITONCE", "TRUNCATEDONCE", "BADBODYONCE") and fault.first_time(marker):
@@ -138,7 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.mode == "error500":
             return self._send(500, {"error": {"message": "the model crashed"}})
         if fault.mode == "retry_after":
-            return self._send(429, {"error": {"message": "come back later"}}, headers={"Retry-After": fault.retry_after})
+            return self._send(
+                429, {"error": {"message": "come back later"}}, headers={"Retry-After": fault.retry_after}
+            )
         assert fault.mode == "trickle", fault.mode
         try:
             self.send_response(200)
@@ -174,16 +199,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _valid_content(request: dict, schema: dict) -> str:
     if "scope" in schema.get("properties", {}):
-        last_text = [m["content"] for m in request["messages"] if m["role"] == "user" and m["content"].startswith("Title:")][-1]
+        last_text = [
+            m["content"] for m in request["messages"] if m["role"] == "user" and m["content"].startswith("Title:")
+        ][-1]
         count = len(re.findall(r"^\d+\. ", last_text, flags=re.MULTILINE))
-        return json.dumps({"scope": "A test text", "aspects": [{"title": "Everything", "first": 1, "last": count, "sub_aspects": []}]})
+        return json.dumps(
+            {"scope": "A test text", "aspects": [{"title": "Everything", "first": 1, "last": count, "sub_aspects": []}]}
+        )
     return json.dumps(EXTRACTION)
 
 
 def _completion(request: dict, content: str) -> dict:
     prompt_chars = sum(len(m["content"]) for m in request["messages"])
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": request["model"],
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(content) // 4, "total_tokens": prompt_chars // 4 + len(content) // 4},
+        "usage": {
+            "prompt_tokens": prompt_chars // 4,
+            "completion_tokens": len(content) // 4,
+            "total_tokens": prompt_chars // 4 + len(content) // 4,
+        },
     }

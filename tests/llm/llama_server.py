@@ -13,6 +13,7 @@ The llama.cpp server of llama-cpp-python 0.3.36 has no setting or flag for it (i
 and `Llama(...)` do not pass `use_extra_bufts` through), so this launcher sets it in the default
 model parameters every `Llama` starts from, then runs the server's own `__main__` unchanged.
 """
+
 from __future__ import annotations
 
 import runpy

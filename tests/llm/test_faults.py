@@ -1,5 +1,6 @@
 """The LLM client against a misbehaving OpenAI-compatible server on loopback: timeouts, 429 with
 Retry-After, 500s, malformed content, broken bodies. Real DuckDB, real HTTP, real openai client."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ FAULTS = ["TIMEOUTONCE", "RATELIMITONCE", "TRUNCATEDONCE", "BADBODYONCE", "BADJS
 
 
 def _corpus(tmp_path, markers):
-    texts = {f"doc-{m.lower()}": f"{SENTENCE} This record carries {m} as its cue. Galaxies are bright." for m in markers}
+    texts = {
+        f"doc-{m.lower()}": f"{SENTENCE} This record carries {m} as its cue. Galaxies are bright." for m in markers
+    }
     texts["doc-plain"] = f"{SENTENCE} Nothing odd happens here. Galaxies are bright."
     return write_corpus(tmp_path / "corpus.jsonl", texts)
 
@@ -41,11 +44,17 @@ def test_every_chunk_is_extracted_or_failed_with_its_reason_and_nothing_twice(tm
     report = extract_pending(con, extractor)
     assert time.monotonic() - started < 30
 
-    rows = dict((doc, (status, reason)) for doc, status, reason in con.execute("SELECT doc_id, status, reason FROM extractions").fetchall())
+    rows = dict(
+        (doc, (status, reason))
+        for doc, status, reason in con.execute("SELECT doc_id, status, reason FROM extractions").fetchall()
+    )
     assert set(rows) == set(chunks)  # every chunk has its row: extracted or failed
     failed = {doc: reason for doc, (status, reason) in rows.items() if status == "failed"}
     assert set(failed) == {"doc-servererror", "doc-badjsonalways"}
-    assert failed["doc-servererror"].startswith("server_error: HTTP 500") and "after 3 attempts" in failed["doc-servererror"]
+    assert (
+        failed["doc-servererror"].startswith("server_error: HTTP 500")
+        and "after 3 attempts" in failed["doc-servererror"]
+    )
     assert failed["doc-badjsonalways"].startswith("invalid_output:")
     assert report.failed == 2 and report.chunks == len(chunks)
 
@@ -67,10 +76,16 @@ def test_every_chunk_is_extracted_or_failed_with_its_reason_and_nothing_twice(tm
     assert len(times) == 2 and times[1] - times[0] >= 0.95
 
     # the ok chunks hold the aligned mentions once; "unicorns" is not in the text: dropped and counted
-    per_chunk = con.execute("SELECT chunk_id, count(*), count(DISTINCT (start_char, end_char)) FROM mentions GROUP BY chunk_id").fetchall()
-    assert len(per_chunk) == 6 and all(n == distinct == 3 for _, n, distinct in per_chunk)  # telescope, galaxies, Galaxies
+    per_chunk = con.execute(
+        "SELECT chunk_id, count(*), count(DISTINCT (start_char, end_char)) FROM mentions GROUP BY chunk_id"
+    ).fetchall()
+    assert len(per_chunk) == 6 and all(
+        n == distinct == 3 for _, n, distinct in per_chunk
+    )  # telescope, galaxies, Galaxies
     assert extractor.spans_dropped == 6 and extractor.triplets_dropped == 0
-    assert con.execute("SELECT count(*), count(DISTINCT (chunk_id, subject_id, relation, object_id)) FROM triplets").fetchall() == [(6, 6)]
+    assert con.execute(
+        "SELECT count(*), count(DISTINCT (chunk_id, subject_id, relation, object_id)) FROM triplets"
+    ).fetchall() == [(6, 6)]
     metadata = extractor.metadata()
     assert metadata["llm_failures"] == {"invalid_output": 1, "server_error": 1}
     assert metadata["failed_chunks_by_reason"] == {"invalid_output": 1, "server_error": 1}
@@ -100,7 +115,9 @@ def test_every_chunk_is_extracted_or_failed_with_its_reason_and_nothing_twice(tm
 def test_json_schema_rejected_once_then_json_object_for_the_rest(tmp_path, fault_server):
     fault_server.reject_json_schema = True
     texts = {f"doc-{n}": f"{SENTENCE} Record number {n}." for n in range(4)}
-    settings = fault_settings(tmp_path / "ws", fault_server.base_url, write_corpus(tmp_path / "four.jsonl", texts), llm_concurrency=1)
+    settings = fault_settings(
+        tmp_path / "ws", fault_server.base_url, write_corpus(tmp_path / "four.jsonl", texts), llm_concurrency=1
+    )
     con = prepared_workspace(settings)
     report = extract_pending(con, _extractor(settings, con))
     assert report.failed == 0 and report.chunks == 4
@@ -121,8 +138,12 @@ def test_structures_retry_coverage_once_then_fall_back_offline(tmp_path, fault_s
     structurizer = LLMStructurizer(LLMClient(settings, con, "structures"))
     assert structure_pending(con, structurizer=structurizer) == 4
     methods = dict(con.execute("SELECT doc_id, method FROM structures").fetchall())
-    assert methods == {"doc-ok": "llm:test-model", "doc-badcoverageonce": "llm:test-model",
-                       "doc-badcoveragealways": "offline", "doc-servererror": "offline"}
+    assert methods == {
+        "doc-ok": "llm:test-model",
+        "doc-badcoverageonce": "llm:test-model",
+        "doc-badcoveragealways": "offline",
+        "doc-servererror": "offline",
+    }
     aspects = con.execute("SELECT sent_start, sent_end FROM aspects WHERE doc_id = 'doc-badcoverageonce'").fetchall()
     assert aspects == [(0, 3)]
     assert structurizer.metadata()["structured_offline_after_llm_failure"] == {"invalid_output": 1, "server_error": 1}
@@ -134,12 +155,17 @@ def test_structures_retry_coverage_once_then_fall_back_offline(tmp_path, fault_s
 def test_the_api_key_appears_in_no_log_row_reason_or_file(tmp_path, fault_server, caplog):
     secret = "sk-test-Zq81SecretKeyThatMustNotLeak"
     texts = {"doc-keyecho": f"{SENTENCE} KEYECHO.", "doc-servererror": f"{SENTENCE} SERVERERROR."}
-    settings = fault_settings(tmp_path / "ws", fault_server.base_url, write_corpus(tmp_path / "c.jsonl", texts), openai_api_key=secret)
+    settings = fault_settings(
+        tmp_path / "ws", fault_server.base_url, write_corpus(tmp_path / "c.jsonl", texts), openai_api_key=secret
+    )
     con = prepared_workspace(settings)
     extractor = _extractor(settings, con)
     with caplog.at_level(logging.DEBUG):
         extract_pending(con, extractor)
-    reasons = con.execute("SELECT reason FROM extractions").fetchall() + con.execute("SELECT reason FROM llm_calls").fetchall()
+    reasons = (
+        con.execute("SELECT reason FROM extractions").fetchall()
+        + con.execute("SELECT reason FROM llm_calls").fetchall()
+    )
     assert any("http_401" in r for (r,) in reasons)  # the server did echo it back
     con.close()
     assert fault_server.count("KEYECHO", 401) == 1
@@ -170,30 +196,59 @@ def test_dry_run_counts_pending_work_and_what_the_cache_already_answers(tmp_path
     assert priced.steps[1].cost > 0 and "gpt-4o-mini" in priced.lines()[0]
 
 
-def test_eval_extraction_in_llm_mode_scores_the_llm_counts_failures_and_caches_its_calls(tmp_path, fault_server, monkeypatch):
+def test_eval_extraction_in_llm_mode_scores_the_llm_counts_failures_and_caches_its_calls(
+    tmp_path, fault_server, monkeypatch
+):
     from app.cli import main
     from fieldmap.store import connect
 
     annotations = tmp_path / "annotations.jsonl"
-    records = ["The <instrument>telescope</instrument> observes distant <object>galaxies</object> in the infrared.",
-               "This record carries BADJSONALWAYS as its cue."]  # the server never answers it with valid JSON
-    annotations.write_text("".join(json.dumps({"title": "T", "abstract": "", "tagged_abstract": t, "tagged_phrases": {}}) + "\n" for t in records))
+    records = [
+        "The <instrument>telescope</instrument> observes distant <object>galaxies</object> in the infrared.",
+        "This record carries BADJSONALWAYS as its cue.",
+    ]  # the server never answers it with valid JSON
+    annotations.write_text(
+        "".join(
+            json.dumps({"title": "T", "abstract": "", "tagged_abstract": t, "tagged_phrases": {}}) + "\n"
+            for t in records
+        )
+    )
     monkeypatch.setenv("OPENAI_BASE_URL", fault_server.base_url)
     monkeypatch.setenv("FIELDMAP_LLM_MODEL", "test-model")
     monkeypatch.setenv("FIELDMAP_LLM_CONCURRENCY", "1")
     workspace, out = tmp_path / "ws", tmp_path / "scores.json"
-    args = ["eval", "extraction", "--workspace", str(workspace), "--annotations", str(annotations), "--mode", "llm", "--json", str(out), "--schema", "science"]
+    args = [
+        "eval",
+        "extraction",
+        "--workspace",
+        str(workspace),
+        "--annotations",
+        str(annotations),
+        "--mode",
+        "llm",
+        "--json",
+        str(out),
+        "--schema",
+        "science",
+    ]
     assert main(args) == 0
     scores = json.loads(out.read_text())
     assert scores["mode"] == "llm"
     assert scores["micro"]["exact"]["f1"] == 1.0  # both names found; "unicorns" is not in the text, so it is dropped
-    assert scores["chunks"] == 2 and scores["failed_chunks"] == 1 and scores["failures_by_reason"] == {"invalid_output": 1}
+    assert (
+        scores["chunks"] == 2 and scores["failed_chunks"] == 1 and scores["failures_by_reason"] == {"invalid_output": 1}
+    )
     sent = len(fault_server.received)
     assert sent == 3  # one answer, one invalid answer and its repair
     con = connect(workspace / "fieldmap.duckdb", read_only=True)
     assert sorted(con.execute("SELECT step, status, cached FROM llm_calls").fetchall()) == [
-        ("eval_extraction", "invalid", False), ("eval_extraction", "invalid", False), ("eval_extraction", "ok", False)]
+        ("eval_extraction", "invalid", False),
+        ("eval_extraction", "invalid", False),
+        ("eval_extraction", "ok", False),
+    ]
     con.close()
-    assert main(args) == 0  # again: the valid answer from the workspace's cache, the invalid one asked again (never cached)
+    assert (
+        main(args) == 0
+    )  # again: the valid answer from the workspace's cache, the invalid one asked again (never cached)
     assert len(fault_server.received) == sent + 2
     assert json.loads(out.read_text()) == scores

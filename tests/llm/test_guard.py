@@ -2,6 +2,7 @@
 no reply is cached unless valid, each request ends by its deadline, and the run's breaker takes the endpoint offline
 so a run ends in seconds. A real OpenAI-compatible server on loopback (tests/llm/fault_server.py), real DuckDB, the
 real pipeline, and `fieldmap retry-failed` and `fieldmap run` as processes."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ from fieldmap.llm import LLMClient
 from fieldmap.llm_guard import Breakers
 from fieldmap.store import connect
 from pipelines.run import asset_metadata, run_pipeline
-from tests.test_cli import FIELDMAP
 from tests.conftest import build_here, make_settings
 from tests.llm.conftest import fault_settings, write_corpus
+from tests.test_cli import FIELDMAP
 
 TEXTS = {
     "a": "The telescope observed distant galaxies. The galaxies host bright quasars.",
@@ -34,8 +35,15 @@ class Reply(BaseModel):
 
 def _env(tmp_path: Path, base_url: str, **extra: str) -> dict[str, str]:
     kept = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
-    return {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **kept, "OPENAI_BASE_URL": base_url, "FIELDMAP_LLM_MODEL": "test-model",
-            "FIELDMAP_LLM_EXAMPLES": "0", **extra}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **kept,
+        "OPENAI_BASE_URL": base_url,
+        "FIELDMAP_LLM_MODEL": "test-model",
+        "FIELDMAP_LLM_EXAMPLES": "0",
+        **extra,
+    }
 
 
 def _rows(settings, sql: str) -> list[tuple]:
@@ -54,18 +62,28 @@ def test_garbage_is_never_cached_and_retry_failed_heals_every_chunk(tmp_path, fa
     assert not down.success  # every request failed: the run says so
     sent = fault_server.count()
     assert sent >= 9  # structures, triplets and gists of 3 documents were each asked (no repair of a 5 MB reply)
-    assert _rows(settings, "SELECT count(*), coalesce(sum(length(content)), 0) FROM llm_cache") == [(0, 0)]  # nothing kept
+    assert _rows(settings, "SELECT count(*), coalesce(sum(length(content)), 0) FROM llm_cache") == [
+        (0, 0)
+    ]  # nothing kept
     assert _rows(settings, "SELECT status, count(*) FROM extractions GROUP BY ALL") == [("fallback", 3)]
     invalid = _rows(settings, "SELECT count(*), max(length(reason)) FROM llm_calls WHERE status = 'invalid'")[0]
     assert invalid[0] >= 9 and invalid[1] <= 300  # counted, with a reason of bounded length
 
     fault_server.mode = None  # healthy again
-    retried = subprocess.run(FIELDMAP + ["retry-failed", "--workspace", str(settings.workspace)], cwd=tmp_path, capture_output=True,
-                             text=True, timeout=600, env=_env(tmp_path, fault_server.base_url))
+    retried = subprocess.run(
+        FIELDMAP + ["retry-failed", "--workspace", str(settings.workspace)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(tmp_path, fault_server.base_url),
+    )
     assert retried.returncode == 0, retried.stderr
     assert "retried 3: 0 failed again" in retried.stdout
     assert fault_server.count() > sent  # requests went out: no garbage was replayed from a cache
-    assert _rows(settings, "SELECT status, method, count(*) FROM extractions GROUP BY ALL") == [("ok", "llm:test-model", 3)]
+    assert _rows(settings, "SELECT status, method, count(*) FROM extractions GROUP BY ALL") == [
+        ("ok", "llm:test-model", 3)
+    ]
     assert _rows(settings, "SELECT count(*) FROM llm_cache WHERE content LIKE '%garbage%'") == [(0,)]
 
 
@@ -81,11 +99,15 @@ def offline_seconds(tmp_path_factory) -> float:
 
 
 @pytest.mark.parametrize("mode", ["error500", "retry_after"])
-def test_a_run_against_an_endpoint_that_always_fails_ends_within_a_minute(tmp_path, fault_server, mode, offline_seconds):
+def test_a_run_against_an_endpoint_that_always_fails_ends_within_a_minute(
+    tmp_path, fault_server, mode, offline_seconds
+):
     fault_server.mode = mode  # HTTP 500 every time, or 429 with Retry-After: 3600
     corpus = write_corpus(tmp_path / "corpus.jsonl", TEXTS)
     # the default timeouts, retries, backoff, Retry-After cap and breaker: what a user gets
-    settings = make_settings(tmp_path / "ws", corpus, openai_base_url=fault_server.base_url, llm_model="test-model", llm_examples=0)
+    settings = make_settings(
+        tmp_path / "ws", corpus, openai_base_url=fault_server.base_url, llm_model="test-model", llm_examples=0
+    )
     started = time.monotonic()
     result = run_pipeline(settings)
     took = time.monotonic() - started
@@ -128,7 +150,10 @@ def test_retry_after_is_honoured_up_to_its_cap(tmp_path, fault_server):
 
 
 def test_a_trickling_endpoint_is_cut_at_the_deadline(tmp_path, fault_server):
-    fault_server.mode, fault_server.trickle_seconds = "trickle", 0.5  # a byte every half second: no read timeout ever fires
+    fault_server.mode, fault_server.trickle_seconds = (
+        "trickle",
+        0.5,
+    )  # a byte every half second: no read timeout ever fires
     settings = fault_settings(tmp_path / "ws", fault_server.base_url, llm_timeout=60.0, llm_deadline=2.0)
     client = LLMClient(settings, None, "probe")
     started = time.monotonic()
@@ -155,7 +180,11 @@ def test_ask_against_a_trickling_endpoint_returns_within_its_deadline_offline_an
     offline = build_here(tmp_path / "ws", write_corpus(tmp_path / "corpus.jsonl", TEXTS))
     _, reading = timed_ask(offline)  # the offline reader's own time on this machine now
     fault_server.mode, fault_server.trickle_seconds = "trickle", 1.0
-    answer, took = timed_ask(offline.model_copy(update={"openai_base_url": fault_server.base_url, "llm_model": "test-model", "llm_deadline": 3.0}))
+    answer, took = timed_ask(
+        offline.model_copy(
+            update={"openai_base_url": fault_server.base_url, "llm_model": "test-model", "llm_deadline": 3.0}
+        )
+    )
     assert took < 3.0 + reading + 1.5, (took, reading)  # the deadline, then the offline reader
     assert answer.method == "reader" and answer.passages  # the offline reader read the retrieved passages
     assert any(flag.startswith("LLM answer failed: deadline") for flag in answer.flags), answer.flags
@@ -166,8 +195,14 @@ def test_fieldmap_run_says_the_endpoint_went_offline_and_ends_on_a_sentence(tmp_
     fault_server.mode = "error500"
     corpus = write_corpus(tmp_path / "corpus.jsonl", TEXTS)
     started = time.monotonic()
-    run = subprocess.run(FIELDMAP + ["run", "--workspace", str(tmp_path / "ws"), "--corpus", str(corpus)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600, env=_env(tmp_path, fault_server.base_url))
+    run = subprocess.run(
+        FIELDMAP + ["run", "--workspace", str(tmp_path / "ws"), "--corpus", str(corpus)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(tmp_path, fault_server.base_url),
+    )
     took = time.monotonic() - started
     assert run.returncode == 1, run.stderr
     assert took < 60, took  # models loaded in this process too

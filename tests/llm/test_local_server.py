@@ -4,6 +4,7 @@ The model is weak, so each document and chunk may come out either way; what must
 every one is either done by the LLM and schema-conforming, or listed with the reason it failed,
 that tokens are counted, and that a second pass over the same requests pays for none of them.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,14 +72,19 @@ def test_the_server_keeps_the_weights_out_of_amx_and_repack_buffers(local_run, l
     plain CPU buffer, never into AMX (SIGILL on some Intel Xeons) or repacked ones."""
     buffers = llama_server.weight_buffers()
     assert buffers and not buffers & {"AMX", "CPU_REPACK"}, buffers
-    assert llama_server.extra_buffer_types_seen() == set()  # not even considered (the plain server names CPU_REPACK here)
+    assert (
+        llama_server.extra_buffer_types_seen() == set()
+    )  # not even considered (the plain server names CPU_REPACK here)
 
 
 def test_dry_run_estimates_before_anything_is_spent(local_run):
     dry = local_run["dry"]
     assert dry.returncode == 0, dry.stderr
     assert f"dry run with {MODEL}" in dry.stdout
-    assert "structures: 3 pending, 0 cached, 3 calls" in dry.stdout and "triplets: 3 pending, 0 cached, 3 calls" in dry.stdout
+    assert (
+        "structures: 3 pending, 0 cached, 3 calls" in dry.stdout
+        and "triplets: 3 pending, 0 cached, 3 calls" in dry.stdout
+    )
 
 
 def test_every_document_and_chunk_is_done_by_the_llm_or_listed_with_its_reason(local_run):
@@ -87,13 +93,23 @@ def test_every_document_and_chunk_is_done_by_the_llm_or_listed_with_its_reason(l
     assert "llm_calls=" in run.stderr  # the assets' metadata as `fieldmap run` prints it
     con = connect(local_run["root"] / "ws" / "fieldmap.duckdb", read_only=True)
     schema = load_schema("science")
-    failures = {step: n for step, n in con.execute("SELECT step, count(*) FROM llm_calls WHERE status <> 'ok' AND final GROUP BY step").fetchall()}
+    failures = {
+        step: n
+        for step, n in con.execute(
+            "SELECT step, count(*) FROM llm_calls WHERE status <> 'ok' AND final GROUP BY step"
+        ).fetchall()
+    }
 
     methods = dict(con.execute("SELECT doc_id, method FROM structures").fetchall())
     assert len(methods) == 3 and set(methods.values()) <= {f"llm:{MODEL}", "offline"}
-    assert failures.get("structures", 0) == sum(m == "offline" for m in methods.values())  # each fallback has its reason
+    assert failures.get("structures", 0) == sum(
+        m == "offline" for m in methods.values()
+    )  # each fallback has its reason
     for doc_id, n_sentences in con.execute("SELECT doc_id, count(*) FROM sentences GROUP BY doc_id").fetchall():
-        tops = con.execute("SELECT sent_start, sent_end FROM aspects WHERE doc_id = ? AND parent_index IS NULL ORDER BY sent_start", [doc_id]).fetchall()
+        tops = con.execute(
+            "SELECT sent_start, sent_end FROM aspects WHERE doc_id = ? AND parent_index IS NULL ORDER BY sent_start",
+            [doc_id],
+        ).fetchall()
         assert tops[0][0] == 0 and tops[-1][1] == n_sentences and all(a[1] == b[0] for a, b in zip(tops, tops[1:]))
 
     outcomes = con.execute("SELECT chunk_id, status, reason, method FROM extractions").fetchall()
@@ -108,7 +124,9 @@ def test_every_document_and_chunk_is_done_by_the_llm_or_listed_with_its_reason(l
     for chunk, text, start, end, doc_text, mention_type, origin in con.execute(
         "SELECT m.chunk_id, m.text, m.start_char, m.end_char, d.text, m.type, m.origin FROM mentions m JOIN documents d USING (doc_id)"
     ).fetchall():
-        assert doc_text[start:end] == text and mention_type in schema.type_names and (origin == "llm") == (chunk in by_llm)
+        assert (
+            doc_text[start:end] == text and mention_type in schema.type_names and (origin == "llm") == (chunk in by_llm)
+        )
     relations = {r.name for r in schema.relation_types}
     assert all(r in relations for (r,) in con.execute("SELECT DISTINCT relation FROM triplets").fetchall())
     ok_chunks = [chunk for chunk, status, _, _ in outcomes if status == "ok"]
@@ -123,10 +141,17 @@ def test_status_shows_calls_tokens_and_failures_by_reason(local_run):
     assert status["llm_calls"] >= 6 and status["llm_cache_hits"] == 0
     assert status["llm_prompt_tokens"] > 1000 and status["llm_completion_tokens"] > 50
     assert status["llm_cost_usd"] == 0.0  # a local model
-    assert all(re.fullmatch(r"[a-z_]+: [a-z_0-9]+", key) and n > 0 for key, n in status["llm_failures"].items())  # "<step>: <kind>"
-    assert not any(key.split(": ")[1] in {"connection", "timeout", "server_error", "bad_response"} for key in status["llm_failures"])
+    assert all(
+        re.fullmatch(r"[a-z_]+: [a-z_0-9]+", key) and n > 0 for key, n in status["llm_failures"].items()
+    )  # "<step>: <kind>"
+    assert not any(
+        key.split(": ")[1] in {"connection", "timeout", "server_error", "bad_response"}
+        for key in status["llm_failures"]
+    )
     con = duckdb.connect(str(local_run["root"] / "ws" / "fieldmap.duckdb"), read_only=True)
-    paid = con.execute("SELECT count(*) FROM llm_calls WHERE NOT cached AND status <> 'error' AND prompt_tokens = 0").fetchall()[0][0]
+    paid = con.execute(
+        "SELECT count(*) FROM llm_calls WHERE NOT cached AND status <> 'error' AND prompt_tokens = 0"
+    ).fetchall()[0][0]
     con.close()
     assert paid == 0  # every answered request has its token counts
 
@@ -146,29 +171,48 @@ def test_the_same_requests_again_are_answered_from_the_cache(local_run, llama_se
     assert _unanswered(root / "ws") == []  # every first request had an answer
     again = _fieldmap("run", *local_run["args"], cwd=root, base_url=llama_server)
     assert again.returncode == 0, again.stderr[-3000:]
-    status = json.loads(_fieldmap("status", "--workspace", str(root / "ws"), "--json", cwd=root, base_url=llama_server).stdout)
+    status = json.loads(
+        _fieldmap("status", "--workspace", str(root / "ws"), "--json", cwd=root, base_url=llama_server).stdout
+    )
     con = duckdb.connect(str(root / "ws" / "fieldmap.duckdb"), read_only=True)
     rerun = con.execute("SELECT cache_key, cached FROM llm_calls WHERE called_at > ?", [first_run_ended]).fetchall()
     con.close()
-    assert rerun and all(cached == (key in cached_keys) for key, cached in rerun)  # answered from the cache exactly when it held a valid reply
+    assert rerun and all(
+        cached == (key in cached_keys) for key, cached in rerun
+    )  # answered from the cache exactly when it held a valid reply
     assert status["llm_cache_hits"] == sum(cached for _, cached in rerun) > 0
-    assert status["llm_calls"] - first["llm_calls"] == sum(not cached for _, cached in rerun)  # only the invalid ones were asked again
+    assert status["llm_calls"] - first["llm_calls"] == sum(
+        not cached for _, cached in rerun
+    )  # only the invalid ones were asked again
     assert status["mentions"] == mentions_before
 
 
 def test_memorag_with_the_llm_gives_clues_and_an_answer_citing_retrieved_passages(local_run, llama_server):
     root = local_run["root"]
-    ask = _fieldmap("ask", "--workspace", str(root / "ws"), "--json", "--mode", "memorag",
-                    "What do rotation curves reveal about the mass of spiral galaxies?", cwd=root, base_url=llama_server)
+    ask = _fieldmap(
+        "ask",
+        "--workspace",
+        str(root / "ws"),
+        "--json",
+        "--mode",
+        "memorag",
+        "What do rotation curves reveal about the mass of spiral galaxies?",
+        cwd=root,
+        base_url=llama_server,
+    )
     assert ask.returncode == 0, ask.stderr[-3000:]
     answer = json.loads(ask.stdout)
     assert answer["mode"] == "memorag" and answer["passages"] and "clues" in answer["timings_ms"]
     assert all(len(clue.split()) > 3 for clue in answer["clues"])
     if answer["method"] == f"llm:{MODEL}":  # the model answered: its tokens are counted, a bad citation is flagged
         assert answer["tokens"]["prompt"] > 0
-        assert all(flag.startswith(("citation ", "claim ", "the answer cites no passage")) for flag in answer["flags"]), answer["flags"]
+        assert all(
+            flag.startswith(("citation ", "claim ", "the answer cites no passage")) for flag in answer["flags"]
+        ), answer["flags"]
     else:  # the model answered but its answer failed validation: the reason is shown and the offline reader's answer stands in
-        assert answer["method"] == "reader" and any(flag.startswith("LLM answer failed: invalid_output") for flag in answer["flags"]), answer["flags"]
+        assert answer["method"] == "reader" and any(
+            flag.startswith("LLM answer failed: invalid_output") for flag in answer["flags"]
+        ), answer["flags"]
         assert answer["citations"]
     assert {c["chunk_id"] for c in answer["citations"]} <= {p["chunk_id"] for p in answer["passages"]}
     con = duckdb.connect(str(root / "ws" / "fieldmap.duckdb"), read_only=True)
@@ -176,4 +220,7 @@ def test_memorag_with_the_llm_gives_clues_and_an_answer_citing_retrieved_passage
     gists = dict(con.execute("SELECT method, count(*) FROM gists GROUP BY method").fetchall())
     con.close()
     assert {p["chunk_id"] for p in answer["passages"]} <= stored
-    assert sum(gists.values()) == 3 and set(gists) <= {f"llm:{MODEL}", "offline"}  # a gist per document, by the LLM or its fallback
+    assert sum(gists.values()) == 3 and set(gists) <= {
+        f"llm:{MODEL}",
+        "offline",
+    }  # a gist per document, by the LLM or its fallback

@@ -1,4 +1,5 @@
 """A run killed during extraction and started again pays for no request that had succeeded."""
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def test_sigkill_during_extraction_then_resume_repeats_no_successful_call(tmp_pa
     assert first.returncode == -signal.SIGKILL
 
     con = connect(settings.duckdb_path)
-    paid_before_kill = {k for (k,) in con.execute("SELECT cache_key FROM llm_calls WHERE NOT cached AND status = 'ok'").fetchall()}
+    paid_before_kill = {
+        k for (k,) in con.execute("SELECT cache_key FROM llm_calls WHERE NOT cached AND status = 'ok'").fetchall()
+    }
     assert con.execute("SELECT count(*) FROM extractions").fetchall() == [(0,)]  # the batch never committed
     con.close()
     assert len(paid_before_kill) >= 2
@@ -57,7 +60,10 @@ def test_sigkill_during_extraction_then_resume_repeats_no_successful_call(tmp_pa
     cached = {k for (k,) in con.execute("SELECT cache_key FROM llm_calls WHERE cached").fetchall()}
     assert cached == paid_before_kill  # the resumed run took exactly those from the cache
     assert con.execute("SELECT status, count(*) FROM extractions GROUP BY status").fetchall() == [("ok", 6)]
-    assert con.execute("SELECT count(*), count(DISTINCT mention_id) FROM mentions").fetchall()[0] == (12, 12)  # telescope, galaxies
+    assert con.execute("SELECT count(*), count(DISTINCT mention_id) FROM mentions").fetchall()[0] == (
+        12,
+        12,
+    )  # telescope, galaxies
     con.close()
     # the server answered the remaining chunks only (plus at most the request the kill interrupted)
     assert fault_server.count() - answered_before <= 6 - len(paid_before_kill) + 1

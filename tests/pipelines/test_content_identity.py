@@ -1,4 +1,5 @@
 """A changed document is searched by its new text only, in every mode, on real stores."""
+
 import json
 
 import lancedb
@@ -15,8 +16,16 @@ from tests.conftest import make_settings
 OLD = "The Chandra observatory measured hot gas in the Perseus cluster. Its spectra show iron lines."
 NEW = "The Arecibo telescope mapped neutral hydrogen in the Andromeda galaxy. Its survey found faint clouds."
 OTHERS = [
-    {"id": "b", "title": "Pulsars", "text": "Radio pulsars are rotating neutron stars. Timing arrays of pulsars detect gravitational waves."},
-    {"id": "c", "title": "Exoplanets", "text": "The Kepler mission found exoplanets by transits. Small planets orbit red dwarf stars."},
+    {
+        "id": "b",
+        "title": "Pulsars",
+        "text": "Radio pulsars are rotating neutron stars. Timing arrays of pulsars detect gravitational waves.",
+    },
+    {
+        "id": "c",
+        "title": "Exoplanets",
+        "text": "The Kepler mission found exoplanets by transits. Small planets orbit red dwarf stars.",
+    },
 ]
 OLD_ONLY = "Chandra Perseus iron lines"
 NEW_ONLY = "Arecibo Andromeda neutral hydrogen"
@@ -43,7 +52,9 @@ def changed(tmp_path_factory):
 def test_the_rerun_reports_the_replaced_vectors(changed):
     _, metadata = changed
     assert metadata["documents"]["changed"] == 1
-    assert metadata["vector_index"]["chunk_vectors_added"] == 1 and metadata["vector_index"]["chunk_vectors_replaced"] == 1
+    assert (
+        metadata["vector_index"]["chunk_vectors_added"] == 1 and metadata["vector_index"]["chunk_vectors_replaced"] == 1
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -72,8 +83,18 @@ def test_every_stored_vector_and_text_is_the_new_one(changed):
     assert float(vector @ new_vector) > 0.999 and float(vector @ old_vector) < 0.9
     con = connect(settings.duckdb_path, read_only=True)
     gist = con.execute("SELECT gist FROM gists WHERE doc_id = 'a'").fetchall()[0][0]
-    names = {r[0] for r in con.execute("SELECT e.norm_name FROM mentions m JOIN entities e USING (entity_id) WHERE m.doc_id = 'a'").fetchall()}
-    facts = [r[0] for r in con.execute("SELECT count(*) FROM triplets t JOIN entities e ON e.entity_id = t.subject_id WHERE e.norm_name LIKE '%chandra%'").fetchall()]
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT e.norm_name FROM mentions m JOIN entities e USING (entity_id) WHERE m.doc_id = 'a'"
+        ).fetchall()
+    }
+    facts = [
+        r[0]
+        for r in con.execute(
+            "SELECT count(*) FROM triplets t JOIN entities e ON e.entity_id = t.subject_id WHERE e.norm_name LIKE '%chandra%'"
+        ).fetchall()
+    ]
     con.close()
     gists = {r["id"]: r["text"] for r in db.open_table("gists").to_arrow().to_pylist()}
     assert gists["a"] == gist and "Chandra" not in gist

@@ -1,4 +1,5 @@
 """A changed chunk size or schema reaches the documents already stored; the dry run says so first."""
+
 import json
 
 from pipelines.llm_estimate import estimate_run
@@ -19,7 +20,12 @@ def test_changed_settings_redo_the_stale_rows_and_the_dry_run_shows_them_first(t
     corpus.write_text("".join(json.dumps({"id": i, "title": f"Survey {i}", "text": TEXT}) + "\n" for i in ("a", "b")))
     first = _settings(monkeypatch, tmp_path / "ws", corpus, 200)
     assert run_pipeline(first).success
-    assert estimate_run(first).stale == {"documents to re-chunk": 0, "documents to re-structure": 0, "chunks to re-extract": 0, "gists to rewrite": 0}
+    assert estimate_run(first).stale == {
+        "documents to re-chunk": 0,
+        "documents to re-structure": 0,
+        "chunks to re-extract": 0,
+        "gists to rewrite": 0,
+    }
 
     smaller = _settings(monkeypatch, tmp_path / "ws", corpus, 30)
     assert estimate_run(smaller).stale["documents to re-chunk"] == 2

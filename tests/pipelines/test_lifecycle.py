@@ -1,4 +1,5 @@
 """Add, change and delete documents; kill a run and resume it: every store must agree afterwards."""
+
 import json
 import os
 import shutil
@@ -18,16 +19,31 @@ from pipelines.run import asset_metadata, check_results, run_pipeline
 from rag.steps import fact_id, passage_text
 from tests.conftest import FIXTURES, make_settings
 
-TABLES = ("documents", "sentences", "chunks", "structures", "aspects", "entities", "mentions", "triplets", "extractions", "synonyms")
+TABLES = (
+    "documents",
+    "sentences",
+    "chunks",
+    "structures",
+    "aspects",
+    "entities",
+    "mentions",
+    "triplets",
+    "extractions",
+    "synonyms",
+)
 
 
 def snapshot(settings) -> dict:
     """Every key of every store, and the text each vector was made from, for comparing workspaces."""
     con = connect(settings.duckdb_path)
     keys = {
-        "chunk_texts": sorted(con.execute("SELECT c.chunk_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id)").fetchall()),
+        "chunk_texts": sorted(
+            con.execute("SELECT c.chunk_id, d.title, c.text FROM chunks c JOIN documents d USING (doc_id)").fetchall()
+        ),
         "entity_rows": sorted(con.execute("SELECT entity_id, name, norm_name, type FROM entities").fetchall()),
-        "triplet_rows": sorted(con.execute("SELECT triplet_id, subject_id, relation, predicate, object_id FROM triplets").fetchall()),
+        "triplet_rows": sorted(
+            con.execute("SELECT triplet_id, subject_id, relation, predicate, object_id FROM triplets").fetchall()
+        ),
         "gists": sorted(con.execute("SELECT doc_id, gist FROM gists").fetchall()),
         "documents": sorted(r[0] for r in con.execute("SELECT doc_id || content_hash FROM documents").fetchall()),
         "chunks": sorted(r[0] for r in con.execute("SELECT chunk_id FROM chunks").fetchall()),
@@ -42,7 +58,9 @@ def snapshot(settings) -> dict:
     for table in ("chunks", "entities", "facts", "gists"):
         keys[f"lance_{table}"] = sorted(db.open_table(table).to_arrow().column("id").to_pylist())
         column = "search_text" if table == "chunks" else "text"
-        keys[f"lance_{table}_text"] = sorted(zip(*(db.open_table(table).to_arrow().column(c).to_pylist() for c in ("id", column))))
+        keys[f"lance_{table}_text"] = sorted(
+            zip(*(db.open_table(table).to_arrow().column(c).to_pylist() for c in ("id", column)))
+        )
     return keys
 
 
@@ -59,11 +77,16 @@ def assert_consistent(settings) -> None:
     }
     for name, sql in orphan_sql.items():
         assert con.execute(sql).fetchall() == [(0,)], f"orphan rows in {name}"
-    facts = {fact_id(s, p, o) for s, p, o in con.execute("SELECT DISTINCT subject_id, predicate, object_id FROM triplets").fetchall()}
+    facts = {
+        fact_id(s, p, o)
+        for s, p, o in con.execute("SELECT DISTINCT subject_id, predicate, object_id FROM triplets").fetchall()
+    }
     entity_ids = sorted(r[0] for r in con.execute("SELECT entity_id FROM entities").fetchall())
     con.close()
     assert keys["lance_chunks"] == keys["chunks"]
-    assert keys["lance_chunks_text"] == sorted((cid, passage_text(title, text)) for cid, title, text in keys["chunk_texts"])  # the text, not just the id
+    assert keys["lance_chunks_text"] == sorted(
+        (cid, passage_text(title, text)) for cid, title, text in keys["chunk_texts"]
+    )  # the text, not just the id
     assert keys["lance_gists_text"] == keys["gists"]
     assert keys["lance_entities"] == entity_ids
     assert set(keys["lance_facts"]) == facts
@@ -91,14 +114,22 @@ def test_add_change_and_delete_keep_every_store_in_step(tmp_path):
     assert all(check_results(result).values()) and len(check_results(result)) == 7
     assert_consistent(settings)
 
-    changed = dict(records[3], summary="Gravitational lensing by the Bullet Cluster maps dark matter. The Chandra observatory saw its hot gas.")
+    changed = dict(
+        records[3],
+        summary="Gravitational lensing by the Bullet Cluster maps dark matter. The Chandra observatory saw its hot gas.",
+    )
     _write(corpus, records[:3] + [changed] + records[4:])
     assert run_pipeline(settings).success
     assert_consistent(settings)
     con = connect(settings.duckdb_path)
     text = con.execute("SELECT string_agg(text, ' ') FROM chunks WHERE doc_id = ?", [changed["id"]]).fetchall()[0][0]
     assert "Bullet Cluster" in text
-    names = {r[0] for r in con.execute("SELECT e.norm_name FROM mentions m JOIN entities e USING (entity_id) WHERE m.doc_id = ?", [changed["id"]]).fetchall()}
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT e.norm_name FROM mentions m JOIN entities e USING (entity_id) WHERE m.doc_id = ?", [changed["id"]]
+        ).fetchall()
+    }
     assert "chandra observatory" in names
     con.close()
 
@@ -106,15 +137,26 @@ def test_add_change_and_delete_keep_every_store_in_step(tmp_path):
     result = run_pipeline(settings)
     assert all(check_results(result).values())
     assert_consistent(settings)
-    assert records[19]["id"] not in {d[: -40] for d in snapshot(settings)["documents"]}
+    assert records[19]["id"] not in {d[:-40] for d in snapshot(settings)["documents"]}
 
 
 def test_delete_keeps_an_entity_another_document_shares(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    _write(corpus, [
-        {"id": "a", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula. The Crab Nebula hosts a pulsar."},
-        {"id": "b", "title": "Radio", "text": "Radio emission from the Crab Nebula was mapped by the Very Large Array."},
-    ])
+    _write(
+        corpus,
+        [
+            {
+                "id": "a",
+                "title": "Crab",
+                "text": "The Chandra telescope observed the Crab Nebula. The Crab Nebula hosts a pulsar.",
+            },
+            {
+                "id": "b",
+                "title": "Radio",
+                "text": "Radio emission from the Crab Nebula was mapped by the Very Large Array.",
+            },
+        ],
+    )
     settings = make_settings(tmp_path / "ws", corpus)
     assert run_pipeline(settings).success
     con = connect(settings.duckdb_path)
@@ -142,8 +184,13 @@ def test_deleting_an_unknown_id_is_an_error_and_a_deletion_can_be_undone(tmp_pat
     assert delete_documents(con, ["later"], force=True) == []
     assert delete_documents(con, ["a"]) == ["a"]
     con.close()
-    _write(corpus, [{"id": "a", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula."},
-                    {"id": "later", "title": "Vela", "text": "The Vela pulsar glitches."}])
+    _write(
+        corpus,
+        [
+            {"id": "a", "title": "Crab", "text": "The Chandra telescope observed the Crab Nebula."},
+            {"id": "later", "title": "Vela", "text": "The Vela pulsar glitches."},
+        ],
+    )
     metadata = asset_metadata(run_pipeline(settings))
     assert metadata["documents"]["tombstoned"] == 2 and metadata["documents"]["skipped"] == 2
     con = connect(settings.duckdb_path)
@@ -161,8 +208,21 @@ def test_deleting_an_unknown_id_is_an_error_and_a_deletion_can_be_undone(tmp_pat
 def _kill_when(corpus: Path, killed: Path, ready) -> subprocess.Popen:
     """Start `fieldmap run` in a child process and kill -9 it once `ready(peek)` holds for a copy of
     its database (the file and its WAL, read through a copy so the running writer is not disturbed)."""
-    command = [sys.executable, "-m", "app.cli", "run", "--workspace", str(killed), "--corpus", str(corpus), "--config", os.devnull]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {"FIELDMAP_CHUNK_SIZE": str(KILL_CHUNK_SIZE)}
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "run",
+        "--workspace",
+        str(killed),
+        "--corpus",
+        str(corpus),
+        "--config",
+        os.devnull,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))} | {
+        "FIELDMAP_CHUNK_SIZE": str(KILL_CHUNK_SIZE)
+    }
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not ready(killed):
@@ -213,17 +273,23 @@ def clean_run(tmp_path_factory):
     shutil.copy(FIXTURES / "arxiv-20.jsonl", corpus)
     clean = make_settings(tmp / "clean", corpus, chunk_size=KILL_CHUNK_SIZE)
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE))  # as the child has it, whichever settings the resource reads
+        env.setenv(
+            "FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE)
+        )  # as the child has it, whichever settings the resource reads
         assert run_pipeline(clean).success
     return corpus, clean
 
 
-def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path, monkeypatch):
+def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(
+    clean_run, tmp_path, monkeypatch
+):
     corpus, clean = clean_run
     killed = tmp_path / "killed"
     assert _kill_when(corpus, killed, _inside_triplets).returncode == -signal.SIGKILL
     con = connect(killed / "fieldmap.duckdb")
-    extracted, chunks = con.execute("SELECT (SELECT count(*) FROM extractions), (SELECT count(*) FROM chunks)").fetchall()[0]
+    extracted, chunks = con.execute(
+        "SELECT (SELECT count(*) FROM extractions), (SELECT count(*) FROM chunks)"
+    ).fetchall()[0]
     con.close()
     assert 0 < extracted < chunks  # killed with extraction half done
     monkeypatch.setenv("FIELDMAP_CHUNK_SIZE", str(KILL_CHUNK_SIZE))
@@ -233,7 +299,9 @@ def test_killed_inside_triplets_the_resumed_run_ends_with_the_rows_of_an_uninter
     assert_consistent(resumed)
 
 
-def test_killed_inside_vector_index_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(clean_run, tmp_path, monkeypatch):
+def test_killed_inside_vector_index_the_resumed_run_ends_with_the_rows_of_an_uninterrupted_run(
+    clean_run, tmp_path, monkeypatch
+):
     corpus, clean = clean_run
     killed = tmp_path / "killed"
     assert _kill_when(corpus, killed, _inside_vector_index).returncode == -signal.SIGKILL

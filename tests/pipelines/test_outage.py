@@ -1,4 +1,5 @@
 """An LLM outage, then recovery: the run says so and fails, spaCy stands in, the LLM redoes it later."""
+
 import json
 import socket
 
@@ -13,8 +14,15 @@ TEXTS = {
     "a": "The telescope observed distant galaxies. The galaxies host bright quasars.",
     "b": "A radio telescope mapped nearby galaxies. Their hydrogen traces dark matter.",
 }
-FAST = {"llm_model": "test-model", "llm_timeout": 0.5, "llm_max_retries": 1, "llm_backoff_base": 0.05, "llm_backoff_max": 0.2,
-        "llm_concurrency": 2, "llm_examples": 0}
+FAST = {
+    "llm_model": "test-model",
+    "llm_timeout": 0.5,
+    "llm_max_retries": 1,
+    "llm_backoff_base": 0.05,
+    "llm_backoff_max": 0.2,
+    "llm_concurrency": 2,
+    "llm_examples": 0,
+}
 
 
 def _nothing_listens() -> str:

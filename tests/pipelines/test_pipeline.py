@@ -1,4 +1,5 @@
 """The Dagster definitions materialised in-process on real stores."""
+
 import shutil
 
 from fieldmap.store import connect, counts
@@ -68,6 +69,6 @@ def test_bad_records_are_skipped_and_listed_while_the_rest_is_stored(tmp_path):
     con.close()
     assert docs == {"good-1", "good-2", "notes.md", "report.txt"}
     assert len(skipped) == 6
-    assert {(line, reason.split(" ")[0]) for source, line, _, reason in skipped if source.endswith("records.jsonl")} == {
-        (2, "empty"), (3, "malformed"), (4, "not"), (5, "no")
-    }
+    assert {
+        (line, reason.split(" ")[0]) for source, line, _, reason in skipped if source.endswith("records.jsonl")
+    } == {(2, "empty"), (3, "malformed"), (4, "not"), (5, "no")}

@@ -1,4 +1,5 @@
 """Query-time LLM calls are cached in the workspace and counted in `fieldmap status`."""
+
 import shutil
 
 from fieldmap.llm_cache import QUERY_CACHE, llm_status
@@ -13,8 +14,16 @@ def test_an_answer_asked_twice_is_paid_for_once_and_counted(built_workspace, tmp
     shutil.copytree(built_workspace.workspace, workspace)
     server = FaultServer()
     try:
-        settings = make_settings(workspace, *built_workspace.corpus, openai_base_url=server.start(), llm_model="test-model",
-                                 llm_timeout=2.0, llm_max_retries=1, llm_backoff_base=0.05, llm_examples=0)
+        settings = make_settings(
+            workspace,
+            *built_workspace.corpus,
+            openai_base_url=server.start(),
+            llm_model="test-model",
+            llm_timeout=2.0,
+            llm_max_retries=1,
+            llm_backoff_base=0.05,
+            llm_examples=0,
+        )
         for _ in range(2):
             engine = QueryEngine(settings)
             try:

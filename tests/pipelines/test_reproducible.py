@@ -1,4 +1,5 @@
 """Two clean runs of one corpus, with the parallel spaCy workers, give the same rows."""
+
 import lancedb
 import numpy as np
 
@@ -13,13 +14,17 @@ def _vectors(settings) -> dict[str, dict[str, np.ndarray]]:
     found = {}
     for table in ("chunks", "entities", "facts", "gists"):
         arrow = db.open_table(table).to_arrow()
-        found[table] = dict(zip(arrow.column("id").to_pylist(), np.asarray(arrow.column("vector").to_pylist(), dtype=np.float32)))
+        found[table] = dict(
+            zip(arrow.column("id").to_pylist(), np.asarray(arrow.column("vector").to_pylist(), dtype=np.float32))
+        )
     return found
 
 
 def test_two_clean_runs_with_spacy_workers_give_identical_rows(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join((FIXTURES / "arxiv-20.jsonl").read_text().splitlines(keepends=True)[:10]))  # small and quick
+    corpus.write_text(
+        "".join((FIXTURES / "arxiv-20.jsonl").read_text().splitlines(keepends=True)[:10])
+    )  # small and quick
     monkeypatch.setattr(kg.extract, "PARALLEL_MIN", 8)  # the 10 documents' chunks go to the workers too
     monkeypatch.setenv("FIELDMAP_SPACY_PROCESSES", "2")  # whichever settings the pipeline's resource reads
     runs = [make_settings(tmp_path / f"run{n}", corpus, spacy_processes=2) for n in (1, 2)]

@@ -1,5 +1,6 @@
 """The partitioned run (settings.shards > 1): the same rows as the unpartitioned one, nothing changed by a
 re-run, a changed or removed document replaced and never duplicated."""
+
 import json
 
 import pytest
@@ -13,15 +14,26 @@ from tests.pipelines.test_lifecycle import assert_consistent
 # every column but the load and finish times; type_score apart (below)
 TABLES = {
     "documents": "doc_id, title, text, source, date, year, content_hash, metadata",
-    "pages": "*", "sentences": "*", "chunks": "*", "structures": "*", "aspects": "*", "entities": "*", "triplets": "*",
-    "mentions": "* EXCLUDE (type_score)", "extractions": "* EXCLUDE (finished_at)", "chunk_parses": "*",
+    "pages": "*",
+    "sentences": "*",
+    "chunks": "*",
+    "structures": "*",
+    "aspects": "*",
+    "entities": "*",
+    "triplets": "*",
+    "mentions": "* EXCLUDE (type_score)",
+    "extractions": "* EXCLUDE (finished_at)",
+    "chunk_parses": "*",
 }
 
 
 def rows(settings) -> dict[str, list[tuple]]:
     con = connect(settings.duckdb_path, read_only=True)
     try:
-        found = {table: sorted(con.execute(f"SELECT {columns} FROM {table}").fetchall(), key=repr) for table, columns in TABLES.items()}
+        found = {
+            table: sorted(con.execute(f"SELECT {columns} FROM {table}").fetchall(), key=repr)
+            for table, columns in TABLES.items()
+        }
         found["type_scores"] = dict(con.execute("SELECT mention_id, type_score FROM mentions").fetchall())
         return found
     finally:
@@ -40,7 +52,9 @@ def assert_same_rows(one: dict, other: dict) -> None:
 
 def test_shard_of_is_stable_and_spreads():
     assert [shard_of(f"doc-{n}", 3) for n in range(6)] == [shard_of(f"doc-{n}", 3) for n in range(6)]
-    assert shard_of("http://arxiv.org/abs/2304.09196v2", 3) == 0  # not Python's salted hash(): the same in every process
+    assert (
+        shard_of("http://arxiv.org/abs/2304.09196v2", 3) == 0
+    )  # not Python's salted hash(): the same in every process
     assert {shard_of(f"doc-{n}", 3) for n in range(30)} == {0, 1, 2}
 
 
@@ -83,8 +97,13 @@ def test_a_changed_and_a_removed_document_are_replaced_as_an_unpartitioned_run_h
     settings = make_settings(tmp_path / "sharded", corpus, shards=2)
     assert run_pipeline(settings).success
 
-    changed = dict(records[3], summary="Gravitational lensing by the Bullet Cluster maps dark matter. The Chandra observatory saw its hot gas.")
-    corpus.write_text("".join(json.dumps(r) + "\n" for r in records[:3] + [changed] + records[4:7]))  # the 8th is removed
+    changed = dict(
+        records[3],
+        summary="Gravitational lensing by the Bullet Cluster maps dark matter. The Chandra observatory saw its hot gas.",
+    )
+    corpus.write_text(
+        "".join(json.dumps(r) + "\n" for r in records[:3] + [changed] + records[4:7])
+    )  # the 8th is removed
     result = run_pipeline(settings)
     assert result.success and all(check_results(result).values())
     assert asset_metadata(result)["chunks"]["replaced_chunks"] == 1
@@ -93,5 +112,7 @@ def test_a_changed_and_a_removed_document_are_replaced_as_an_unpartitioned_run_h
     assert_same_rows(rows(settings), rows(clean))
     assert_consistent(settings)
     con = connect(shard_path(settings.workspace, shard_of(records[7]["id"], 2)))
-    assert con.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", [records[7]["id"]]).fetchall() == [(0,)]  # gone from its shard too
+    assert con.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", [records[7]["id"]]).fetchall() == [
+        (0,)
+    ]  # gone from its shard too
     con.close()

@@ -5,6 +5,7 @@ starts at once (the default QueuedRunCoordinator would wait for a dagster-daemon
 the default run launcher runs it in a subprocess of the code server. The run uses the job's default run config:
 the multiprocess executor, one step at a time (pipelines/definitions.py says why).
 """
+
 from __future__ import annotations
 
 import json
@@ -132,7 +133,17 @@ class Webserver:
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.stdout = tmp_path / "webserver.out"
         self.stderr = tmp_path / "webserver.err"
-        command = [sys.executable, "-m", "dagster_webserver", "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-m",
+            "pipelines.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             # its own process group, so the code server and run workers it starts are stopped with it
             self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err, start_new_session=True)
@@ -150,7 +161,11 @@ class Webserver:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(1)
                 continue
-            errors = [e["locationOrLoadError"] for e in entries if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"]
+            errors = [
+                e["locationOrLoadError"]
+                for e in entries
+                if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
+            ]
             assert not errors, f"the code location failed to load: {errors}"
             if entries and all(e["loadStatus"] == "LOADED" for e in entries):
                 repositories = self.query(REPOSITORIES)["repositoriesOrError"]
@@ -197,7 +212,10 @@ def webserver(tmp_path):
 
 
 def _metadata(materializations: list[dict]) -> dict[str, dict]:
-    return {"/".join(m["assetKey"]["path"]): {e["label"]: e.get("intValue") for e in m["metadataEntries"]} for m in materializations}
+    return {
+        "/".join(m["assetKey"]["path"]): {e["label"]: e.get("intValue") for e in m["metadataEntries"]}
+        for m in materializations
+    }
 
 
 @pytest.mark.slow
@@ -215,7 +233,11 @@ def test_webserver_lists_the_definitions_and_runs_the_pipeline(webserver):
         assert "daily_refresh" in {s["name"] for s in repository["schedules"]}
         assert "inbox_sensor" in {s["name"] for s in repository["sensors"]}
 
-        selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"], "jobName": "fieldmap_pipeline"}
+        selector = {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "jobName": "fieldmap_pipeline",
+        }
         launched = webserver.query(LAUNCH, {"params": {"selector": selector, "runConfigData": {}}})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
@@ -236,8 +258,14 @@ def test_webserver_lists_the_definitions_and_runs_the_pipeline(webserver):
         assert set(metadata) == ASSETS
         assert metadata["documents"]["new"] == DOCS and metadata["chunks"]["documents_chunked"] == DOCS
         assert metadata["structures"]["documents_structured"] == DOCS
-        checks = {e["evaluation"]["checkName"]: e["evaluation"]["success"] for e in events if e["__typename"] == "AssetCheckEvaluationEvent"}
-        assert set(checks) == {key.name for check in ALL_CHECKS for key in check.check_keys} and all(checks.values()), checks
+        checks = {
+            e["evaluation"]["checkName"]: e["evaluation"]["success"]
+            for e in events
+            if e["__typename"] == "AssetCheckEvaluationEvent"
+        }
+        assert set(checks) == {key.name for check in ALL_CHECKS for key in check.check_keys} and all(checks.values()), (
+            checks
+        )
 
         con = connect(webserver.workspace / "fieldmap.duckdb", read_only=True)
         try:
@@ -291,8 +319,14 @@ def test_the_ui_shows_what_the_cli_ran_and_keeps_schedule_state(tmp_path):
     workspace = tmp_path / "ws"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_", "DAGSTER_"))}
     env["PYTHONPATH"] = str(REPO)
-    run = subprocess.run([sys.executable, "-m", "app.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    run = subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", "--workspace", str(workspace), "--corpus", str(corpus)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert run.returncode == 0, run.stderr[-5000:]
     home = dagster_home(make_settings(workspace))
     assert home == (workspace / "dagster").resolve() and (home / "dagster.yaml").exists()
@@ -316,12 +350,21 @@ def test_the_ui_shows_what_the_cli_ran_and_keeps_schedule_state(tmp_path):
             for check in node["assetChecksOrError"]["checks"]:
                 checks[check["name"]] = check["executionForLatestMaterialization"]
         assert set(checks) == {key.name for check in ALL_CHECKS for key in check.check_keys}
-        assert all(e is not None and e["status"] == "SUCCEEDED" and e["evaluation"]["success"] and e["runId"] in run_ids for e in checks.values()), checks
+        assert all(
+            e is not None and e["status"] == "SUCCEEDED" and e["evaluation"]["success"] and e["runId"] in run_ids
+            for e in checks.values()
+        ), checks
 
         assert _schedule_status(server) == "STOPPED"
-        selector = {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"], "scheduleName": "daily_refresh"}
+        selector = {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "scheduleName": "daily_refresh",
+        }
         started = server.query(START_SCHEDULE, {"selector": selector})["startSchedule"]
-        assert started["__typename"] == "ScheduleStateResult" and started["scheduleState"]["status"] == "RUNNING", started
+        assert started["__typename"] == "ScheduleStateResult" and started["scheduleState"]["status"] == "RUNNING", (
+            started
+        )
         server.stop()
 
         server = Webserver(tmp_path, env)

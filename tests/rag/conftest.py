@@ -1,4 +1,5 @@
 """The query engine over the session's 20-document workspace, shared by the retrieval tests here."""
+
 import dataclasses
 
 import pytest
@@ -21,5 +22,10 @@ def engine(built_workspace):
 def hipporag(engine, **overrides) -> HippoRAGRetriever:
     """A hipporag retriever over the engine's stores with the settings' parameters and these overrides."""
     params = dataclasses.replace(HippoParams.of(engine.settings), **overrides)
-    return HippoRAGRetriever(KnowledgeGraph.load(engine.settings.graph_path), engine.store.table("facts"), engine.linker,
-                             engine.retriever("dense"), params)
+    return HippoRAGRetriever(
+        KnowledgeGraph.load(engine.settings.graph_path),
+        engine.store.table("facts"),
+        engine.linker,
+        engine.retriever("dense"),
+        params,
+    )

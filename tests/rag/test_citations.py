@@ -1,15 +1,20 @@
 """Citations parsed in every common form and checked for support."""
+
 from rag.answer import Passage
 from rag.citations import check_citations, parse_citations
 
 PASSAGES = [
-    Passage("d1", "d1#0", "Lake Orla", 1.0, "Lake Orla is a freshwater lake in central Finland. It contains 14 islands."),
+    Passage(
+        "d1", "d1#0", "Lake Orla", 1.0, "Lake Orla is a freshwater lake in central Finland. It contains 14 islands."
+    ),
     Passage("d2", "d2#0", "Warsaw", 0.9, "Warsaw is the capital of Poland and stands on the Vistula River."),
 ]
 
 
 def test_single_grouped_and_adjacent_markers_are_parsed():
-    claims, unreadable = parse_citations("Lake Orla is in Finland [1]. Warsaw is on the Vistula [1, 2]. Both are named [1][2].")
+    claims, unreadable = parse_citations(
+        "Lake Orla is in Finland [1]. Warsaw is on the Vistula [1, 2]. Both are named [1][2]."
+    )
     assert [c.numbers for c in claims] == [[1], [1, 2], [1, 2]]
     assert claims[1].text == ". Warsaw is on the Vistula" and unreadable == []
 
@@ -26,7 +31,9 @@ def test_a_citation_that_does_not_hold_its_claim_is_flagged():
 
 
 def test_out_of_range_unreadable_and_missing_citations_are_flagged():
-    assert check_citations("Lake Orla is in Finland [3].", PASSAGES).flags == ["citation [3] points to no retrieved passage"]
+    assert check_citations("Lake Orla is in Finland [3].", PASSAGES).flags == [
+        "citation [3] points to no retrieved passage"
+    ]
     flags = check_citations("Lake Orla is in Finland [1-2].", PASSAGES).flags
     assert flags == ["citation [1-2] cannot be read as passage numbers", "the answer cites no passage"]
     assert check_citations("Lake Orla is in Finland.", PASSAGES).flags == ["the answer cites no passage"]
@@ -49,5 +56,8 @@ def test_a_listed_answer_may_draw_on_several_passages_and_its_markers_are_left_o
     both = check_citations("Lake Orla is in Finland; Warsaw stands on the Vistula.", PASSAGES, extra_numbers=[1, 2])
     assert both.numbers == [1, 2] and both.flags == []
     unreadable = check_citations("Warsaw is the capital of Poland [a].", PASSAGES, extra_numbers=[1, 7])
-    assert unreadable.flags == ["citation [a] cannot be read as passage numbers", "citation [7] points to no retrieved passage",
-                                "claim 'Warsaw is the capital of Poland.' is not supported by its citation [1]"]
+    assert unreadable.flags == [
+        "citation [a] cannot be read as passage numbers",
+        "citation [7] points to no retrieved passage",
+        "claim 'Warsaw is the capital of Poland.' is not supported by its citation [1]",
+    ]

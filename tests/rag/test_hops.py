@@ -1,5 +1,6 @@
 """The fused top passages as a chain of hops (rag/hops.py): on a small real graph, and over the
 session's 20-document workspace (real stores, graph and models)."""
+
 import igraph as ig
 
 from kg.graph import KnowledgeGraph
@@ -71,7 +72,9 @@ def test_the_chain_fill_changes_at_most_the_last_place_of_the_set(engine):
     assert [h.chunk_id for h in filled[:4]] == [h.chunk_id for h in without[:4]]
     assert [h.score for h in filled] == [h.score for h in without]  # the passages move, the scores stay and descend
     vertices = [retriever._passage_vertex[h.chunk_id] for h in without]
-    assert [retriever._passage_vertex[h.chunk_id] for h in filled] == chain_fill(vertices, retriever.topics(), retriever.mentions(), 5)
+    assert [retriever._passage_vertex[h.chunk_id] for h in filled] == chain_fill(
+        vertices, retriever.topics(), retriever.mentions(), 5
+    )
 
 
 def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
@@ -82,13 +85,19 @@ def test_the_chain_order_keeps_the_fused_set_and_the_ppr_order_below_it(engine):
     assert [h.chunk_id for h in chained[5:]] == [h.chunk_id for h in fused[5:]]
     assert [h.score for h in chained] == [h.score for h in fused]  # the passages move, the scores stay and descend
     vertices = [retriever._passage_vertex[h.chunk_id] for h in fused[:5]]
-    expected = chain_order(vertices, retriever.topics(), set(retriever.named(QUESTION)), retriever.mentions(), True, True)
+    expected = chain_order(
+        vertices, retriever.topics(), set(retriever.named(QUESTION)), retriever.mentions(), True, True
+    )
     assert [retriever._passage_vertex[h.chunk_id] for h in chained[:5]] == expected
     # callers tuned on PPR's order (memorag's clues, the reader's hops) get it without the chain
-    plain = hipporag(engine, fuse_dense=0.0, named_first=False, chain_second=False, chain_fill=False).retrieve(QUESTION, 8)
+    plain = hipporag(engine, fuse_dense=0.0, named_first=False, chain_second=False, chain_fill=False).retrieve(
+        QUESTION, 8
+    )
     assert [h.chunk_id for h in retriever.retrieve(QUESTION, 8, reorder=False)] == [h.chunk_id for h in plain]
     topics = retriever.topics()
-    assert ((topics == -1) | (topics >= retriever.kg.n_passages)).all() and len(topics) == retriever.kg.n_passages  # -1 or an entity vertex
+    assert ((topics == -1) | (topics >= retriever.kg.n_passages)).all() and len(
+        topics
+    ) == retriever.kg.n_passages  # -1 or an entity vertex
 
 
 def test_the_next_hop_takes_the_last_place_unless_the_top_holds_it():

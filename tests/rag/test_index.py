@@ -68,7 +68,9 @@ def test_the_synonym_index_on_the_entity_table_leaves_dense_search_exact(tmp_pat
     for row in (0, 500, 999):  # the entity linker's search still compares every vector
         similarities = vectors @ vectors[row]
         found = [int(eid[1:]) for eid, _ in table.dense(vectors[row], 20)]
-        assert np.allclose(similarities[found], np.sort(similarities)[::-1][:20], atol=1e-5)  # the true top 20, in order
+        assert np.allclose(
+            similarities[found], np.sort(similarities)[::-1][:20], atol=1e-5
+        )  # the true top 20, in order
 
 
 def test_a_table_left_half_created_by_a_killed_run_is_made_again(tmp_path):

@@ -1,4 +1,5 @@
 """VectorTable.sync embeds a text once: a row whose text the table already holds under another id takes that vector."""
+
 import numpy as np
 
 from rag.index import VectorStore
@@ -19,11 +20,17 @@ class Counting(TinyEmbedder):
 def test_a_text_already_embedded_under_another_id_is_not_embedded_again(tmp_path):
     embedder = Counting()
     table = VectorStore(str(tmp_path / "lance"), embedder).table("chunks")
-    first = {"d1#0": {"doc_id": "d1", "text": "black hole accretion disk"}, "d1#1": {"doc_id": "d1", "text": "radio telescope array"}}
+    first = {
+        "d1#0": {"doc_id": "d1", "text": "black hole accretion disk"},
+        "d1#1": {"doc_id": "d1", "text": "radio telescope array"},
+    }
     assert table.sync(first, "text", "text", 4096).added == 2
     embedder.seen.clear()
     # the document comes back under a new id with one chunk unchanged and one new; the old id is gone
-    again = {"d2#0": {"doc_id": "d2", "text": "black hole accretion disk"}, "d2#1": {"doc_id": "d2", "text": "galaxy cluster gas"}}
+    again = {
+        "d2#0": {"doc_id": "d2", "text": "black hole accretion disk"},
+        "d2#1": {"doc_id": "d2", "text": "galaxy cluster gas"},
+    }
     counts = table.sync(again, "text", "text", 4096)
     assert embedder.seen == ["galaxy cluster gas"]
     assert (counts.added, counts.reused, counts.removed, counts.total) == (2, 1, 2, 2)

@@ -1,6 +1,7 @@
 """The neural reader over a nine-document fixture indexed with the real pipeline, reading with the shipped span model:
 exact short answers for a nested hop, a composed relation, a comparison of dates, a same-country yes/no and a
 single-hop factoid the rule reader gets wrong."""
+
 import shutil
 
 import pytest
@@ -37,15 +38,24 @@ def short(answer) -> str:
 
 # The shipped model was trained on 16,000 SQuAD questions (SQuAD dev F1 65): the sides it still reads wrong are
 # marked, strictly, so that a better model file turns them into passes that must then be kept.
-SHORT_OF_THE_MODEL = pytest.mark.xfail(strict=True, reason="the 16k-question model reads a side wrong: 'German' for the director "
-                                       "of Night Over Calder; no nationality found for Robert Hale")
+SHORT_OF_THE_MODEL = pytest.mark.xfail(
+    strict=True,
+    reason="the 16k-question model reads a side wrong: 'German' for the director "
+    "of Night Over Calder; no nationality found for Robert Hale",
+)
 CASES = [
     ("nested hop", "Who is the spouse of the director of The Silver Lantern?", "Clara Voss"),
     ("composed relation", "Who is the paternal grandfather of Edmund Hale?", "William Hale"),
     ("comparison of dates", "Which film came out first, The Silver Lantern or Night Over Calder?", "Night Over Calder"),
-    pytest.param("same country, no", "Are the directors of films The Silver Lantern and Night Over Calder from the same country?", "no",
-                 marks=SHORT_OF_THE_MODEL),
-    pytest.param("same country, yes", "Are Robert Hale and Edmund Hale from the same country?", "yes", marks=SHORT_OF_THE_MODEL),
+    pytest.param(
+        "same country, no",
+        "Are the directors of films The Silver Lantern and Night Over Calder from the same country?",
+        "no",
+        marks=SHORT_OF_THE_MODEL,
+    ),
+    pytest.param(
+        "same country, yes", "Are Robert Hale and Edmund Hale from the same country?", "yes", marks=SHORT_OF_THE_MODEL
+    ),
     ("single hop", "What did William Hale's yard build?", "fishing boats and coastal steamers"),
 ]
 SINGLE_HOP = CASES[-1]
@@ -93,4 +103,6 @@ def test_below_the_confidence_threshold_the_guess_is_withheld_and_the_evidence_s
         strict.close()
     assert answer.confidence == confident.confidence and answer.evidence == confident.evidence
     assert any(flag.startswith("no answer found") for flag in answer.flags)
-    assert answer.answer == " ".join(f"{e['text']} [{e['passage']}]" for e in answer.evidence)  # the evidence, not the guess
+    assert answer.answer == " ".join(
+        f"{e['text']} [{e['passage']}]" for e in answer.evidence
+    )  # the evidence, not the guess

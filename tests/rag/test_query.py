@@ -1,4 +1,5 @@
 """Retrieval and answers over the session's 20-document workspace (real models and stores)."""
+
 import re
 
 import pytest
@@ -25,7 +26,8 @@ def test_every_citation_resolves_to_a_stored_passage_and_every_marker_to_a_passa
         assert {answer.passages[n - 1].chunk_id for n in markers} == {c.chunk_id for c in answer.citations}
         for citation in answer.citations:
             stored = engine.con.execute(
-                "SELECT d.title FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id = ? AND c.doc_id = ?", [citation.chunk_id, citation.doc_id]
+                "SELECT d.title FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id = ? AND c.doc_id = ?",
+                [citation.chunk_id, citation.doc_id],
             ).fetchall()
             assert stored == [(citation.title,)]
         texts = " ".join(p.text for p in answer.passages)
@@ -61,11 +63,17 @@ def test_a_memoised_graph_retriever_answers_as_the_plain_one_in_every_mode(engin
     memo = QueryEngine(engine.settings)
     try:
         memoise_graph_retrieval(memo)  # several clue weights in one run (fieldmap eval qa --clue-weights)
-        assert isinstance(memo.retriever("hipporag").graph, MemoRetriever)  # under the next hop, which the engine still sees
+        assert isinstance(
+            memo.retriever("hipporag").graph, MemoRetriever
+        )  # under the next hop, which the engine still sees
         for mode in ("memorag", "hipporag"):
             twice = [memo.ask(QUESTION, mode=mode, k=3) for _ in range(2)]
             plain = engine.ask(QUESTION, mode=mode, k=3)
-            assert [p.chunk_id for p in twice[0].passages] == [p.chunk_id for p in twice[1].passages] == [p.chunk_id for p in plain.passages], mode
+            assert (
+                [p.chunk_id for p in twice[0].passages]
+                == [p.chunk_id for p in twice[1].passages]
+                == [p.chunk_id for p in plain.passages]
+            ), mode
             assert twice[1].answer == plain.answer
     finally:
         memo.close()

@@ -1,4 +1,5 @@
 """The offline reader over a six-document fixture indexed with the real pipeline: exact short answers."""
+
 import shutil
 
 import pytest
@@ -17,7 +18,9 @@ def engine(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("reader")
     corpus = workspace / "reader-docs.jsonl"
     shutil.copy(FIXTURES / "reader-docs.jsonl", corpus)
-    settings = make_settings(workspace, corpus, schema_name="general", reader="rules")  # the rule reader: the fallback without the model file
+    settings = make_settings(
+        workspace, corpus, schema_name="general", reader="rules"
+    )  # the rule reader: the fallback without the model file
     assert run_pipeline(settings).success
     engine = QueryEngine(settings)
     yield engine
@@ -49,7 +52,9 @@ def test_factoid_questions_get_the_exact_short_answer_with_its_cited_sentence(en
         passage = answer.passages[evidence["passage"] - 1]
         assert marker == f"{evidence['passage']}]" and evidence["text"] in passage.text
         assert [c.chunk_id for c in answer.citations] == [passage.chunk_id]
-        assert check_citations(answer.answer, answer.passages).flags == [] or kind == YES_NO  # "yes [1]" has no words to check
+        assert (
+            check_citations(answer.answer, answer.passages).flags == [] or kind == YES_NO
+        )  # "yes [1]" has no words to check
 
 
 CHAINS = [  # a bridge the question describes, then the question about the bridge
@@ -83,22 +88,34 @@ def test_the_bridge_of_a_question_is_read_first(engine):
     bracket = innermost_bracket(nlp(question))
     assert question[bracket.start : bracket.end] == "the city where Karel Purkyne died"
     assert bracket.question == "which city where Karel Purkyne died"
-    assert innermost_bracket(nlp("Who is the spouse of Louis Armstrong?")) is None  # one hop: what the question asks for
+    assert (
+        innermost_bracket(nlp("Who is the spouse of Louis Armstrong?")) is None
+    )  # one hop: what the question asks for
     assert innermost_bracket(nlp("When did Guyana become a member of CARICOM?")) is None  # indefinite: no bridge
     of = innermost_bracket(nlp("When did the spouse of Lil Hardin Armstrong record What a Wonderful World?"))
     assert of.question == "which spouse of Lil Hardin Armstrong"
     shapes = {  # question -> (its bracket, the bracket as a question)
-        "What currency predated the Euro in the country Signmark is from?": ("the country Signmark is from", "which country Signmark is from"),
-        "What river flows through the city Kevin Durant played for before Golden State?":
-            ("the city Kevin Durant played for before Golden State", "which city Kevin Durant played for before Golden State"),
+        "What currency predated the Euro in the country Signmark is from?": (
+            "the country Signmark is from",
+            "which country Signmark is from",
+        ),
+        "What river flows through the city Kevin Durant played for before Golden State?": (
+            "the city Kevin Durant played for before Golden State",
+            "which city Kevin Durant played for before Golden State",
+        ),
         "Who was the first president of Damerjog's country?": ("Damerjog's country", "which country of Damerjog"),
-        "When did the country containing Nugegoda leave the British Empire?": ("the country containing Nugegoda", "which country containing Nugegoda"),
+        "When did the country containing Nugegoda leave the British Empire?": (
+            "the country containing Nugegoda",
+            "which country containing Nugegoda",
+        ),
         "Who is the sibling of the performer of Decade?": ("the performer of Decade", "which performer of Decade"),
     }
     for question, (phrase, asked) in shapes.items():
         bracket = innermost_bracket(nlp(question))
         assert (question[bracket.start : bracket.end], bracket.question) == (phrase, asked)
-    assert innermost_bracket(nlp("When did the village of Clonbrook become a member of CARICOM?")) is None  # the village is Clonbrook
+    assert (
+        innermost_bracket(nlp("When did the village of Clonbrook become a member of CARICOM?")) is None
+    )  # the village is Clonbrook
 
 
 def test_a_later_hop_does_not_answer_with_what_the_question_named_or_a_bridge(engine):
@@ -107,7 +124,10 @@ def test_a_later_hop_does_not_answer_with_what_the_question_named_or_a_bridge(en
     reader = engine.reader
     assert reader._read_flat(question, passages, [p.title for p in passages], None).answer == "Thomas Reed"
     # read as the last hop of a chain whose bridge was Thomas Reed, the same words are a repeat, not an answer
-    assert reader._read_flat(question, passages, [p.title for p in passages], None, ("Thomas Reed",)).answer not in ("Thomas Reed", "Reed")
+    assert reader._read_flat(question, passages, [p.title for p in passages], None, ("Thomas Reed",)).answer not in (
+        "Thomas Reed",
+        "Reed",
+    )
 
 
 def test_an_open_question_gets_cited_evidence_sentences_without_near_duplicates(engine):
@@ -174,27 +194,36 @@ def test_the_reader_reads_the_parses_kept_at_indexing_and_answers_as_if_it_parse
     some = next(iter(chunks))
     assert load_parses(engine.con, {some: chunks[some] + " changed"}, english()) == {}  # another text: parsed anew
     used = []
-    stored = Reader(english(), engine.embedder, stored=lambda texts: used.extend(texts) or load_parses(engine.con, texts, english()))
+    stored = Reader(
+        english(), engine.embedder, stored=lambda texts: used.extend(texts) or load_parses(engine.con, texts, english())
+    )
     parsing = Reader(english(), engine.embedder)
     for question, _, _ in FACTOIDS + [(q, None, None) for q, *_ in CHAINS]:
         passages = engine.passages([(h.chunk_id, h.score) for h in engine.retriever("hipporag").retrieve(question, 5)])
         a, b = stored.read(question, passages), parsing.read(question, passages)
-        assert (a.answer, a.answer_type, [e.text for e in a.evidence]) == (b.answer, b.answer_type, [e.text for e in b.evidence]), question
+        assert (a.answer, a.answer_type, [e.text for e in a.evidence]) == (
+            b.answer,
+            b.answer_type,
+            [e.text for e in b.evidence],
+        ), question
     assert used and stored.nlp is parsing.nlp
 
 
-@pytest.mark.parametrize("question, kind, focus", [
-    ("Who was the first president of the association?", PERSON, ""),
-    ("What county shares a border with Marion County?", PLACE, "county"),
-    ("In what year was the bridge built?", DATE, "year"),
-    ("How many Publix stores are in the state?", NUMBER, "stores"),
-    ("What is the name of the waterfall in the country?", "thing", "waterfall"),
-    ("What kind of university did the author attend?", "organization", "university"),
-    ("When did the war end?", DATE, ""),
-    ("Did the band tour Japan?", YES_NO, ""),
-    ("Who was born first, Ada Lovelace or Charles Babbage?", CHOICE, ""),
-    ("What do X-ray observations reveal about galaxy clusters?", DESCRIPTION, ""),
-])
+@pytest.mark.parametrize(
+    "question, kind, focus",
+    [
+        ("Who was the first president of the association?", PERSON, ""),
+        ("What county shares a border with Marion County?", PLACE, "county"),
+        ("In what year was the bridge built?", DATE, "year"),
+        ("How many Publix stores are in the state?", NUMBER, "stores"),
+        ("What is the name of the waterfall in the country?", "thing", "waterfall"),
+        ("What kind of university did the author attend?", "organization", "university"),
+        ("When did the war end?", DATE, ""),
+        ("Did the band tour Japan?", YES_NO, ""),
+        ("Who was born first, Ada Lovelace or Charles Babbage?", CHOICE, ""),
+        ("What do X-ray observations reveal about galaxy clusters?", DESCRIPTION, ""),
+    ],
+)
 def test_expected_answer_type_from_the_wh_word_and_focus_noun(question, kind, focus):
     qtype = classify(question)
     assert (qtype.kind, qtype.focus) == (kind, focus)
@@ -217,9 +246,15 @@ def test_the_next_hop_s_passage_is_retrieved_for_the_rewritten_question(engine):
     assert [h.chunk_id for h in one[1:]] == [h.chunk_id for h in plain if h.chunk_id != one[0].chunk_id][:2]
     # a question with no bridge to read, and a caller asking for PPR's own list, get the graph's list unchanged
     hop = NextHopRetriever(graph, engine.next_question, 1)
-    assert [h.chunk_id for h in hop.retrieve("What is the capital of Poland?", 3)] == [h.chunk_id for h in graph.retrieve("What is the capital of Poland?", 3)]
-    assert [h.chunk_id for h in hop.retrieve(question, 3, reorder=False)] == [h.chunk_id for h in graph.retrieve(question, 3, reorder=False)]
+    assert [h.chunk_id for h in hop.retrieve("What is the capital of Poland?", 3)] == [
+        h.chunk_id for h in graph.retrieve("What is the capital of Poland?", 3)
+    ]
+    assert [h.chunk_id for h in hop.retrieve(question, 3, reorder=False)] == [
+        h.chunk_id for h in graph.retrieve(question, 3, reorder=False)
+    ]
 
 
 def _chunk_of(engine, doc_id: str) -> str:
-    return engine.con.execute("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY chunk_index LIMIT 1", [doc_id]).fetchall()[0][0]
+    return engine.con.execute(
+        "SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY chunk_index LIMIT 1", [doc_id]
+    ).fetchall()[0][0]

@@ -1,5 +1,6 @@
 """The span model: the shipped file (size, SHA-256, it reads), the encoder against transformers' BERT, the int8
 packing, the windows, and the training batches (deterministic, so a resumed run sees the same ones)."""
+
 import json
 
 import numpy as np
@@ -53,7 +54,9 @@ def test_packing_keeps_every_weight_within_about_half_a_step(tmp_path):
     for name, weight in model.state_dict().items():
         if weight.dim() == 2 and weight.shape[0] > 2 and "position" not in name and "token_type" not in name:
             step = weight.abs().amax(dim=1, keepdim=True) / 127
-            assert ((back[name] - weight).abs() <= 0.6 * step + 1e-6).all(), name  # half a step, and the fp16 scale's rounding
+            assert ((back[name] - weight).abs() <= 0.6 * step + 1e-6).all(), (
+                name
+            )  # half a step, and the fp16 scale's rounding
         else:
             assert torch.allclose(back[name], weight.half().float()), name
 
@@ -81,13 +84,17 @@ def test_a_training_item_targets_the_answer_tokens():
     context = "Marie Curie was born in Warsaw in 1867. She won the Nobel Prize in Physics in 1903."
     ex = Example("q1", "Curie", "Where was Marie Curie born?", context, (("Warsaw", context.index("Warsaw")),))
     paragraphs = {context: passage_tokens(context)}
-    ids, types, (start, end) = train._item(ex, question_ids(ex.question), paragraphs, {"Curie": [context]}, np.random.default_rng(0))
+    ids, types, (start, end) = train._item(
+        ex, question_ids(ex.question), paragraphs, {"Curie": [context]}, np.random.default_rng(0)
+    )
     from rag.span.features import tokenizer
 
     assert tokenizer().decode(ids[start : end + 1]) == "warsaw"
     assert types[start] == 1 and types[0] == 0
 
 
-@pytest.mark.parametrize("prediction,golds,expected", [("the Warsaw", ["Warsaw"], (1.0, 1.0)), ("Warsaw Poland", ["Warsaw"], (0.0, 2 / 3))])
+@pytest.mark.parametrize(
+    "prediction,golds,expected", [("the Warsaw", ["Warsaw"], (1.0, 1.0)), ("Warsaw Poland", ["Warsaw"], (0.0, 2 / 3))]
+)
 def test_squad_scoring(prediction, golds, expected):
     assert score(prediction, golds) == pytest.approx(expected)

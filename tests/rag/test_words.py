@@ -1,4 +1,5 @@
 """One stop list: the reader's content words are stemmed, hipporag's fact words are not and keep three letters or more."""
+
 from rag.words import STOP, content_words, fact_words
 
 

@@ -9,7 +9,17 @@ SHARED_SCHEMA = Path(__file__).parents[2] / "schemas" / "science.yaml"
 
 def test_science_schema_has_the_nine_types_and_relation_types():
     schema = load_schema("science")
-    assert schema.type_names == ["model", "task", "dataset", "field", "modality", "method", "object", "property", "instrument"]
+    assert schema.type_names == [
+        "model",
+        "task",
+        "dataset",
+        "field",
+        "modality",
+        "method",
+        "object",
+        "property",
+        "instrument",
+    ]
     assert schema.relation_for_verb("employ") == "uses"
     assert schema.relation_for_verb("frobnicate") == "related_to"
 
