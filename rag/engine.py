@@ -45,7 +45,7 @@ class QueryEngine:
 
     def close(self) -> None:
         """Close the connection and drop the graph, retrievers, linker and tables, so a closed engine that is
-        still referenced holds no memory (fieldmap/service.py closes a replaced snapshot's engines so)."""
+        still referenced holds no memory (app/service.py closes a replaced snapshot's engines so)."""
         self.con.close()
         self._retrievers.clear()
         self._linker = self._reader = self._nlp = None

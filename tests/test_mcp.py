@@ -81,7 +81,7 @@ async def _capped_calls(workspace: Path, cwd: Path, errlog) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FIELDMAP_", "OPENAI_"))}
     env["PYTHONPATH"] = str(REPO)
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "fieldmap.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd
+        command=sys.executable, args=["-m", "app.cli", "mcp", "--workspace", str(workspace)], env=env, cwd=cwd
     )
     found: dict = {}
     async with stdio_client(params, errlog=errlog) as (read, write):
