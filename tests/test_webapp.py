@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.workspaces import Served, create_front
+from fieldmap.dbfile import file_stamp, write_stamp
 from fieldmap.store import connect, snapshot_path
 from tests.serving import Serving
 
@@ -110,6 +111,8 @@ def evil_workspace(built_workspace, tmp_path_factory) -> Path:
     con.execute("UPDATE documents SET title = ? || title", [PAYLOAD])
     con.execute("UPDATE entities SET name = ? || name", [PAYLOAD])
     con.close()
+    snapshot = snapshot_path(workspace / built_workspace.duckdb_path.name)
+    write_stamp(snapshot, file_stamp(snapshot))  # published as changed, not damaged (a snapshot must match its stamp)
     return workspace
 
 

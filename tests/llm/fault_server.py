@@ -5,8 +5,8 @@ text): TIMEOUTONCE, RATELIMITONCE, TRUNCATEDONCE, BADBODYONCE, BADJSONONCE and B
 misbehave on the first request that carries them and answer well afterwards; SERVERERROR,
 BADJSONALWAYS and BADCOVERAGEALWAYS always misbehave; KEYECHO answers 401 with the caller's
 Authorization header in the body (as a careless server might). Everything else gets a valid answer:
-an extraction naming "galaxies", "telescope" and "unicorns" (not in the text), or a structure with
-one aspect over all numbered sentences.
+an extraction naming "galaxies", "telescope" and "unicorns" (not in the text), a structure with
+one aspect over all numbered sentences, or an answer citing passage 1.
 
 `mode`, when set, answers every request alike whatever its markers: "garbage" (200 with `garbage_chars`
 characters that are no JSON), "error500", "retry_after" (429 with Retry-After: `retry_after`), "trickle"
@@ -198,6 +198,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _valid_content(request: dict, schema: dict) -> str:
+    if "answer" in schema.get("properties", {}):  # an answer over numbered passages (rag/answer.py AnswerReply)
+        return json.dumps({"answer": "It is said in the first passage.", "citations": [1]})
     if "scope" in schema.get("properties", {}):
         last_text = [
             m["content"] for m in request["messages"] if m["role"] == "user" and m["content"].startswith("Title:")

@@ -36,7 +36,11 @@ def _extractor(settings, con, schema=None):
 
 
 def test_every_chunk_is_extracted_or_failed_with_its_reason_and_nothing_twice(tmp_path, fault_server):
-    settings = fault_settings(tmp_path / "ws", fault_server.base_url, _corpus(tmp_path, FAULTS))
+    # three chunks' one-off faults can come in a row across the concurrent calls: the breaker (tests/llm/test_guard.py)
+    # would open on them, and this test is about each chunk's own retries
+    settings = fault_settings(
+        tmp_path / "ws", fault_server.base_url, _corpus(tmp_path, FAULTS), llm_breaker_failures=100
+    )
     con = prepared_workspace(settings)
     chunks = {c.doc_id: c for c in pending_chunks(con)}
     extractor = _extractor(settings, con)
