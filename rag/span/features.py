@@ -100,8 +100,3 @@ def top_spans(
     return [
         Span(w.offsets[i][0], w.offsets[j][1], score, null, float(ps[lo + i] * pe[lo + j])) for score, i, j in pairs[:n]
     ]
-
-
-def best_span(start: np.ndarray, end: np.ndarray, w: Window, max_tokens: int = 30) -> Span | None:
-    found = top_spans(start, end, w, max_tokens, n=1)
-    return found[0] if found else None

