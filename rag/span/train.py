@@ -123,6 +123,12 @@ def main(argv=None) -> int:
     ap.add_argument("--dev", type=int, default=0, help="dev questions to score at the end (0: all 10,570)")
     ap.add_argument("--stop-after", type=int, default=0, help="exit (checkpointed) after this many steps this run")
     ap.add_argument("--eval-only", action="store_true", help="score the --out file on SQuAD dev and write its report")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="a finished run's checkpoint to go on from: its weights and optimiser, a fresh schedule, and the "
+        "batches after the ones it saw",
+    )
     args = ap.parse_args(argv)
 
     os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # never AMX tiles, which some VMs report but refuse
@@ -158,7 +164,17 @@ def main(argv=None) -> int:
     )
     schedule = lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    ckpt = args.cache / f"checkpoint-{args.seed}-{total}.pt"
+    offset = 0  # batches of the seed's order that an earlier stage (--init) already trained on
+    if args.init:
+        state = torch.load(args.init, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] = args.lr
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        offset = int(state["step"])
+        log(f"going on from {args.init} (step {offset}): the next {total} batches")
+    ckpt = args.cache / (f"checkpoint-{args.seed}-{offset}+{total}.pt" if offset else f"checkpoint-{args.seed}-{total}.pt")
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -185,7 +201,7 @@ def main(argv=None) -> int:
     model.train()
     t0, done_here, losses = time.time(), 0, []
     while step < total and not stop["now"]:
-        epoch, index = divmod(step, per_epoch)
+        epoch, index = divmod(offset + step, per_epoch)
         batch_rows = _batches(len(train), lengths, args.batch, args.seed, epoch)[index]
         items = []
         for r in batch_rows:
@@ -249,6 +265,7 @@ def _report(args, total: int, bf16: bool, log) -> int:
         "squad_dev_f1": round(f1, 2),
         "steps": total or None,
         "questions_trained": args.examples or None,
+        "init": args.init.name if getattr(args, "init", None) else None,
         "batch": args.batch,
         "lr": args.lr,
         "seed": args.seed,
