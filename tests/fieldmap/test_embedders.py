@@ -75,8 +75,9 @@ def test_bfloat16_products_give_minilms_vectors_within_rounding(minilm):
     assert similarity.min() > 0.9995 and similarity.max() < 1.0 - 1e-7  # bfloat16 did run, and changed little
     alone = np.concatenate([bf16.passages([t]) for t in TEXTS])
     assert ((together * alone).sum(axis=1)).min() > 0.9999
-    queries = bf16.queries(["dark matter halo"])  # one thread, same precision
-    assert (queries * minilm.queries(["dark matter halo"])).sum() > 0.9995
+    queries = bf16.queries(["dark matter halo"])  # one thread, in float32: a short text does not repay the casts
+    assert np.allclose(queries, minilm.queries(["dark matter halo"]), atol=1e-6)
+    assert np.allclose(queries, minilm.passages(["dark matter halo"]), atol=1e-6)
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_it():
