@@ -6,8 +6,8 @@ same retrieval, both over the gold passages (the oracle), the answer-in-passages
 
 The workspace is built (or brought up to date) first, as `fieldmap eval qa` does. Answers are scored with
 SQuAD's EM and token F1 after the [n] markers are removed. The neural reader's figures are its guesses (threshold 0);
-"thresholds" shows what withholding the guesses below each confidence would leave (a withheld answer scores 0). Shapes: yes/no, comparison (a choice between two), chain (the id says 2-4 hops, or the reader read a
-chain), single hop."""
+"thresholds" shows what withholding the guesses below each confidence would leave (a withheld answer scores 0).
+Shapes: yes/no, comparison (a choice between two), chain of 2, 3 or 4 hops (the id says how many), single hop."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def shape(question: dict) -> str:
     if kind == CHOICE:
         return "comparison"
     hops = re.match(r"(\d)hop", str(question.get("id", "")))
-    return "chain" if hops and int(hops.group(1)) > 1 else "single hop"
+    return f"chain of {hops.group(1)} hops" if hops and int(hops.group(1)) > 1 else "single hop"
 
 
 def gold_passages(engine: QueryEngine, ids: list[str]) -> list[Passage]:
@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--schema", default="general", help="as `fieldmap eval qa` and make bench index MuSiQue")
     ap.add_argument("--json")
+    ap.add_argument("--answers", help="each question's answers, gold and scores here (JSON lines), to read the errors")
     args = ap.parse_args(argv)
     from fieldmap.progress import silent
     from pipelines.run import run_pipeline
@@ -113,6 +114,10 @@ def main(argv=None) -> int:
         for name, text in texts.items():
             row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain(text), gold), token_f1(plain(text), gold)
         rows.append(row)
+        if args.answers:
+            with open(args.answers, "a" if n > 1 else "w", encoding="utf-8") as out:
+                record = {"id": q.get("id"), "question": q["question"], "gold": gold, "chain": answer.chain}
+                out.write(json.dumps(record | {k: plain(v) for k, v in texts.items()} | row) + "\n")
         if n % 10 == 0:
             print(
                 f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}",

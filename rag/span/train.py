@@ -124,6 +124,9 @@ def main(argv=None) -> int:
     ap.add_argument("--stop-after", type=int, default=0, help="exit (checkpointed) after this many steps this run")
     ap.add_argument("--eval-only", action="store_true", help="score the --out file on SQuAD dev and write its report")
     ap.add_argument(
+        "--checkpoint-only", action="store_true", help="end with the checkpoint (a first stage): no file, no report"
+    )
+    ap.add_argument(
         "--init",
         type=Path,
         help="a finished run's checkpoint to go on from: its weights and optimiser, a fresh schedule, and the "
@@ -174,7 +177,9 @@ def main(argv=None) -> int:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         offset = int(state["step"])
         log(f"going on from {args.init} (step {offset}): the next {total} batches")
-    ckpt = args.cache / (f"checkpoint-{args.seed}-{offset}+{total}.pt" if offset else f"checkpoint-{args.seed}-{total}.pt")
+    ckpt = args.cache / (
+        f"checkpoint-{args.seed}-{offset}+{total}.pt" if offset else f"checkpoint-{args.seed}-{total}.pt"
+    )
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -243,6 +248,9 @@ def main(argv=None) -> int:
         log(f"stopped at step {step}/{total}; run the same command to resume")
         return 0
 
+    if args.checkpoint_only:
+        log(f"done: {ckpt}")
+        return 0
     save_packed(model.eval(), args.out)
     return _report(args, total, bf16, log)
 
