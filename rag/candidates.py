@@ -19,14 +19,14 @@ def answer_candidates(span, qtype: QuestionType, title: str = "") -> list[tuple[
     Fit: 1 for the expected label next to the focus noun ("14 islands", "Hale County") or with no
     focus to look for, 0.75 for the label alone, 0.5 for the focus alone, 0.25 an untyped noun chunk."""
     found = []
-    misplaced, confirmed = place_fit(span, qtype.focus)
+    misplaced, confirmed, named = place_fit(span, qtype.focus)
     for ent in span.ents:
         if ent.label_ == "ORDINAL":
             continue
         near_focus = bool(qtype.focus) and (
             qtype.focus in _lemmas_around(ent) or ent.start in confirmed or _defined_as(ent.root, qtype.focus)
         )
-        if ent.label_ in qtype.labels:
+        if ent.label_ in qtype.labels or ent.start in named:
             fit = 1.0 if near_focus or not qtype.focus else 0.75
         else:  # a name beside the focus noun may be of it; a date or an amount never names a place or a person
             fit = 0.5 if near_focus and ent.label_ not in VALUE_LABELS else 0.0

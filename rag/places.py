@@ -5,7 +5,9 @@
 - a name ending in a unit's word is that unit: "DuPage County" fits "which county", "Ford County"
   does not fit "which state";
 - a list of the world's countries (rag/data/countries.txt): a country fits "which country" and
-  does not fit "which state / city / county".
+  does not fit "which state / city / county";
+- the text names a place's unit beside it: "a village in Ratnagiri district, Konkan, Maharashtra state" or "the
+  state of Maharashtra" says which of the two is a state, whatever the entity recogniser kept of the name.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer_types import administrative_unit
+from rag.answer_types import ADMINISTRATIVE, administrative_unit
 
 # units whose English names carry the unit's word ("DuPage County", "Lunenburg Municipal District")
 NAMED_UNITS = frozenset("county parish district province borough prefecture township municipality".split())
 SMALL_PLACES = frozenset("city town village municipality borough suburb capital".split())
 COUNTRIES = frozenset("country nation".split())
+VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL"})
+ADMINISTRATIVE_WORDS = ADMINISTRATIVE | {word + "s" for word in ADMINISTRATIVE}
 
 
 @lru_cache(maxsize=1)
@@ -32,11 +36,12 @@ def is_country(text: str) -> bool:
     return name in countries() or (name.startswith("the ") and name[4:] in countries())
 
 
-def place_fit(span, focus: str) -> tuple[set[int], set[int]]:
-    """First tokens of the sentence's places that do not fit the focus noun, and of those that do."""
+def place_fit(span, focus: str) -> tuple[set[int], set[int], set[int]]:
+    """First tokens of the sentence's places that do not fit the focus noun, of those that do, and of the names the
+    text calls places of that unit (a place, though the entity recogniser labelled it otherwise)."""
     unit = administrative_unit(focus)
     if not unit:
-        return set(), set()
+        return set(), set(), set()
     places = [ent for ent in span.ents if ent.label_ in ("GPE", "LOC")]
     misplaced = _misplaced_in_address(span, unit, [p for p in places if p.label_ == "GPE"])
     confirmed = set()
@@ -50,7 +55,25 @@ def place_fit(span, focus: str) -> tuple[set[int], set[int]]:
             (confirmed if unit in COUNTRIES else misplaced).add(place.start)
         elif unit in COUNTRIES:
             misplaced.add(place.start)
-    return misplaced - confirmed, confirmed
+    named = set()  # the text names them places of this unit, whatever label the small model gave them
+    for ent in span.ents:  # it labels "Maharashtra state" an organisation, "Maharashtra" a nationality
+        if not ent[0].is_title or ent.label_ in VALUE_LABELS:
+            continue
+        given = named_unit(ent) or (ent[-1].lower_ if len(ent) > 1 and ent[-1].lower_ == unit else "")
+        if given:
+            (named if given == unit else misplaced).add(ent.start)
+    return misplaced - confirmed - named, confirmed, named
+
+
+def named_unit(place) -> str:
+    """The unit the text gives a place beside its name: "Maharashtra state", "the state of Maharashtra"; else ""."""
+    doc = place.doc
+    after = doc[place.end].lower_ if place.end < len(doc) else ""
+    unit = administrative_unit(after) if after in ADMINISTRATIVE_WORDS else ""
+    if not unit and place.start >= 2 and doc[place.start - 1].lower_ == "of":
+        before = doc[place.start - 2].lower_
+        unit = administrative_unit(before) if before in ADMINISTRATIVE_WORDS else ""
+    return "" if unit == "capital" else unit
 
 
 def _misplaced_in_address(span, unit: str, places: list) -> set[int]:
