@@ -10,9 +10,10 @@ Open questions ("what do X reveal about Y") and yes/no questions that compare no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
-from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PLACE, THING, YES_NO, classify
+from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, PLACE, THING, YES_NO, classify, type_of_focus
 from rag.candidates import YEAR, answer_candidates, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
 from rag.reader import (
@@ -127,11 +128,11 @@ class NeuralReader(Reader):
         views = [_View.of(p, doc, lemmas) for p, doc in zip(passages, docs)]
         # a hop is anchored at what it names: read the passages that name the most of the question's names
         names = question_names(self.nlp(question))
-        anchored = [len(names & (content_words(p.title) | content_words(p.text))) for p in passages]
+        anchored = [_anchor(names, p) for p in passages]
         best_anchor = max(anchored)
         named_words = [content_words(n) for n in named]
         scored = []  # (type fit, margin, passage, answer, sentence, probability)
-        for found in self.span_reader.spans(question, [v.text for v in views], PER_PASSAGE):
+        for found in self.span_reader.spans(as_asked(question), [v.text for v in views], PER_PASSAGE):
             if anchored[found.passage] < best_anchor:
                 continue
             view, doc, passage = views[found.passage], docs[found.passage], passages[found.passage]
@@ -151,7 +152,7 @@ class NeuralReader(Reader):
                 )
                 if typed_surface and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
                     surface = typed_surface  # a long span around a name of the asked-for type: the name is the answer
-            answer = _shape(trim(surface), qtype)
+            answer = _shape(trim(surface), qtype, question)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
                 continue  # repeats the question, as asked or as rewritten, or a bridge read before
@@ -219,6 +220,29 @@ class _View:
         return None
 
 
+def _anchor(names: set[str], passage) -> int:
+    """How many of the question's names the passage names, one more when its title is one of them: the article about
+    the hop's subject ("The Last Coupon" for its director) before another that mentions it (a remake's, whose
+    playwright the model took for the director)."""
+    title = content_words(re.sub(r"\s*\(.*?\)\s*", " ", passage.title or ""))
+    return len(names & (content_words(passage.title) | content_words(passage.text))) + bool(title and title <= names)
+
+
+_WHICH_OF = re.compile(r"^which (?P<noun>[\w\-]+(?: [\w\-]+)?) of (?P<owner>.+?)(?:'s?)?\s*\??$")
+
+
+def as_asked(question: str) -> str:
+    """A chain's bracket as a person would ask it, for the span model, which learnt from SQuAD's questions: "which
+    director of The Last Coupon" -> "Who is the director of The Last Coupon?" (read as it was, the model took the
+    playwright); other questions as they are."""
+    match = _WHICH_OF.match(question)
+    if match is None:
+        return question
+    noun = match.group("noun")
+    wh = "Who" if type_of_focus(noun.split()[-1].lower()) == PERSON else "What"
+    return f"{wh} is the {noun} of {match.group('owner')}?"
+
+
 def _span_fit(sentence, start: int, end: int, qtype, title: str) -> tuple[float, str]:
     """The best type fit of the rule reader's candidates in the sentence that overlap the span, and that candidate."""
     if qtype.kind == THING:
@@ -241,8 +265,17 @@ def _title_fit(nlp, surface: str, qtype) -> float:
     return 1.0 if any(ent.label_ in qtype.labels for ent in nlp(surface).ents) else 0.0
 
 
-def _shape(answer: str, qtype) -> str:
-    """ "what year" asks for the year of "7 December 1988"; "how many islands" is answered "14", not "14 islands"."""
+_RANGE = re.compile(r"^(?P<first>.*?\b(?:1\d{3}|20\d{2}))\s*[–—-]+\s*(?P<last>.*\b(?:1\d{3}|20\d{2}))$")
+_END_WORDS = re.compile(r"\b(die|died|death|end|ended|close|closed|dissolved)\b", re.I)
+
+
+def _shape(answer: str, qtype, question: str = "") -> str:
+    """ "what year" asks for the year of "7 December 1988"; "how many islands" is answered "14", not "14 islands";
+    "when was X born" the first date of "(17 August 1878 – September 1952)", "when did X die" the last."""
+    if qtype.kind == DATE:
+        dates = _RANGE.match(answer)
+        if dates:
+            answer = dates.group("last" if _END_WORDS.search(question) else "first").strip()
     if qtype.focus == "year":
         years = YEAR.findall(answer)
         if years:

@@ -106,3 +106,28 @@ def test_below_the_confidence_threshold_the_guess_is_withheld_and_the_evidence_s
     assert answer.answer == " ".join(
         f"{e['text']} [{e['passage']}]" for e in answer.evidence
     )  # the evidence, not the guess
+
+
+def test_a_bracket_goes_to_the_span_model_as_a_person_would_ask_it():
+    from rag.neural_reader import as_asked
+
+    assert as_asked("which director of The Last Coupon") == "Who is the director of The Last Coupon?"
+    assert as_asked("which performer of Hello Love's") == "Who is the performer of Hello Love?"
+    assert as_asked("which country of Signmark") == "What is the country of Signmark?"
+    assert as_asked("which city where Karel Purkyně died") == "which city where Karel Purkyně died"
+
+
+@pytest.mark.parametrize(
+    "question,span,expected",
+    [
+        ("When was Louis Ralph born?", "17 August 1878 – September 1952", "17 August 1878"),
+        ("When did Louis Ralph die?", "17 August 1878 – September 1952", "September 1952"),
+        ("What year was the club founded?", "1990-1995", "1990"),
+        ("When was she born?", "May 3, 1901", "May 3, 1901"),
+    ],
+)
+def test_a_date_range_answers_with_the_date_asked_for(question, span, expected):
+    from rag.answer_types import classify
+    from rag.neural_reader import _shape
+
+    assert _shape(span, classify(question), question) == expected
