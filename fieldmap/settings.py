@@ -138,9 +138,10 @@ class Settings(BaseModel):
     reader_structure: bool = Field(
         True, description="The offline reader's headings: scope and aspect titles (on) or the title (off)."
     )
-    reader: Literal["neural", "rules"] = Field(
+    reader: Literal["neural", "hybrid", "rules"] = Field(
         "neural",
-        description="The offline reader: the span model (rag/data/span-reader.pt; rules where it is absent) or rules.",
+        description="The offline reader: the span model on every hop (rag/data/span-reader.pt; rules where it is "
+        "absent), hybrid (the rules' answer where the entity recogniser types it, the span model elsewhere), or rules.",
     )
     reader_confidence_min: float = Field(
         0.1, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."

@@ -109,9 +109,11 @@ class QueryEngine:
     def reader(self) -> Reader:
         if self._reader is None:
             stored = lambda texts: load_parses(self.con, texts, english())  # noqa: E731
-            span_reader = span_model() if self.settings.reader == "neural" else None
+            span_reader = span_model() if self.settings.reader != "rules" else None
             self._reader = (
-                NeuralReader(self.nlp, span_reader, self.embedder, stored=stored)
+                NeuralReader(
+                    self.nlp, span_reader, self.embedder, stored=stored, typed_by_rules=self.settings.reader == "hybrid"
+                )
                 if span_reader is not None
                 else Reader(self.nlp, self.embedder, stored=stored)
             )

@@ -36,7 +36,7 @@ SNAP_WORDS = 3  # a typed span longer than its typed name by more words than thi
 
 
 class NeuralReader(Reader):
-    def __init__(self, nlp, span_reader, embedder=None, stored=None, typed_by_rules: bool = True):
+    def __init__(self, nlp, span_reader, embedder=None, stored=None, typed_by_rules: bool = False):
         super().__init__(nlp, embedder, stored=stored)
         self.span_reader = span_reader
         self.typed_by_rules = typed_by_rules  # a hop whose answer the rules find typed keeps the rules' answer
