@@ -72,7 +72,12 @@ def _join(ray, settings: Settings) -> bool:
         return False
     where = settings.ray_address or "a Ray started in this process"
     try:
-        ray.init(address=settings.ray_address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        if (settings.ray_address or "").startswith("ray://"):  # Ray Client: the cluster's options are the cluster's
+            ray.init(address=settings.ray_address, logging_level="WARNING")
+        else:
+            ray.init(
+                address=settings.ray_address, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailable(f"cannot join the Ray cluster at {where}: {' '.join(str(exc).split())}") from exc
     return True
