@@ -20,12 +20,12 @@ import pytest
 from app.cli import main
 from pipelines.definitions import definitions_for
 from pipelines.run import asset_metadata, check_results, run_pipeline
+from pipelines.sharded import summed_metadata
 from pipelines.shards import shard_path
 from tests.conftest import FIXTURES, make_settings
 from tests.pipelines.test_sharded import assert_same_rows, rows
 from tests.ray_cluster import add_worker, start_cluster, stop_cluster
 
-pytestmark = pytest.mark.slow
 SHARDS = 3
 
 
@@ -59,6 +59,7 @@ def ray_settings(workspace, single, cluster):
     )
 
 
+@pytest.mark.slow
 def test_the_schedule_starts_one_run_that_orders_documents_shards_merge_and_the_rest(tmp_path, cluster, single):
     settings = ray_settings(tmp_path / "ws", single, cluster)
     defs = definitions_for(settings)
@@ -84,6 +85,7 @@ def test_the_schedule_starts_one_run_that_orders_documents_shards_merge_and_the_
     assert {again["chunks"][f"replaced_{g}"] for g in ("chunks", "structures", "extractions")} == {0}
 
 
+@pytest.mark.slow
 def test_a_worker_node_killed_mid_pass_and_the_pass_still_gives_the_same_rows(tmp_path, cluster, single):
     settings = ray_settings(tmp_path / "ws", single, cluster)
     outcome = {}
@@ -112,3 +114,23 @@ def test_an_address_that_is_not_one_is_one_line(tmp_path, capsys):
     code = main(["run", "--workspace", str(tmp_path / "ws"), "--engine", "ray", "--address", "head node"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "ray_address='head node' from the caller" in err
+
+
+def test_with_ray_the_pipeline_job_holds_the_shard_step_and_the_local_engine_keeps_its_partitions(tmp_path):
+    ray = definitions_for(make_settings(tmp_path / "ray", shards=SHARDS, engine="ray"))
+    local = definitions_for(make_settings(tmp_path / "local", shards=SHARDS))
+    in_ray = {
+        k.to_user_string()
+        for k in ray.resolve_job_def("fieldmap_pipeline").asset_layer.asset_graph.get_all_asset_keys()
+    }
+    assert {"documents", "shard_chunks", "chunks", "dashboard"} <= in_ray
+    assert ray.resolve_assets_def("shard_chunks").partitions_def is None
+    assert [j.name for j in ray.resolve_all_job_defs() if j.name == "fieldmap_shards"] == []
+    assert local.resolve_assets_def("shard_chunks").partitions_def is not None
+    in_local = local.resolve_job_def("fieldmap_pipeline").asset_layer.executable_asset_keys
+    assert "shard_chunks" not in {k.to_user_string() for k in in_local}
+
+
+def test_summed_metadata_adds_counts_and_keeps_the_rest():
+    parts = [{"chunks": 2, "seconds": 0.5, "fingerprint": "a"}, {"chunks": 3, "seconds": 1.0, "fingerprint": "a"}]
+    assert summed_metadata(parts) == {"chunks": 5, "seconds": 1.5, "fingerprint": "a"}
