@@ -63,7 +63,7 @@ def ray_settings(workspace, single, cluster):
 def test_the_schedule_starts_one_run_that_orders_documents_shards_merge_and_the_rest(tmp_path, cluster, single):
     settings = ray_settings(tmp_path / "ws", single, cluster)
     defs = definitions_for(settings)
-    job, schedule = defs.get_job_def("fieldmap_pipeline"), defs.get_schedule_def("daily_refresh")
+    job, schedule = defs.resolve_job_def("fieldmap_pipeline"), defs.resolve_schedule_def("daily_refresh")
     with dg.instance_for_test() as instance:
         results = []
         for _ in range(2):  # two ticks of the daily schedule, each run as the daemon would launch it
