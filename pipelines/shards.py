@@ -2,7 +2,7 @@
 
 DuckDB admits one writer process per file, so the per-document steps (chunks, structures, triplets)
 of one workspace file run one at a time. Split into shards, each shard's steps write
-`<workspace>/shards/<k>.duckdb` (the same DDL, filled by the same stage functions), so shards run
+`<shard directory>/<k>.duckdb` (settings.shard_directory, `<workspace>/shards` by default) (the same DDL, filled by the same stage functions), so shards run
 in parallel processes; one merge then writes their rows into the workspace's tables, where the
 steps after (vectors, synonyms, graph, memory, dashboard) read them as before.
 
@@ -38,6 +38,7 @@ GROUPS = {
     "extractions": ("extractions", "mentions", "triplets", "chunk_parses"),
 }
 DOCUMENT_COLUMNS = ["doc_id", "title", "text", "source", "date", "year", "content_hash", "metadata", "ingested_at"]
+PAGE_COLUMNS = ["doc_id", "page", "start_char", "end_char"]
 SHARD_LLM_STEPS = tuple(step for step in LLM_STEPS if step != "memory")  # memory runs after the merge, in the workspace
 
 
@@ -46,8 +47,9 @@ def shard_of(doc_id: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha1(doc_id.encode("utf-8")).digest()[:8], "big") % shards
 
 
-def shard_path(workspace: Path, k: int) -> Path:
-    return workspace / "shards" / f"{k}.duckdb"
+def shard_path(directory: Path, k: int) -> Path:
+    """Shard `k`'s file in the shard directory (settings.shard_directory: <workspace>/shards unless set)."""
+    return directory / f"{k}.duckdb"
 
 
 def split_shard(
@@ -66,18 +68,18 @@ def split_shard(
         f"SELECT {', '.join(DOCUMENT_COLUMNS)} FROM documents WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [incoming]
     ).fetchall()
     pages = workspace_con.execute(
-        "SELECT doc_id, page, start_char, end_char FROM pages WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [incoming]
+        f"SELECT {', '.join(PAGE_COLUMNS)} FROM pages WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [incoming]
     ).fetchall()
     with transaction(shard_con):
         delete_document_rows(shard_con, gone)
         insert_rows(shard_con, "documents", DOCUMENT_COLUMNS, documents)
-        insert_rows(shard_con, "pages", ["doc_id", "page", "start_char", "end_char"], pages)
+        insert_rows(shard_con, "pages", PAGE_COLUMNS, pages)
     return {"documents": len(wanted), "copied": len(incoming), "dropped": len(gone)}
 
 
-def open_shard(workspace: Path, k: int) -> duckdb.DuckDBPyConnection:
-    """The shard's file, created with the workspace's DDL (no readers' snapshot: only the merge reads it)."""
-    return connect(shard_path(workspace, k))
+def open_shard(path: Path) -> duckdb.DuckDBPyConnection:
+    """A shard's file, created with the workspace's DDL (no readers' snapshot: only the merge reads it)."""
+    return connect(path)
 
 
 def _signatures(con: duckdb.DuckDBPyConnection, prefix: str, table: str) -> dict[str, str]:

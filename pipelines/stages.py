@@ -134,29 +134,37 @@ def shard_step(
     settings: Settings, k: int, progress: Progress = silent, breakers: Breakers | None = None
 ) -> dict[str, dict]:
     """Shard `k` brought up to date in its own file: its documents mirrored from the workspace (read through
-    the readers' snapshot, so shards run in parallel), then chunks, structures and triplets as above."""
-    workspace = connect(settings.duckdb_path, read_only=True)
+    the readers' snapshot, so shards run in parallel), then chunks, structures and triplets (shard_stages)."""
+    shard = open_shard(shard_path(settings.shard_directory, k))
     try:
-        shard = open_shard(settings.workspace, k)
-    except BaseException:
-        workspace.close()
-        raise
-    try:
-        split = split_shard(workspace, shard, k, settings.shards)
-        workspace.close()
-        found = {
-            "split": split,
-            "chunks": chunk_step(shard, settings, progress),
-            "structures": structure_step(shard, settings, progress, breakers),
-        }
-        found["triplets"], found["error"] = triplet_step(shard, settings, progress, breakers)
-        shard.execute("CHECKPOINT")
-        return found
+        workspace = connect(settings.duckdb_path, read_only=True)
+        try:
+            split = split_shard(workspace, shard, k, settings.shards)
+        finally:
+            workspace.close()
+        return shard_stages(shard, settings, split, progress, breakers)
     finally:
-        workspace.close()
         shard.close()
+
+
+def shard_stages(
+    shard: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    split: dict[str, int],
+    progress: Progress = silent,
+    breakers: Breakers | None = None,
+) -> dict[str, dict]:
+    """Chunks, structures and triplets of a shard whose documents are split in; checkpointed (no WAL left)."""
+    found = {
+        "split": split,
+        "chunks": chunk_step(shard, settings, progress),
+        "structures": structure_step(shard, settings, progress, breakers),
+    }
+    found["triplets"], found["error"] = triplet_step(shard, settings, progress, breakers)
+    shard.execute("CHECKPOINT")
+    return found
 
 
 def merge_step(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Every shard's rows into the workspace's tables (pipelines.shards.merge_shards)."""
-    return merge_shards(con, [shard_path(settings.workspace, k) for k in range(settings.shards)])
+    return merge_shards(con, [shard_path(settings.shard_directory, k) for k in range(settings.shards)])

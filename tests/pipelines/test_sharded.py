@@ -74,7 +74,7 @@ def test_three_shards_give_the_rows_of_the_unpartitioned_run(sharded, built_work
     assert_same_rows(found, expected)
     assert metadata["chunks"]["documents"] == 20 and metadata["chunks"]["replaced_chunks"] == 20
     for k in range(3):  # each shard holds its documents only, in its own file
-        con = connect(shard_path(settings.workspace, k))
+        con = connect(shard_path(settings.shard_directory, k))
         held = [r[0] for r in con.execute("SELECT doc_id FROM documents").fetchall()]
         con.close()
         assert held and all(shard_of(d, 3) == k for d in held)
@@ -111,7 +111,7 @@ def test_a_changed_and_a_removed_document_are_replaced_as_an_unpartitioned_run_h
     assert run_pipeline(clean).success
     assert_same_rows(rows(settings), rows(clean))
     assert_consistent(settings)
-    con = connect(shard_path(settings.workspace, shard_of(records[7]["id"], 2)))
+    con = connect(shard_path(settings.shard_directory, shard_of(records[7]["id"], 2)))
     assert con.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", [records[7]["id"]]).fetchall() == [
         (0,)
     ]  # gone from its shard too
