@@ -41,7 +41,10 @@ class RayUnavailable(RuntimeError):
 def run_shards(settings: Settings, progress: Progress = silent) -> dict[int, dict]:
     """Every shard brought up to date by a Ray task; shard -> what shard_stages returned. Raises the first
     task's error after its retries (the shard files of the others are whole and kept)."""
-    import ray
+    try:
+        import ray
+    except ImportError as exc:  # an extra: the local engine and the demo do without it
+        raise RayUnavailable("engine = ray needs Ray: pip install 'fieldmap[ray]' (ray==2.60.0)") from exc
 
     directory = settings.shard_directory
     directory.mkdir(parents=True, exist_ok=True)
