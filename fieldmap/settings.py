@@ -157,7 +157,7 @@ class Settings(BaseModel):
         "absent), hybrid (the rules' answer where the entity recogniser types it, the span model elsewhere), or rules.",
     )
     reader_confidence_min: float = Field(
-        0.1, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."
+        0.02, description="Below this confidence the neural reader's short answer is withheld and its evidence shown."
     )
 
     # LLM (OpenAI-compatible)
