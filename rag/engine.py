@@ -41,6 +41,7 @@ class QueryEngine:
         self._retrievers: dict[str, Retriever] = {}
         self._linker: EntityLinker | None = None
         self._reader: Reader | None = None
+        self._bridge_reader: Reader | None = None
         self._nlp: RecentParses | None = None
 
     def close(self) -> None:
@@ -48,7 +49,7 @@ class QueryEngine:
         still referenced holds no memory (app/service.py closes a replaced snapshot's engines so)."""
         self.con.close()
         self._retrievers.clear()
-        self._linker = self._reader = self._nlp = None
+        self._linker = self._reader = self._bridge_reader = self._nlp = None
         self.store = self.chunks = None
 
     @property
@@ -164,9 +165,21 @@ class QueryEngine:
         """The question with its first bridge read from these hits' passages, with the PPR mass of the
         graph retriever that found them (rag/next_hop.py)."""
         passages = self.passages([(h.chunk_id, h.score) for h in hits])
-        return self.reader.next_question(
+        return self.bridge_reader.next_question(
             question, passages, self.headings(passages, self.settings.reader_structure), self.signals(question, graph)
         )
+
+    @property
+    def bridge_reader(self) -> Reader:
+        """The rule reader, which reads the bridge that retrieval's next hop rewrites the question with
+        (rag/next_hop.py): the span model there added ~90 ms to every MuSiQue retrieval (p50 118 -> 209 ms), and the
+        next hop's recall was measured with the rules' bridge. The answer's own chain is read by `reader`."""
+        if self._bridge_reader is None:
+            reader = self.reader
+            self._bridge_reader = (
+                Reader(self.nlp, self.embedder, stored=reader.stored) if isinstance(reader, NeuralReader) else reader
+            )
+        return self._bridge_reader
 
     def headings(self, passages: list[Passage], structure: bool) -> list[str]:
         """Each passage's heading for the reader: its document's scope and aspect, or its title."""
