@@ -64,7 +64,9 @@ def test_the_schedule_starts_one_run_that_orders_documents_shards_merge_and_the_
     settings = ray_settings(tmp_path / "ws", single, cluster)
     defs = definitions_for(settings)
     job, schedule = defs.resolve_job_def("fieldmap_pipeline"), defs.resolve_schedule_def("daily_refresh")
-    with dg.instance_for_test() as instance:
+    # an ephemeral instance: instance_for_test's temporary directory outlived its block in Dagster's current defs-state
+    # storage (a context variable), and every later run in this process failed to open its deleted runs.db
+    with dg.DagsterInstance.ephemeral() as instance:
         results = []
         for _ in range(2):  # two ticks of the daily schedule, each run as the daemon would launch it
             context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(timezone.utc))

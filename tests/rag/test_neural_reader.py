@@ -36,28 +36,21 @@ def short(answer) -> str:
     return answer.answer.partition(" [")[0]
 
 
-# The one case the shipped model (SQuAD dev F1 75.9) still reads wrong is marked, strictly, so that a better model or
-# reading turns it into a pass that must then be kept.
-SHORT_OF_THE_MODEL = pytest.mark.xfail(
-    strict=True,
-    reason="the director of Night Over Calder is read as 'German': spaCy's small model does not label 'Ilse Marten' a "
-    "person, so no span of the asked-for type is found and the rules' fallback takes the nationality beside 'directed'",
-)
 CASES = [
     ("nested hop", "Who is the spouse of the director of The Silver Lantern?", "Clara Voss"),
     ("composed relation", "Who is the paternal grandfather of Edmund Hale?", "William Hale"),
     ("comparison of dates", "Which film came out first, The Silver Lantern or Night Over Calder?", "Night Over Calder"),
-    pytest.param(
+    # spaCy's small model labels "Ilse Marten" ORG: the span model's name is kept as a person's (_misnamed_person)
+    (
         "same country, no",
         "Are the directors of films The Silver Lantern and Night Over Calder from the same country?",
         "no",
-        marks=SHORT_OF_THE_MODEL,
     ),
     ("same country, yes", "Are Robert Hale and Edmund Hale from the same country?", "yes"),
     ("single hop", "What did William Hale's yard build?", "fishing boats and coastal steamers"),
 ]
 SINGLE_HOP = CASES[-1]
-SHAPES = {c[0] if isinstance(c, tuple) else c.values[0] for c in CASES}
+SHAPES = {c[0] for c in CASES}
 
 
 def test_the_shipped_model_is_what_the_engine_reads_with(engine):
