@@ -27,13 +27,16 @@ from fieldmap.settings import Settings  # noqa: E402
 from rag.answer import Passage  # noqa: E402
 from rag.answer_types import CHOICE, YES_NO, classify  # noqa: E402
 from rag.engine import QueryEngine  # noqa: E402
-from rag.evaluate import answer_in_passages, exact_match, halves, load_questions, token_f1  # noqa: E402
+from rag.evaluate import (  # noqa: E402
+    answer_in_passages,
+    exact_match,
+    halves,
+    load_questions,
+    token_f1,
+    without_citations,
+)
 from rag.neural_reader import NeuralReader  # noqa: E402
 from rag.reader import Reader  # noqa: E402
-
-
-def plain(text: str) -> str:
-    return re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).strip()
 
 
 def shape(question: dict) -> str:
@@ -110,13 +113,14 @@ def main(argv=None) -> int:
             "oracle_ceiling": answer_in_passages(oracle, gold),
             "confidence": answer.confidence if answer.confidence is not None else 1.0,
         }
+        texts = {name: without_citations(text) for name, text in texts.items()}
         for name, text in texts.items():
-            row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain(text), gold), token_f1(plain(text), gold)
+            row[f"{name}_em"], row[f"{name}_f1"] = exact_match(text, gold), token_f1(text, gold)
         rows.append(row)
         if args.answers:
             with open(args.answers, "a" if n > 1 else "w", encoding="utf-8") as out:
                 record = {"id": q.get("id"), "question": q["question"], "gold": gold, "chain": answer.chain}
-                out.write(json.dumps(record | {k: plain(v) for k, v in texts.items()} | row) + "\n")
+                out.write(json.dumps(record | texts | row) + "\n")
         if n % 10 == 0:
             print(
                 f"{n}/{len(questions)}  neural EM {np.mean([r['neural_em'] for r in rows]):.3f}  rules EM {np.mean([r['rules_em'] for r in rows]):.3f}",

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fieldmap.settings import Settings  # noqa: E402
 from rag.engine import QueryEngine  # noqa: E402
-from rag.evaluate import exact_match, token_f1  # noqa: E402
+from rag.evaluate import exact_match, token_f1, without_citations  # noqa: E402
 from rag.neural_reader import NeuralReader  # noqa: E402
 from rag.reader import Reader  # noqa: E402
 
@@ -41,10 +41,6 @@ FILM = re.compile(r"^[^.]{0,120}? is an? (?P<year>1[89]\d{2}|20\d{2}) (?P<kind>[
 DIRECTOR = re.compile(r"directed by (?P<name>[A-Z][\w.'\-]+(?: [A-Z][\w.'\-]+){0,3})")
 BORN = re.compile(r"\((?:born )?(?P<date>\d{1,2} [A-Z][a-z]+ \d{4}|[A-Z][a-z]+ \d{1,2}, \d{4})")
 NATIONALITY = re.compile(r"\b(?:is|was) an? (?P<nat>[A-Z][a-z]+)(?:-born [A-Z][a-z]+)? (?:[a-z]+ ){0,3}director\b")
-
-
-def plain(text: str) -> str:
-    return re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).strip()
 
 
 def film_name(title: str) -> str:
@@ -156,7 +152,11 @@ def main(argv=None) -> int:
         spanned = engine.read(q["question"], retrieved, "hipporag")
         engine._reader = neural
         row = {"shape": q["shape"], "question": q["question"], "gold": q["answers"]}
-        texts = (("neural", plain(answer.answer)), ("rules", plain(ruled.text)), ("hybrid", plain(spanned.text)))
+        texts = (
+            ("neural", without_citations(answer.answer)),
+            ("rules", without_citations(ruled.text)),
+            ("hybrid", without_citations(spanned.text)),
+        )
         for name, text in texts:
             row[name] = text
             row[f"{name}_em"], row[f"{name}_f1"] = exact_match(text, q["answers"]), token_f1(text, q["answers"])

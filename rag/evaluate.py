@@ -4,6 +4,7 @@ every method over one index, in one run, with query latency."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -65,9 +66,13 @@ def evaluate_retrieval(engine: QueryEngine, questions: list[dict], methods: list
     return results
 
 
+def without_citations(text: str) -> str:
+    """An answer without its [n] / [n, m] markers, as it is scored."""
+    return re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).strip()
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    import re
     import string
 
     text = "".join(c for c in text.lower() if c not in set(string.punctuation))
@@ -140,7 +145,6 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
     the reader without the structure headings, the old extractive answer, the answer-in-passages
     ceiling, Recall@k of the passages, and the reader's own time; averaged over all questions and
     over each half of `halves`."""
-    import re
 
     from rag.answer import extractive_answer
 
@@ -160,7 +164,7 @@ def evaluate_answers(engine: QueryEngine, questions: list[dict], mode: str, k: i
         texts = {"reader": answer.answer, "reader_other": other.text, "extractive": extractive}
         row = {}
         for name, text in texts.items():
-            plain = re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text)
+            plain = without_citations(text)
             row[f"{name}_em"], row[f"{name}_f1"] = exact_match(plain, gold), token_f1(plain, gold)
         row["ceiling"] = answer_in_passages(answer.passages, gold)
         row[f"recall@{k}"] = recall_at([chunk_doc[p.chunk_id] for p in answer.passages], question["supporting_ids"], k)
