@@ -55,6 +55,8 @@ FOCUS = {
 }
 # a place noun that names an administrative unit wants a geopolitical entity (spaCy GPE), not a
 # building (FAC) or a natural feature (LOC): "which country" is answered by Guyana, not a highway
+# entity labels of values (a date, an amount): never a name of a place, a person or a thing
+VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 ADMINISTRATIVE = frozenset(
     "county state country city town village province region district municipality borough "
     "territory nation capital".split()

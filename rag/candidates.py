@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import re
 
-from rag.answer_types import DATE, NUMBER, PERSON, THING, QuestionType
+from rag.answer_types import DATE, NUMBER, PERSON, THING, VALUE_LABELS, QuestionType
 from rag.places import place_fit
-
-VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
-
 
 YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})\b")
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from rag.answer_types import ADMINISTRATIVE, administrative_unit
+from rag.answer_types import ADMINISTRATIVE, VALUE_LABELS, administrative_unit
 
 # units whose English names carry the unit's word ("DuPage County", "Lunenburg Municipal District")
 NAMED_UNITS = frozenset("county parish district province borough prefecture township municipality".split())
 SMALL_PLACES = frozenset("city town village municipality borough suburb capital".split())
 COUNTRIES = frozenset("country nation".split())
-VALUE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL"})
 ADMINISTRATIVE_WORDS = ADMINISTRATIVE | {word + "s" for word in ADMINISTRATIVE}
 
 
@@ -57,7 +56,7 @@ def place_fit(span, focus: str) -> tuple[set[int], set[int], set[int]]:
             misplaced.add(place.start)
     named = set()  # the text names them places of this unit, whatever label the small model gave them
     for ent in span.ents:  # it labels "Maharashtra state" an organisation, "Maharashtra" a nationality
-        if not ent[0].is_title or ent.label_ in VALUE_LABELS:
+        if not ent[0].is_title or ent.label_ in VALUE_LABELS or ent.label_ == "ORDINAL":
             continue
         given = named_unit(ent) or (ent[-1].lower_ if len(ent) > 1 and ent[-1].lower_ == unit else "")
         if given:
