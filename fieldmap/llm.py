@@ -43,7 +43,15 @@ from fieldmap.llm_cache import (
     request_key,
 )
 from fieldmap.llm_guard import Breakers, deadline, http_client
-from fieldmap.llm_reply import MAX_REASON, BadResponse, connection_cause, error_detail, read_completion, validate_reply
+from fieldmap.llm_reply import (
+    MAX_REASON,
+    BadResponse,
+    connection_cause,
+    error_detail,
+    read_completion,
+    read_stream,
+    validate_reply,
+)
 from fieldmap.settings import Settings
 
 log = logging.getLogger("fieldmap.llm")
@@ -132,13 +140,20 @@ class LLMClient:
         return f"llm:{self.model}"
 
     def complete(
-        self, messages: list[dict], response_model: type[M], repair: str, context: dict | None = None
+        self,
+        messages: list[dict],
+        response_model: type[M],
+        repair: str,
+        context: dict | None = None,
+        on_text: Callable[[str | None], None] | None = None,
     ) -> LLMResult[M]:
         """Ask, validate with `response_model` (`context` goes to its validators), repair once.
 
         `repair` is the follow-up message for an invalid answer; `$error` in it is replaced by the
-        validation error."""
-        first = self._request(messages, response_model, context, repair_follows=True)
+        validation error. With `on_text`, the reply is requested as a stream and each piece of its content is
+        handed to `on_text` as it arrives; `on_text(None)` says a new reply begins (a retry, the repair request, or
+        a cached reply, which comes whole), so what came before is void. The result is the same as without it."""
+        first = self._request(messages, response_model, context, repair_follows=True, on_text=on_text)
         if first.value is not None:
             return LLMResult(first.value)
         if first.content is None:  # no answer at all (after retries): nothing to repair
@@ -148,7 +163,7 @@ class LLMClient:
             {"role": "assistant", "content": first.content},
             {"role": "user", "content": repair.replace("$error", first.reason or "")},
         ]
-        second = self._request(follow_up, response_model, context, repair_follows=False)
+        second = self._request(follow_up, response_model, context, repair_follows=False, on_text=on_text)
         if second.value is not None:  # the valid answer stands for the first request too: a re-run asks neither
             self._cache_put(first.key, second.content or "")
             return LLMResult(second.value, repaired=True)
@@ -177,14 +192,26 @@ class LLMClient:
     # one request: cache, send, validate, record
 
     def _request(
-        self, messages: list[dict], response_model: type[BaseModel], context: dict | None, repair_follows: bool
+        self,
+        messages: list[dict],
+        response_model: type[BaseModel],
+        context: dict | None,
+        repair_follows: bool,
+        on_text: Callable[[str | None], None] | None = None,
     ) -> _Answer:
         schema = sendable_schema(response_model.model_json_schema())
         key = request_key_for(self._settings, messages, response_model)
         with self._key_lock(key):  # the same request in two threads is paid for once
             started = time.perf_counter()
             cached, answer = self._cached_answer(key, response_model, context)
-            reply = _Reply(cached.content, 0, 0, 0) if cached else self._send(messages, response_model.__name__, schema)
+            if cached and on_text is not None:  # a cached reply comes whole, at once
+                on_text(None)
+                on_text(cached.content)
+            reply = (
+                _Reply(cached.content, 0, 0, 0)
+                if cached
+                else self._send(messages, response_model.__name__, schema, on_text)
+            )
             tokens = (0, 0)
             if isinstance(reply, _NoReply):
                 answer = _Answer(None, None, reply.reason, key)
@@ -236,7 +263,9 @@ class LLMClient:
             return None, None
         return cached, _Answer(cached.content, value, None, key)
 
-    def _send(self, messages: list[dict], name: str, schema: dict) -> _Reply | _NoReply:
+    def _send(
+        self, messages: list[dict], name: str, schema: dict, on_text: Callable[[str | None], None] | None = None
+    ) -> _Reply | _NoReply:
         """The answer's content and usage, or the reason there is none, after retries, within the deadline."""
         settings, breaker = self._settings, self._breaker
         reason = "error: no attempt made"
@@ -244,7 +273,7 @@ class LLMClient:
             for attempt in range(1, settings.llm_max_retries + 2):
                 if breaker.open:
                     return _NoReply(breaker.skip() if attempt == 1 else f"{reason}; then {breaker.skip()}", attempt - 1)
-                outcome = self._attempt(messages, name, schema, end)
+                outcome = self._attempt(messages, name, schema, end, on_text)
                 if isinstance(outcome, _Reply):
                     breaker.succeeded()
                     return _Reply(outcome.content, outcome.prompt_tokens, outcome.completion_tokens, attempt)
@@ -272,14 +301,19 @@ class LLMClient:
         return _NoReply(reason, settings.llm_max_retries + 1)
 
     def _attempt(
-        self, messages: list[dict], name: str, schema: dict, end: float
+        self, messages: list[dict], name: str, schema: dict, end: float, on_text=None
     ) -> _Reply | tuple[str, float | None, str]:
         """One HTTP request: the reply, or (reason, seconds the server asked to wait, "retry" | "endpoint" | "never"):
-        whether to try again, fail counting it against the endpoint, or fail as this request's own fault."""
+        whether to try again, fail counting it against the endpoint, or fail as this request's own fault.
+        With `on_text`, the reply is streamed (read within the same deadline) and its content handed on as it comes."""
         import openai
 
         try:
-            content, prompt_tokens, completion_tokens = read_completion(self._post(messages, name, schema))
+            if on_text is None:
+                content, prompt_tokens, completion_tokens = read_completion(self._post(messages, name, schema))
+            else:
+                with self._post(messages, name, schema, stream=True) as streamed:  # closed however it ends
+                    content, prompt_tokens, completion_tokens = read_stream(streamed, on_text)
             return _Reply(content, prompt_tokens, completion_tokens, 1)
         except openai.RateLimitError as exc:
             return f"rate_limit: HTTP 429 {self._redact(error_detail(exc))}", _retry_after(exc.response), "retry"
@@ -305,11 +339,13 @@ class LLMClient:
             )
         except (json.JSONDecodeError, openai.APIResponseValidationError, BadResponse) as exc:
             return f"bad_response: {self._redact(str(exc))}", None, "retry"
+        except openai.APIError as exc:  # an error event in the middle of a stream
+            return f"bad_response: {self._redact(str(exc))}", None, "retry"
 
-    def _post(self, messages: list[dict], name: str, schema: dict) -> Any:
+    def _post(self, messages: list[dict], name: str, schema: dict, stream: bool = False) -> Any:
         """One HTTP request. json_schema first; when a server rejects it, the same request goes
         again with json_object (plus the schema, which llama.cpp turns into a grammar), and if that
-        gets past the error, json_object is remembered for this client."""
+        gets past the error, json_object is remembered for this client. `stream`: the reply as chunks."""
         import openai
 
         common = {
@@ -318,6 +354,8 @@ class LLMClient:
             "temperature": self._settings.llm_temperature,
             "max_tokens": self._settings.llm_max_tokens,
         }
+        if stream:
+            common |= {"stream": True, "stream_options": {"include_usage": True}}
         as_object = {"type": "json_object", "schema": schema}
         if self._format == "json_object":
             return self._openai.chat.completions.create(**common, response_format=as_object)

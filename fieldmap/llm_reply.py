@@ -3,7 +3,7 @@ model, and the one-line detail of an HTTP or connection error (fieldmap/llm.py s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,30 @@ def read_completion(response: Any) -> tuple[str, int, int]:
         getattr(usage, "prompt_tokens", 0) or 0,
         getattr(usage, "completion_tokens", 0) or 0,
     )
+
+
+def read_stream(chunks: Iterable[Any], on_text: Callable[[str | None], None]) -> tuple[str, int, int]:
+    """Content and token counts of a streamed chat completion, each piece of content handed to `on_text` as it
+    arrives (`on_text(None)` first: a new reply begins, whatever an earlier attempt sent is void); BadResponse
+    when a chunk is not a completion chunk. The usage comes in the last chunk where the server sends it
+    (`stream_options.include_usage`), else the counts are 0."""
+    on_text(None)
+    parts: list[str] = []
+    prompt_tokens = completion_tokens = 0
+    for chunk in chunks:
+        choices = getattr(chunk, "choices", None)
+        if not isinstance(choices, list):
+            raise BadResponse(f"not a chat completion chunk: {str(chunk)[:80]!r}")
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+            completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        delta = getattr(choices[0], "delta", None) if choices else None
+        text = getattr(delta, "content", None) if delta is not None else None
+        if text:
+            parts.append(text)
+            on_text(text)
+    return "".join(parts), prompt_tokens, completion_tokens
 
 
 def validate_reply(
