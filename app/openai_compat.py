@@ -2,7 +2,8 @@
 
     GET  /v1/models             one model per served workspace (that the key may read): its id is the workspace name
     POST /v1/chat/completions   the last user message is asked of the workspace named by `model`; with
-                                `stream: true` the reply comes as server-sent events (chat.completion.chunk)
+                                `stream: true` the reply comes as server-sent events (chat.completion.chunk),
+                                the LLM's answer as it writes it, then the rest of the reply
 
 The reply's text is fieldmap's answer, its evidence sentences with their [n] citations, and a sources list
 ("[n] title (doc id)"); the same answer as `fieldmap ask --json` gives it comes in the extra field `fieldmap`
@@ -22,9 +23,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import allows
+from app.progress import ask_events
 from rag.modes import DEFAULT_MODE, MODES
 
-STREAM_WORDS = 4  # words per content chunk of a stream
+STREAM_WORDS = 4  # words per content chunk of a stream, for a reply made at once
+REPLACED = "\n\n(The answer above was replaced by this one.)\n\n"  # after text sent that the answer given is not
 
 
 class ChatMessage(BaseModel):
@@ -154,17 +157,32 @@ def add_openai_routes(front: FastAPI) -> None:
             return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
         async def events():
+            """The LLM's answer text as it arrives (rag/streaming.py's `token` events by the LLM); the rest of the
+            reply (citations, evidence, sources) once the answer is made. A reader's answer is made at once: its
+            reply goes out a few words a chunk. Text once sent stays sent: when the LLM's reply is redone or
+            replaced (a `reset`), nothing more goes out live, and the answer given follows under REPLACED
+            unless the text sent begins it."""
             yield chunk({"role": "assistant", "content": ""})  # at once: the client knows the request is taken
-            try:
-                answer = await run_in_threadpool(service.ask, question, body.mode, body.k)
-            except Exception as exc:  # noqa: BLE001 - the stream has started: the error goes in it
-                yield f"data: {json.dumps({'error': {'message': str(exc), 'type': type(exc).__name__}})}\n\n"
-                return
-            words = answer_text(answer).split(" ")
-            for i in range(0, len(words), STREAM_WORDS):
-                piece = " ".join(words[i : i + STREAM_WORDS])
-                yield chunk({"content": piece if i == 0 else " " + piece})
-            yield chunk({}, "stop", fieldmap=structured(answer))
-            yield "data: [DONE]\n\n"
+            sent, live = "", True
+            async for name, data in ask_events(service, question, body.mode, body.k):
+                if name == "error":  # the stream has started: the error goes in it
+                    yield f"data: {json.dumps({'error': {'message': str(data), 'type': type(data).__name__}})}\n\n"
+                    return
+                if name == "token" and data["by"] == "llm" and live:
+                    sent += data["text"]
+                    yield chunk({"content": data["text"]})
+                elif name == "reset" and sent:
+                    live = False
+                elif name == "done":
+                    text = answer_text(data)
+                    if not sent:
+                        words = text.split(" ")
+                        for i in range(0, len(words), STREAM_WORDS):
+                            piece = " ".join(words[i : i + STREAM_WORDS])
+                            yield chunk({"content": piece if i == 0 else " " + piece})
+                    elif text != sent:
+                        yield chunk({"content": text[len(sent) :] if text.startswith(sent) else REPLACED + text})
+                    yield chunk({}, "stop", fieldmap=structured(data))
+                    yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -343,13 +343,14 @@ class Service:
             "counts": stored,
         }
 
-    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> dict:
+    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None, on_event=None) -> dict:
+        """`on_event(name, data)`: told of the answer as it is made, from this thread (rag/streaming.py)."""
         check_text(question, "question", MAX_QUESTION)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         check_k(k)
         with self._engine() as engine:
-            return engine.ask(question, mode=mode, k=k).to_dict()
+            return engine.ask(question, mode=mode, k=k, on_event=on_event).to_dict()
 
     def search(self, query: str, mode: str = "hybrid", k: int = 5) -> dict:
         check_text(query, "query", MAX_QUESTION)

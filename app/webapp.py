@@ -3,8 +3,11 @@ the routes it reads beyond the JSON API of app/server.py.
 
 Front (app/workspaces.py):  GET /  the page;  GET /static/*  its script and style.
 Each workspace (/w/{name}/..., and at / with one workspace):
-    POST /ask/stream         the answer as server-sent events: `status`, `answer` (the text, a few words an
-                             event), then `done` with the whole answer (evidence, citations, passages)
+    POST /ask/stream         the answer as server-sent events, as it is made: `status`, `retrieved` (the passages'
+                             numbers, titles and chunk ids, when retrieval ends), `hop` (each bridge of a chain as
+                             it is read), `answer` (text as the LLM writes it, or the reader's answer a few words an
+                             event), `reset` (the text so far is void: the LLM's reply was redone or replaced), then
+                             `done` with the whole answer (evidence, citations, passages), or `error`
     GET  /passages/{chunk}   a passage with its document's title, link, date and PDF pages
     GET  /graph/{entity}     an entity's neighbourhood: nodes and edges (app/explore.py)
     GET  /dashboard/...      the workspace's trend dashboard (built by `fieldmap run`)
@@ -21,11 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from app import explore
+from app.progress import ask_events
 from app.server import AskRequest
 from app.service import NotBuilt
 
 STATIC = Path(__file__).parent / "static"
-WORDS_PER_EVENT = 3
 # the page's own files only: no inline script, no other origin (an injected tag in a document could run nothing)
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 
@@ -47,20 +50,24 @@ def _event(name: str, data) -> str:
 def add_workspace_routes(app: FastAPI) -> None:
     service = app.state.service
 
-    @app.post("/ask/stream", summary="The answer as server-sent events: status, answer (a few words each), done")
+    @app.post(
+        "/ask/stream",
+        summary="The answer as server-sent events as it is made: status, retrieved, hop, answer, reset, done",
+    )
     async def ask_stream(request: AskRequest) -> StreamingResponse:
         async def events():
-            yield _event("status", {"stage": "retrieving and reading"})
-            try:
-                answer = await run_in_threadpool(service.ask, request.question, request.mode, request.k)
-            except (NotBuilt, ValueError, KeyError) as exc:
-                yield _event("error", {"detail": str(exc)})
-                return
-            words = (answer["answer"] or "").split(" ")
-            for i in range(0, len(words), WORDS_PER_EVENT):
-                if words[i : i + WORDS_PER_EVENT] != [""]:
-                    yield _event("answer", {"text": (" " if i else "") + " ".join(words[i : i + WORDS_PER_EVENT])})
-            yield _event("done", answer)
+            yield _event("status", {"stage": "retrieving"})
+            async for name, data in ask_events(service, request.question, request.mode, request.k):
+                if name == "error":
+                    if not isinstance(data, (NotBuilt, ValueError, KeyError)):
+                        raise data
+                    yield _event("error", {"detail": str(data)})
+                elif name == "token":
+                    yield _event("answer", data)
+                else:
+                    yield _event(name, data)
+                if name == "retrieved":
+                    yield _event("status", {"stage": "reading"})
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -102,11 +102,13 @@ def llm_answer(
     draft: str = "",
     order: list[int] | None = None,
     rendered: list[str] | None = None,
+    on_text=None,
 ) -> tuple[str, list[Citation], list[str], str | None]:
     """The LLM's answer over numbered passages: (answer, citations, flags, failure). Every [n] is
     checked against the passages given and for support (rag/citations.py); one that points nowhere,
     cannot be read or does not hold the claim is flagged, not silently kept. Passage n is labelled
-    [n] whatever `order` it is shown in; `rendered` replaces a passage's text (its structured form)."""
+    [n] whatever `order` it is shown in; `rendered` replaces a passage's text (its structured form).
+    `on_text`: the reply is streamed to it as it arrives (LLMClient.complete)."""
     from fieldmap.prompts import load_prompt
     from rag.citations import check_citations
 
@@ -120,7 +122,10 @@ def llm_answer(
         {"role": "user", "content": prompt.render("user", passages=numbered, question=question, draft=hint)},
     ]
     result = client.complete(
-        messages, AnswerReply, 'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.'
+        messages,
+        AnswerReply,
+        'Your reply was invalid: $error. Reply again as {"answer": "...", "citations": [n]}.',
+        on_text=on_text,
     )
     if result.value is None:
         return "", [], [f"LLM answer failed: {result.failure}"], result.failure

@@ -27,6 +27,7 @@ from rag.next_hop import NextHopRetriever
 from rag.reader import GraphSignals, Reader, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals
+from rag.streaming import Hops, Listener, LLMText, retrieved
 from rag.structured import StructuredPassage, structured_passages
 
 
@@ -190,9 +191,12 @@ class QueryEngine:
         """Chunk id -> its passage under the document's scope and aspects (none when `on` is false)."""
         return structured_passages(self.con, [p.chunk_id for p in passages]) if on else {}
 
-    def read(self, question: str, passages: list[Passage], mode: str, structure: bool | None = None) -> Reading:
+    def read(
+        self, question: str, passages: list[Passage], mode: str, structure: bool | None = None, on_hop=None
+    ) -> Reading:
         """The reader's answer, with the headings and graph signals of this retrieval (`structure`:
-        override reader_structure, to measure with and without on the same passages)."""
+        override reader_structure, to measure with and without on the same passages; `on_hop`: told each bridge
+        of a chain as it is read)."""
         structure = self.settings.reader_structure if structure is None else structure
 
         def retrieve(
@@ -206,7 +210,7 @@ class QueryEngine:
             return list(zip(found, self.headings(found, structure)))
 
         return self.reader.read(
-            question, passages, self.headings(passages, structure), self.graph_signals(question, mode), retrieve
+            question, passages, self.headings(passages, structure), self.graph_signals(question, mode), retrieve, on_hop
         )
 
     def graph_signals(self, question: str, mode: str) -> GraphSignals | None:
@@ -228,7 +232,11 @@ class QueryEngine:
             vertex_of=graph.entity_vertex(),
         )
 
-    def ask(self, question: str, mode: str = DEFAULT_MODE, k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, mode: str = DEFAULT_MODE, k: int | None = None, on_event: Listener | None = None
+    ) -> Answer:
+        """The answer; `on_event(name, data)` is told of it as it is made: the passages retrieved, each bridge of a
+        chain as it is read, the answer's text as the LLM writes it or the reader reads it (rag/streaming.py)."""
         if not question.strip():
             raise ValueError("the question is empty")
         if mode not in MODES:
@@ -236,6 +244,7 @@ class QueryEngine:
         k = k or self.settings.top_k
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        text = LLMText(on_event) if on_event is not None else None
         with (
             query_cache(self.settings.workspace, self.settings.llm_enabled) as cache,
             llm_client(self.settings, cache, "answer") as client,
@@ -246,6 +255,8 @@ class QueryEngine:
                 )
                 direct = memory_answer(client, question, memory)
                 if direct is not None:
+                    if text is not None:
+                        text.settle(direct)
                     return Answer(
                         question,
                         direct,
@@ -263,6 +274,8 @@ class QueryEngine:
             ranked = ranked[: within_budget([p.text for p in ranked], self.settings.context_tokens)]
             # the LLM reads the strongest passages first and last; [n] still names the n-th ranked passage
             order = edges_first(list(range(len(ranked)))) if mode == "memorag" else None
+            if on_event is not None:
+                retrieved(on_event, ranked, label)
             answer = Answer(
                 question,
                 "",
@@ -278,14 +291,19 @@ class QueryEngine:
                 structured = self.structured(ranked, self.settings.answer_structure)
                 rendered = [structured[p.chunk_id].render() if p.chunk_id in structured else p.text for p in ranked]
                 answer.answer, answer.citations, answer.flags, failure = llm_answer(
-                    client, question, ranked, clues.draft, order, rendered
+                    client, question, ranked, clues.draft, order, rendered, on_text=text
                 )
                 answer.method = client.method
                 answer.tokens = {"prompt": client.usage.prompt_tokens, "completion": client.usage.completion_tokens}
                 if failure is None:
+                    if text is not None:
+                        text.settle(answer.answer)
                     answer.timings_ms = {**timings, "answer": _ms(started) - sum(timings.values())}
                     return answer
-            reading = self.read(question, ranked, mode)
+                if text is not None:
+                    text.reset(f"the LLM's answer failed ({failure}): the reader answers")
+            hops = Hops(on_event) if on_event is not None else None
+            reading = self.read(question, ranked, mode, on_hop=hops)
             if reading.passages is not None:  # a chain's rewritten questions retrieved more: [n] counts them too
                 answer.passages = ranked = reading.passages
             answer.answer, answer.answer_type = reading.text, reading.answer_type
@@ -299,6 +317,9 @@ class QueryEngine:
                 )
                 answer.answer = " ".join(e.cited() for e in reading.evidence)
             answer.evidence = [asdict(e) for e in reading.evidence]
+            if text is not None and hops is not None:
+                hops.settle(reading.chain, answer.passages)
+                text.settle(answer.answer, by="reader")
             cited = list(dict.fromkeys(e.passage for e in reading.evidence))
             answer.citations = [
                 Citation(ranked[n - 1].doc_id, ranked[n - 1].chunk_id, ranked[n - 1].title) for n in cited

@@ -48,7 +48,10 @@ class NeuralReader(Reader):
         headings: list[str] | None = None,
         graph: GraphSignals | None = None,
         retrieve=None,
+        on_hop=None,
     ) -> Reading:
+        """`on_hop`: told each bridge of a chain as it is read; a comparison's sides are read first and come in
+        the Reading's `chain` (QueryEngine.ask tells a listener of them after reading)."""
         qtype = classify(question)
         sides = (
             choice_sides(self.nlp, question, qtype.options)
@@ -61,7 +64,7 @@ class NeuralReader(Reader):
             compared = self._compare(sides, passages, headings, graph, retrieve)
             if compared is not None:
                 return compared
-        return super().read(question, passages, headings, graph, retrieve)
+        return super().read(question, passages, headings, graph, retrieve, on_hop)
 
     def _compare(self, sides, passages: list, headings, graph, retrieve) -> Reading | None:
         """Each side read as its own question (a chain where it nests a hop, retrieving for it when it can),

@@ -166,11 +166,13 @@ class Reader:
         headings: list[str] | None = None,
         graph: GraphSignals | None = None,
         retrieve=None,
+        on_hop=None,
     ) -> Reading:
-        """`retrieve`: question -> [(passage, heading)], for the rewritten questions of a chain (rag/chain.py)."""
+        """`retrieve`: question -> [(passage, heading)], for the rewritten questions of a chain (rag/chain.py);
+        `on_hop`: told each bridge of a chain as it is read (rag/chain.py's read_chain)."""
         headings = headings if headings is not None else [p.title for p in passages]
         if classify(question).kind != DESCRIPTION:
-            chained = read_chain(self, question, passages, headings, graph, self._read_flat, retrieve)
+            chained = read_chain(self, question, passages, headings, graph, self._read_flat, retrieve, on_hop)
             if chained is not None:
                 return chained
         return self._read_flat(question, passages, headings, graph)

@@ -161,3 +161,23 @@ def retrieved(emit: Listener, passages: list, label: str) -> None:
             "retrieval": label,
         },
     )
+
+
+class Hops:
+    """The reader's `on_hop`: each bridge of a chain as a `hop` event when it is read."""
+
+    def __init__(self, emit: Listener):
+        self.emit = emit
+        self.sent: list[tuple[str, int]] = []
+
+    def __call__(self, bridge: str, number: int, passage) -> None:
+        self.sent.append((bridge, number))
+        self.emit("hop", {"bridge": bridge, "passage": number, "title": passage.title})
+
+    def settle(self, chain: list[tuple[str, int]], passages: list) -> None:
+        """The chain read, told after reading where it is not what was told (a comparison's sides are read
+        before they are compared)."""
+        if list(chain) != self.sent:
+            for bridge, number in chain:
+                if (bridge, number) not in self.sent:
+                    self(bridge, number, passages[number - 1])

@@ -61,7 +61,12 @@ def test_the_stream_says_what_ask_says(client):
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
     found = events(reply.text)
     assert found[0][0] == "status" and found[-1][0] == "done"
+    names = [name for name, _ in found]
+    assert names.index("retrieved") < names.index("answer")  # the passages are told as soon as they are found
     answer = found[-1][1]
+    assert [p["chunk_id"] for p in found[names.index("retrieved")][1]["passages"]] == [
+        p["chunk_id"] for p in answer["passages"][: answer["retrieved"]]
+    ]
     pieces = [data["text"] for name, data in found if name == "answer"]
     assert "".join(pieces) == answer["answer"] and len(pieces) >= 2
     plain = client.post("/ask", json={"question": QUESTION, "mode": "hipporag"}).json()

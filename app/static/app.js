@@ -124,7 +124,7 @@ function withCitations(text) {
 
 async function ask(question, mode) {
   state.answer = null;
-  for (const id of ["answer", "flags", "evidence", "passages", "retrieval"]) $(id).replaceChildren();
+  for (const id of ["answer", "progress", "flags", "evidence", "passages", "retrieval"]) $(id).replaceChildren();
   document.querySelectorAll(".after-answer").forEach((h) => { h.hidden = true; });
   $("answer").dataset.done = "false";
   $("ask-status").textContent = "Asking…";
@@ -158,11 +158,25 @@ async function ask(question, mode) {
   }
 }
 
+const SHOWN_RETRIEVED = 5;  // passage titles named while the answer is read; all of them are listed with it
+
+// the answer's events as it is made (app/webapp.py); every document text goes in as text nodes
 function onAskEvent(name, data) {
   if (name === "status") $("ask-status").textContent = "Working: " + data.stage + "…";
+  else if (name === "retrieved") {
+    const titles = data.passages.slice(0, SHOWN_RETRIEVED).map((p) => "[" + p.number + "] " + (p.title || p.doc_id));
+    const more = data.passages.length > SHOWN_RETRIEVED ? " · …" : "";
+    $("progress").append(el("li", { className: "retrieved" },
+      "Retrieved " + data.passages.length + " passages: " + titles.join(" · ") + more));
+  } else if (name === "hop") {
+    $("progress").append(el("li", { className: "hop" }, "read " + data.bridge + " in [" + data.passage + "] " + data.title));
+  } else if (name === "reset") $("answer").replaceChildren();
   else if (name === "answer") $("answer").append(document.createTextNode(data.text));
   else if (name === "error") $("ask-status").textContent = "Error: " + data.detail;
-  else if (name === "done") showAnswer(data);
+  else if (name === "done") {
+    document.querySelectorAll("#progress li.retrieved").forEach((li) => li.remove());  // the passages are listed below
+    showAnswer(data);
+  }
 }
 
 function showAnswer(answer) {

@@ -133,3 +133,44 @@ def test_the_span_model_reads_every_hop_unless_the_reader_is_hybrid(settings, en
         assert short(hybrid.ask(CASES[0][1], mode="hipporag", k=5)) == CASES[0][2]
     finally:
         hybrid.close()
+
+
+def test_the_answer_is_told_as_it_is_made_and_is_the_same(engine):
+    """rag/streaming.py's events: the passages when retrieval ends, each bridge as the chain reads it, then the
+    answer's text; the answer returned is the one asked without a listener."""
+    question = CASES[0][1]
+    events = []
+    told = engine.ask(question, mode="hipporag", k=5, on_event=lambda name, data: events.append((name, data)))
+    names = [name for name, _ in events]
+    assert names[0] == "retrieved" and "hop" in names and "token" in names
+    assert names.index("hop") < names.index("token") and "reset" not in names
+    hops = [data for name, data in events if name == "hop"]
+    assert [(h["bridge"], h["passage"]) for h in hops] == [(c["bridge"], c["passage"]) for c in told.chain]
+    assert all(h["title"] == told.passages[h["passage"] - 1].title for h in hops)
+    retrieved = events[0][1]["passages"]
+    assert [p["chunk_id"] for p in retrieved] == [p.chunk_id for p in told.passages[: told.retrieved]]
+    assert "".join(data["text"] for name, data in events if name == "token") == told.answer
+    plain = engine.ask(question, mode="hipporag", k=5)
+    assert {**told.to_dict(), "timings_ms": {}} == {**plain.to_dict(), "timings_ms": {}}
+
+
+def test_ask_stream_sends_the_hops_before_the_answer(settings):
+    from fastapi.testclient import TestClient
+
+    from app.workspaces import Served, create_front
+    from tests.test_webapp import events
+
+    app = create_front([Served("nr", settings)], concurrency=1)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as http:
+        question = {"question": CASES[0][1], "mode": "hipporag", "k": 5}
+        found = events(http.post("/w/nr/ask/stream", json=question).text)
+        plain = http.post("/w/nr/ask", json=question).json()
+    names = [name for name, _ in found]
+    assert names[0] == "status" and names[-1] == "done"
+    assert names.index("retrieved") < names.index("hop") < names.index("answer")
+    done = found[-1][1]
+    assert "".join(data["text"] for name, data in found if name == "answer") == done["answer"]
+    assert [(d["bridge"], d["passage"]) for n, d in found if n == "hop"] == [
+        (c["bridge"], c["passage"]) for c in done["chain"]
+    ]
+    assert {**done, "timings_ms": {}} == {**plain, "timings_ms": {}}
