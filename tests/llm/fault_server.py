@@ -8,6 +8,10 @@ Authorization header in the body (as a careless server might). Everything else g
 an extraction naming "galaxies", "telescope" and "unicorns" (not in the text), a structure with
 one aspect over all numbered sentences, or an answer citing passage 1.
 
+A request with `"stream": true` gets its answer as server-sent chunks (chunked transfer encoding, a few characters
+of content a chunk, the usage last when `stream_options.include_usage` asks); there TRUNCATEDONCE sends part of the
+answer's chunks, then closes the connection mid-body.
+
 `mode`, when set, answers every request alike whatever its markers: "garbage" (200 with `garbage_chars`
 characters that are no JSON), "error500", "retry_after" (429 with Retry-After: `retry_after`), "trickle"
 (200 headers, then one byte of the body every `trickle_seconds`, for `trickle_bytes` bytes).
@@ -35,6 +39,7 @@ MARKERS = (
     "BADCOVERAGEALWAYS",
     "KEYECHO",
 )
+STREAM_CHARS = 5  # content characters a streamed chunk carries
 EXTRACTION = {
     "entities": [
         {"name": "galaxies", "type": "object"},
@@ -52,6 +57,7 @@ class Received:
     at: float
     body_sha: str
     format: str  # json_schema | json_object | none
+    stream: bool = False
 
 
 @dataclass
@@ -114,7 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
         status = self._answer(request, marker, kind, schema)
         with self.fault._lock:
             self.fault.received.append(
-                Received(marker, status, time.monotonic(), hashlib.sha256(body).hexdigest(), kind)
+                Received(
+                    marker,
+                    status,
+                    time.monotonic(),
+                    hashlib.sha256(body).hexdigest(),
+                    kind,
+                    bool(request.get("stream")),
+                )
             )
 
     def _answer(self, request: dict, marker: str | None, kind: str, schema: dict) -> int:
@@ -137,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, _completion(request, _valid_content(request, schema)))
             if marker == "RATELIMITONCE":
                 return self._send(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "1"})
+            if marker == "TRUNCATEDONCE" and request.get("stream"):
+                return self._stream(request, _valid_content(request, schema), cut=True)
             if marker == "TRUNCATEDONCE":
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -153,7 +168,42 @@ class _Handler(BaseHTTPRequestHandler):
         elif marker == "BADCOVERAGEALWAYS" or (marker == "BADCOVERAGEONCE" and fault.first_time(marker)):
             # no aspect at all: a coverage fault that fitting the ranges to the sentences cannot mend
             content = json.dumps({"scope": "A test text", "aspects": []})
+        if request.get("stream"):
+            return self._stream(request, content)
         return self._send(200, _completion(request, content))
+
+    def _stream(self, request: dict, content: str, cut: bool = False) -> int:
+        """`content` as chat.completion.chunk events, STREAM_CHARS characters each; `cut`: stop two thirds in and
+        close the connection without ending the body."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        whole = _completion(request, content)
+        base = {
+            "id": whole["id"],
+            "object": "chat.completion.chunk",
+            "created": whole["created"],
+            "model": whole["model"],
+        }
+        pieces = [content[i : i + STREAM_CHARS] for i in range(0, len(content), STREAM_CHARS)]
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        events += [{**base, "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": whole["usage"]})
+        try:
+            for number, event in enumerate(events):
+                if cut and number > len(events) * 2 // 3:
+                    self.close_connection = True
+                    return 200
+                data = f"data: {json.dumps(event)}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n"))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        return 200
 
     def _misbehave(self, request: dict, fault: FaultServer) -> int:
         if fault.mode == "garbage":
