@@ -183,14 +183,17 @@ def test_ask_streams_then_a_citation_opens_its_passage_highlighted(page, tmp_pat
     page.wait(
         "document.getElementById('workspace').options.length === 2 && !document.getElementById('view-ask').hidden"
     )
-    page.js("""window.pieces = 0;
+    page.js("""window.pieces = 0; window.progress = [];
                new MutationObserver(() => { if (document.getElementById('answer').dataset.done !== 'true') window.pieces++; })
-                 .observe(document.getElementById('answer'), {childList: true});""")
+                 .observe(document.getElementById('answer'), {childList: true});
+               new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) => window.progress.push(n.className))))
+                 .observe(document.getElementById('progress'), {childList: true});""")
     page.js(
         f"document.getElementById('question').value = {json.dumps(QUESTION)}; document.getElementById('ask-form').requestSubmit()"
     )
     page.wait("document.getElementById('answer').dataset.done === 'true'")
     assert page.js("window.pieces") >= 2  # the answer arrived in pieces before the whole of it
+    assert page.js("window.progress")[0] == "retrieved"  # the passages were named while the answer was read
     assert page.js("document.querySelectorAll('#passages li').length") >= 1
     cited = page.js("Number(document.querySelector('#answer .cite').dataset.passage)")
     page.js("document.querySelector('#answer .cite').click()")

@@ -7,9 +7,11 @@ cache: its answer comes whole, at once, and the reply is the same."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -71,3 +73,24 @@ def test_the_llm_answer_streams_as_the_model_writes_it(served, llama_server):
     assert cached == answer
     assert cached_deltas[0][1] == answer["answer"]
     assert "".join(piece for _, piece in cached_deltas) == text
+
+
+def test_the_page_stream_sends_the_llm_answer_as_it_is_written(served):
+    """/ask/stream (the page's): the passages, then the LLM's answer in `answer` events by "llm", then `done`."""
+    found = []  # (arrival time, event, data)
+    question = {"question": "What does the telescope observe?", "mode": "dense"}
+    with httpx.stream("POST", served.base + "/w/demo/ask/stream", json=question, timeout=900) as reply:
+        name = None
+        for line in reply.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                found.append((time.monotonic(), name, json.loads(line[6:])))
+    names = [name for _, name, _ in found]
+    assert names[0] == "status" and names[-1] == "done" and names.index("retrieved") < names.index("answer")
+    done = found[-1][2]
+    assert done["method"].startswith("llm:") and done["answer"], done["flags"]
+    written = [(at, data) for at, name, data in found if name == "answer"]
+    assert {data["by"] for _, data in written} == {"llm"} and "reset" not in names
+    assert len(written) > 1 and "".join(data["text"] for _, data in written) == done["answer"]
+    assert written[-1][0] - written[0][0] > 0.02  # as the model wrote it
