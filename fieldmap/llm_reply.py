@@ -1,5 +1,6 @@
 """Reading an OpenAI-compatible server's reply: the completion's content and usage, its validation by a pydantic
-model, and the one-line detail of an HTTP or connection error (fieldmap/llm.py sends and retries)."""
+model, and the one-line detail of an HTTP or connection error (fieldmap/llm_endpoint.py sends, fieldmap/llm.py
+retries)."""
 
 from __future__ import annotations
 

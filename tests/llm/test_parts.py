@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from corpus.llm_structurize import OFFLINE_VERSION, LLMStructure, fit_ranges, structures_code_version
 from corpus.models import Sentence
-from fieldmap.llm import _retry_after
 from fieldmap.llm_cache import price_for
+from fieldmap.llm_endpoint import _retry_after
 from fieldmap.prompts import llm_code_version, load_prompt, parse_prompt
 from fieldmap.settings import Settings
 from kg.extract import ChunkText
@@ -175,7 +175,7 @@ def test_prices_and_retry_after():
 def test_length_limits_are_checked_after_the_answer_not_sent_to_the_server():
     """llama.cpp's server turned GistReply's maxLength 1200 into a grammar it could not parse, then
     died (SIGSEGV): lengths and patterns stay out of the schema sent and pydantic still checks them."""
-    from fieldmap.llm import sendable_schema
+    from fieldmap.llm_endpoint import sendable_schema
     from rag.memory import GistReply
 
     full = GistReply.model_json_schema()
