@@ -13,25 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli_eval import add_eval_parsers
-from app.console import RichProgress, console, out
+from app.cli_lifecycle import cmd_delete, cmd_retry_failed, cmd_undelete, workspace_corpus
+from app.cli_serve import add_service_parsers
+from app.console import RichProgress, common_options, console, out
 from app.console import settings_of as _settings
 from app.service import MAX_QUESTION, check_k, check_text
 from fieldmap.settings import Settings, require_config_file
 from rag.modes import DEFAULT_MODE, MODES
-
-
-def _workspace_corpus(settings: Settings) -> list[str] | None:
-    """The corpus the workspace was last run on, if any."""
-    from fieldmap.store import connect, get_meta
-
-    if not settings.duckdb_path.exists():
-        return None
-    con = connect(settings.duckdb_path, read_only=True)
-    try:
-        stored = get_meta(con, "corpus")
-    finally:
-        con.close()
-    return json.loads(stored) if stored else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -54,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    corpus = args.corpus or (None if "corpus" in settings.model_fields_set else _workspace_corpus(settings))
+    corpus = args.corpus or (None if "corpus" in settings.model_fields_set else workspace_corpus(settings))
     if corpus:
         settings = settings.model_copy(update={"corpus": corpus})
     for change in indexing_changes(settings):
@@ -100,24 +88,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in failures:
         _error(line)
     return 1 if failures or not result.success else 0
-
-
-def _stored_workspace(args: argparse.Namespace) -> Settings:
-    """The settings of a built workspace, on the corpus it was last run on (for delete, undelete, retry-failed)."""
-    settings = _settings(args)
-    corpus = _workspace_corpus(settings)
-    if corpus is None:
-        raise FileNotFoundError(f"no fieldmap workspace at {settings.workspace}: run `fieldmap run` first")
-    return settings.model_copy(update={"corpus": corpus})
-
-
-def _rerun(settings: Settings):
-    """Bring every store in step after delete/undelete/retry-failed, on the workspace's Dagster instance."""
-    from pipelines.instance import workspace_instance
-    from pipelines.run import run_pipeline
-
-    with workspace_instance(settings, os.environ.get("DAGSTER_HOME")) as instance:
-        return run_pipeline(settings, instance=instance)
 
 
 def _print_skipped(settings: Settings) -> None:
@@ -197,58 +167,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
-    """Delete documents by their source ids everywhere, then bring vectors, graph and dashboard in step."""
-    from corpus.store import delete_documents
-    from fieldmap.store import writer
-
-    settings = _stored_workspace(args)
-    with writer(settings.duckdb_path) as con:
-        deleted = delete_documents(con, args.ids, force=args.force)
-    for doc_id in args.ids:
-        out.print(
-            f"{'deleted' if doc_id in deleted else 'not stored (remembered as deleted: --force)'}: {doc_id}",
-            markup=False,
-            highlight=False,
-        )
-    result = _rerun(settings)
-    return 0 if result.success else 1
-
-
-def cmd_undelete(args: argparse.Namespace) -> int:
-    """Forget deletions, then run: the documents are read from their sources again."""
-    from corpus.store import undelete_documents
-    from fieldmap.store import writer
-
-    settings = _stored_workspace(args)
-    with writer(settings.duckdb_path) as con:
-        restored = undelete_documents(con, args.ids)
-    for doc_id in restored:
-        out.print(f"undeleted: {doc_id}", markup=False, highlight=False)
-    result = _rerun(settings)
-    return 0 if result.success else 1
-
-
-def cmd_retry_failed(args: argparse.Namespace) -> int:
-    """Run again now for the chunks whose extraction failed (or was done offline while the LLM was down)."""
-    from fieldmap.store import writer
-    from kg.store import retry_failed
-    from pipelines.run import asset_metadata
-
-    settings = _stored_workspace(args)
-    with writer(settings.duckdb_path) as con:
-        waiting = retry_failed(con)
-    out.print(f"{waiting} chunks to retry", highlight=False)
-    result = _rerun(settings)
-    triplets = asset_metadata(result).get("triplets", {})
-    out.print(
-        f"retried {triplets.get('retried', 0)}: {triplets.get('failed', 0)} failed again, "
-        f"{triplets.get('fallback_offline', 0)} extracted offline",
-        highlight=False,
-    )
-    return 0 if result.success else 1
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     from corpus.store import skipped_records
     from fieldmap.llm_cache import llm_status
@@ -288,99 +206,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from app.auth import Keys
-    from app.workspaces import Served, parse_workspace, serve
-
-    if args.concurrency < 1:
-        raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
-    specs = [parse_workspace(spec) for spec in args.workspace] if args.workspace else None
-    if specs is None:  # the default workspace (.fieldmap/ or FIELDMAP_WORKSPACE), named after its folder
-        settings = _settings(args)
-        specs = [(parse_workspace(str(settings.workspace))[0], str(settings.workspace))]
-    served = [Served(name, Settings.load(workspace=path, config_file=args.config)) for name, path in specs]
-    keys = Keys.load(args.keys, os.environ.get("FIELDMAP_API_KEYS"))
-    serve(
-        served,
-        host=args.host,
-        port=args.port,
-        concurrency=args.concurrency,
-        keys=keys,
-        insecure=args.insecure,
-        allow_hosts=args.allow_host,
-        max_body=args.max_body,
-    )
-    return 0
-
-
-def cmd_mcp(args: argparse.Namespace) -> int:
-    from app.mcp_server import serve_stdio
-
-    serve_stdio(_settings(args))
-    return 0
-
-
-def _add_service_parsers(sub, common: argparse.ArgumentParser) -> None:
-    serve = sub.add_parser(
-        "serve", parents=[_common(workspace=False)], help="the web app, the HTTP API and an OpenAI-compatible /v1"
-    )
-    serve.add_argument(
-        "--workspace",
-        "-w",
-        action="append",
-        metavar="[NAME=]PATH",
-        help="a workspace to serve, under /w/NAME/ (repeatable; default .fieldmap/ or FIELDMAP_WORKSPACE)",
-    )
-    serve.add_argument(
-        "--keys",
-        metavar="FILE",
-        help="API keys and the workspaces each may read (README: keys); also FIELDMAP_API_KEYS",
-    )
-    serve.add_argument(
-        "--insecure",
-        action="store_true",
-        help="serve beyond loopback without keys: anyone who can connect reads everything",
-    )
-    serve.add_argument(
-        "--allow-host",
-        action="append",
-        metavar="NAME",
-        help="a Host name the server answers to besides this machine's (repeatable)",
-    )
-    serve.add_argument(
-        "--max-body",
-        type=int,
-        default=1 << 20,
-        metavar="BYTES",
-        help="largest request body (default 1 MiB; larger gets 413)",
-    )
-    serve.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
-    )
-    serve.add_argument("--port", type=int, default=8000)
-    # 2: this machine's cores; each concurrent request holds a query engine of its own (BENCHMARKS.md)
-    serve.add_argument("--concurrency", type=int, default=2, help="requests answered at once (default 2)")
-    serve.set_defaults(func=cmd_serve)
-    mcp = sub.add_parser(
-        "mcp", parents=[common], help="an MCP server over stdio: ask, search and entity tools for agents"
-    )
-    mcp.set_defaults(func=cmd_mcp)
-
-
-def _common(workspace: bool = True) -> argparse.ArgumentParser:
-    """The options every command takes (`serve` has a --workspace of its own: NAME=PATH, repeatable)."""
-    common = argparse.ArgumentParser(add_help=False)
-    if workspace:
-        common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
-    common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present); it must exist")
-    common.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error"
-    )
-    return common
-
-
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
+    common = common_options()
     parser = argparse.ArgumentParser(prog="fieldmap", description=__doc__)
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of an error (before or after the command)"
@@ -416,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("ids", nargs="+")
     delete.add_argument("--force", action="store_true", help="remember ids that are not stored as deleted too")
     delete.set_defaults(func=cmd_delete)
-    _add_service_parsers(sub, common)
+    add_service_parsers(sub, common)
     undelete = sub.add_parser(
         "undelete", parents=[common], help="forget deletions: the documents are read from their sources again"
     )

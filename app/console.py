@@ -1,4 +1,5 @@
-"""What every `fieldmap` command shares: the two consoles, the settings of its arguments, the progress bars."""
+"""What every `fieldmap` command shares: the two consoles, the settings of its arguments, the options every command
+takes, the progress bars."""
 
 from __future__ import annotations
 
@@ -33,3 +34,15 @@ class RichProgress:
         if step not in self.tasks:
             self.tasks[step] = self.progress.add_task(step, total=total)
         self.progress.update(self.tasks[step], completed=done, total=total)
+
+
+def common_options(workspace: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes (`serve` has a --workspace of its own: NAME=PATH, repeatable)."""
+    common = argparse.ArgumentParser(add_help=False)
+    if workspace:
+        common.add_argument("--workspace", "-w", help="workspace directory (default .fieldmap/ or FIELDMAP_WORKSPACE)")
+    common.add_argument("--config", help="a fieldmap.toml (default ./fieldmap.toml when present); it must exist")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="print the traceback of an error"
+    )
+    return common
