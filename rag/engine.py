@@ -24,7 +24,8 @@ from rag.memorag import Clues, ClueWriter, edges_first, retrieve_with_clues, wit
 from rag.modes import DEFAULT_MODE, MODES  # MODES is re-exported: tests and callers import it from here
 from rag.neural_reader import NeuralReader
 from rag.next_hop import NextHopRetriever
-from rag.reader import GraphSignals, Reader, Reading
+from rag.reader import Reader
+from rag.reading import GraphSignals, Reading
 from rag.retrievers import DenseRetriever, FullTextRetriever, Hit, HybridRetriever, Retriever
 from rag.signals import RetrievalSignals
 from rag.streaming import Hops, Listener, LLMText, retrieved

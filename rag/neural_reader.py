@@ -16,16 +16,9 @@ from dataclasses import dataclass, replace
 from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, PLACE, THING, YES_NO, classify, type_of_focus
 from rag.candidates import YEAR, answer_candidates, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
-from rag.reader import (
-    QUESTION_WORDS,
-    Evidence,
-    GraphSignals,
-    Reader,
-    Reading,
-    content_words,
-    lemma_words,
-    question_names,
-)
+from rag.reader import QUESTION_WORDS, Reader, question_names
+from rag.reading import Evidence, GraphSignals, Reading
+from rag.words import content_words, lemma_words
 
 PER_PASSAGE = 5  # spans kept of each passage before the type filter
 # a longer passage is read as its sentences closest to the question, up to this many tokens: a 260-token abstract
