@@ -9,6 +9,7 @@ from fieldmap.embedders import (
     MemoEmbedder,
     MiniLMEmbedder,
     MiniLMInt8Embedder,
+    bf16_pays,
     native_bf16,
     resolve_precision,
 )
@@ -80,10 +81,13 @@ def test_bfloat16_products_give_minilms_vectors_within_rounding(minilm):
     assert np.allclose(queries, minilm.passages(["dark matter halo"]), atol=1e-6)
 
 
-def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_it():
-    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+def test_auto_precision_is_bfloat16_only_where_the_cpu_multiplies_it_and_it_pays():
+    lines = open("/proc/cpuinfo").read().splitlines()
+    flags = next(line for line in lines if line.startswith("flags")).split()
+    vendor = next(line for line in lines if line.startswith("vendor_id")).split(":")[1].strip()
     assert native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
-    assert resolve_precision("auto") == ("bfloat16" if native_bf16() else "float32")
+    assert bf16_pays() == (native_bf16() and vendor == "AuthenticAMD")  # MKL's float32 beats it on Intel
+    assert resolve_precision("auto") == ("bfloat16" if bf16_pays() else "float32")
     assert resolve_precision("float32") == "float32"
     with pytest.raises(ValueError):
         resolve_precision("fp8")
