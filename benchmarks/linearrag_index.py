@@ -78,11 +78,11 @@ def child_linearrag(args) -> dict:
         model = SentenceTransformer(str(minilm_dir()), device="cpu")
     else:
         model = FieldmapMiniLM()
-    from fieldmap.nlp import MODEL_PACKAGES
+    import spacy.util
     from src.config import LinearRAGConfig  # LinearRAG's own modules, from the checkout
     from src.LinearRAG import LinearRAG
 
-    import spacy.util
+    from fieldmap.nlp import MODEL_PACKAGES
 
     spacy_model = next(name for name in MODEL_PACKAGES if spacy.util.is_package(name))
     records = read_jsonl(args.corpus)
