@@ -123,7 +123,7 @@ class NeuralReader(Reader):
         lemmas = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
         views = [_View.of(p, doc, lemmas) for p, doc in zip(passages, docs)]
         # a hop is anchored at what it names: read the passages that name the most of the question's names
-        names = question_names(self.nlp(question))
+        names = _names(self.nlp(question))
         anchored = [_anchor(names, p) for p in passages]
         best_anchor = max(anchored)
         named_words = [content_words(n) for n in named]
@@ -214,6 +214,13 @@ class _View:
                     else (origin + start - first, origin + end - first)
                 )
         return None
+
+
+def _names(parsed) -> set[str]:
+    """The question's names (rag/reader.py's question_names) with its capitalised words after the first: a title's
+    words are a name whatever the small parser tags them ("Past" of "Woman Without a Past" is a noun to it, and
+    without it "Woman Without a Face" named as much of the question)."""
+    return question_names(parsed) | content_words(" ".join(t.text for t in parsed[1:] if t.is_title))
 
 
 def _anchor(names: set[str], passage) -> int:

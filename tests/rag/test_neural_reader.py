@@ -1,4 +1,4 @@
-"""The neural reader over a eleven-document fixture indexed with the real pipeline, reading with the shipped span model:
+"""The neural reader over a fifteen-document fixture indexed with the real pipeline, reading with the shipped span model:
 exact short answers for a nested hop, a composed relation, a comparison of dates, a same-country yes/no and a
 single-hop factoid the rule reader gets wrong."""
 
@@ -49,6 +49,8 @@ CASES = [
     ("same country, yes", "Are Robert Hale and Edmund Hale from the same country?", "yes"),
     # a title with small lower-case words, which the parser cuts after "Letters": the bracket is the whole title
     ("nested hop, a title in title case", "When was the director of film Letters to Marigold born?", "3 May 1911"),
+    # "Ship" is a noun to the parser, yet a word of the name: the film named, not its look-alike, gives the director
+    ("nested hop, a look-alike title", "When was the director of film Captain Without a Ship born?", "21 March 1908"),
     ("single hop", "What did William Hale's yard build?", "fishing boats and coastal steamers"),
 ]
 SINGLE_HOP = CASES[-1]
