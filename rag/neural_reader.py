@@ -146,8 +146,11 @@ class NeuralReader(Reader):
                 fit, typed_surface = (
                     _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else (0.0, "")
                 )
-                if typed_surface and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
-                    surface = typed_surface  # a long span around a name of the asked-for type: the name is the answer
+                # a long span around a name of the asked-for type: the name is the answer; but a range of dates (a
+                # lifespan) is left whole, for _shape to take the date asked for, not the first (a birth for a death)
+                ranged = qtype.kind == DATE and _RANGE.match(trim(surface)) is not None
+                if typed_surface and not ranged and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
+                    surface = typed_surface
             answer = _shape(trim(surface), qtype, question)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):

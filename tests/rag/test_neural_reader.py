@@ -49,6 +49,8 @@ CASES = [
     ("same country, yes", "Are Robert Hale and Edmund Hale from the same country?", "yes"),
     # a title with small lower-case words, which the parser cuts after "Letters": the bracket is the whole title
     ("nested hop, a title in title case", "When was the director of film Letters to Marigold born?", "3 May 1911"),
+    # the span model reads the whole lifespan "3 May 1911 – 8 June 1980": the date asked for, not the first date in it
+    ("nested hop, a death date", "When did the director of film Letters to Marigold die?", "8 June 1980"),
     # "Ship" is a noun to the parser, yet a word of the name: the film named, not its look-alike, gives the director
     ("nested hop, a look-alike title", "When was the director of film Captain Without a Ship born?", "21 March 1908"),
     ("single hop", "What did William Hale's yard build?", "fishing boats and coastal steamers"),
