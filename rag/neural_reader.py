@@ -179,7 +179,10 @@ class NeuralReader(Reader):
 class _View:
     """What the span model reads of a passage: its title, then its text, or of a long text only the sentences that
     share the most words with the question (in their order, WORD_BUDGET words in all), with the way back to the
-    passage's characters."""
+    passage's characters. In a person's passage (its title a name the entity recogniser labels a person), a sentence
+    whose subject is "he" or "she" names that person: a biography says "He was married to ..." after its first
+    sentence, and asked for the spouse of its title, the sentence shares the title's words with the question, not
+    the relation's ("spouse")."""
 
     text: str
     pieces: list[tuple[int, int, int]]  # (start in text, end in text, start in the passage; -1 for the title)
@@ -192,7 +195,17 @@ class _View:
             text = passage.title + ". "
         sentences = list(doc.sents)
         if len(doc) > WORD_BUDGET and len(sentences) > 1:
-            ranked = sorted(range(len(sentences)), key=lambda i: (-len(question_lemmas & lemma_words(sentences[i])), i))
+            subject = content_words(re.sub(r"\s*\(.*?\)\s*", " ", passage.title or ""))
+            # "he" or "she" is the passage's subject only where that subject is a person (a film's plot has its own "he")
+            person = bool(subject) and any(e.label_ == "PERSON" and content_words(e.text) == subject for e in doc.ents)
+
+            def shared(sentence) -> int:
+                words = lemma_words(sentence)
+                if person and any(t.lower_ in ("he", "she") and t.dep_ in ("nsubj", "nsubjpass") for t in sentence):
+                    words |= subject  # "He was married to ...": about the passage's subject, which it names so
+                return len(question_lemmas & words)
+
+            ranked = sorted(range(len(sentences)), key=lambda i: (-shared(sentences[i]), i))
             kept, words = set(), 0
             for i in ranked:
                 if words and words + len(sentences[i]) > WORD_BUDGET:
