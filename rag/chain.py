@@ -106,6 +106,8 @@ def _of_brackets(doc):
         naming = administrative_unit(noun.lower_) not in ("", "capital")
         if noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
             continue
+        if noun.i > 0 and noun.is_title:
+            continue  # a capitalised word inside the question is a title's ("The Miller's Daughter"), not a relation
         named = (
             [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)]
             if not naming
@@ -155,9 +157,12 @@ def _name_end(doc, prep) -> int:
 
 
 def _title_goes_on(doc, i: int) -> bool:
-    """A small lower-case word that a capitalised word follows (after more small words): inside a title."""
+    """A small lower-case word or a possessive that a capitalised word follows (after more small words): inside a
+    title."""
     at = i
-    while at < len(doc) and doc[at].lower_ in TITLE_MINOR and doc[at].text.islower():
+    while at < len(doc) and (
+        (doc[at].lower_ in TITLE_MINOR and doc[at].text.islower()) or doc[at].tag_ == "POS"  # "The Eagle's Eye"
+    ):
         at += 1
     return at > i and at < len(doc) and doc[at].is_title and not doc[at].is_punct
 
