@@ -106,6 +106,8 @@ def _of_brackets(doc):
         naming = administrative_unit(noun.lower_) not in ("", "capital")
         if noun.pos_ != "NOUN" or type_of_focus(noun.lower_) is None or _asked_about(doc, noun):
             continue
+        if noun.i > 0 and noun.is_title:
+            continue  # a capitalised word inside the question is a title's ("The Miller's Daughter"), not a relation
         named = (
             [c for c in noun.rights if c.dep_ == "prep" and c.lower_ == "of" and _names_something(c)]
             if not naming
@@ -122,13 +124,22 @@ def _of_brackets(doc):
             yield _bracket(doc, first, noun.i, f"which {noun.text} of {doc[first : owner[0].i + 1].text}")
 
 
+# the small words a title leaves in lower case between its capitalised ones: "Bedtime with Rosie", "Too Tough to Kill"
+TITLE_MINOR = frozenset("a an the and or nor but of to in on at by for with from into as".split())
+
+
 def _name_end(doc, prep) -> int:
-    """The last token of the name after "of": "The Jewel of the Nile", not the clause after it."""
+    """The last token of the name after "of": "The Jewel of the Nile", not the clause after it. The name is
+    written in title case, which the small parser does not read: it attaches "with Rosie" of "Bedtime with Rosie"
+    to the noun before "of" and takes "Too" of "Too Tough to Kill" for an adverb, so a capitalised word right
+    after "of" or right after the name goes on with it, and so does a small lower-case word between two
+    capitalised ones."""
     inside = {t.i for t in prep.subtree}
     last = prep.i
     for token in doc[prep.i + 1 :]:
-        # a capitalised word right after the name goes on with it, stop word or not: "Night Over Calder"
-        in_title = token.is_title and last > prep.i and token.i == last + 1
+        # a capitalised word right after "of" or the name goes on with it, stop word or not: "Night Over Calder"
+        in_title = (token.is_title or token.like_num) and token.i == last + 1
+        in_title = in_title or (token.i == last + 1 and last > prep.i and _title_goes_on(doc, token.i))
         if not in_title and (
             token.i not in inside
             or (
@@ -140,7 +151,20 @@ def _name_end(doc, prep) -> int:
         last = token.i
     while last > prep.i and doc[last].pos_ in ("DET", "ADP", "CCONJ", "PUNCT"):
         last -= 1
+    while last > prep.i and last + 1 < len(doc) and not doc[last].whitespace_ and not doc[last + 1].is_punct:
+        last += 1  # not inside a word the tokenizer split: "Wed" is "We" and "d" to it
     return last
+
+
+def _title_goes_on(doc, i: int) -> bool:
+    """A small lower-case word or a possessive that a capitalised word follows (after more small words): inside a
+    title."""
+    at = i
+    while at < len(doc) and (
+        (doc[at].lower_ in TITLE_MINOR and doc[at].text.islower()) or doc[at].tag_ == "POS"  # "The Eagle's Eye"
+    ):
+        at += 1
+    return at > i and at < len(doc) and doc[at].is_title and not doc[at].is_punct
 
 
 def _names_something(prep) -> bool:

@@ -123,7 +123,7 @@ class NeuralReader(Reader):
         lemmas = {w for w in lemma_words(self.nlp(question)) if w not in QUESTION_WORDS}
         views = [_View.of(p, doc, lemmas) for p, doc in zip(passages, docs)]
         # a hop is anchored at what it names: read the passages that name the most of the question's names
-        names = question_names(self.nlp(question))
+        names = _names(self.nlp(question))
         anchored = [_anchor(names, p) for p in passages]
         best_anchor = max(anchored)
         named_words = [content_words(n) for n in named]
@@ -146,8 +146,11 @@ class NeuralReader(Reader):
                 fit, typed_surface = (
                     _span_fit(sentence, start, end, qtype, passage.title) if sentence is not None else (0.0, "")
                 )
-                if typed_surface and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
-                    surface = typed_surface  # a long span around a name of the asked-for type: the name is the answer
+                # a long span around a name of the asked-for type: the name is the answer; but a range of dates (a
+                # lifespan) is left whole, for _shape to take the date asked for, not the first (a birth for a death)
+                ranged = qtype.kind == DATE and _RANGE.match(trim(surface)) is not None
+                if typed_surface and not ranged and len(surface.split()) > len(typed_surface.split()) + SNAP_WORDS:
+                    surface = typed_surface
             answer = _shape(trim(surface), qtype, question)
             words = content_words(answer)
             if not words or words <= question_words or any(words <= earlier for earlier in named_words if earlier):
@@ -176,7 +179,10 @@ class NeuralReader(Reader):
 class _View:
     """What the span model reads of a passage: its title, then its text, or of a long text only the sentences that
     share the most words with the question (in their order, WORD_BUDGET words in all), with the way back to the
-    passage's characters."""
+    passage's characters. In a person's passage (its title a name the entity recogniser labels a person), a sentence
+    whose subject is "he" or "she" names that person: a biography says "He was married to ..." after its first
+    sentence, and asked for the spouse of its title, the sentence shares the title's words with the question, not
+    the relation's ("spouse")."""
 
     text: str
     pieces: list[tuple[int, int, int]]  # (start in text, end in text, start in the passage; -1 for the title)
@@ -189,7 +195,17 @@ class _View:
             text = passage.title + ". "
         sentences = list(doc.sents)
         if len(doc) > WORD_BUDGET and len(sentences) > 1:
-            ranked = sorted(range(len(sentences)), key=lambda i: (-len(question_lemmas & lemma_words(sentences[i])), i))
+            subject = content_words(re.sub(r"\s*\(.*?\)\s*", " ", passage.title or ""))
+            # "he" or "she" is the passage's subject only where that subject is a person (a film's plot has its own "he")
+            person = bool(subject) and any(e.label_ == "PERSON" and content_words(e.text) == subject for e in doc.ents)
+
+            def shared(sentence) -> int:
+                words = lemma_words(sentence)
+                if person and any(t.lower_ in ("he", "she") and t.dep_ in ("nsubj", "nsubjpass") for t in sentence):
+                    words |= subject  # "He was married to ...": about the passage's subject, which it names so
+                return len(question_lemmas & words)
+
+            ranked = sorted(range(len(sentences)), key=lambda i: (-shared(sentences[i]), i))
             kept, words = set(), 0
             for i in ranked:
                 if words and words + len(sentences[i]) > WORD_BUDGET:
@@ -214,6 +230,13 @@ class _View:
                     else (origin + start - first, origin + end - first)
                 )
         return None
+
+
+def _names(parsed) -> set[str]:
+    """The question's names (rag/reader.py's question_names) with its capitalised words after the first: a title's
+    words are a name whatever the small parser tags them ("Past" of "Woman Without a Past" is a noun to it, and
+    without it "Woman Without a Face" named as much of the question)."""
+    return question_names(parsed) | content_words(" ".join(t.text for t in parsed[1:] if t.is_title))
 
 
 def _anchor(names: set[str], passage) -> int:
