@@ -67,10 +67,15 @@ def _defined_as(root, focus: str) -> bool:
     return any(stem(c.lemma_.lower()) == focus or stem(c.lower_) == focus for c in defined)
 
 
+def bare_title(title: str) -> str:
+    """A passage's title without its parenthesised qualifiers: "Theodred II (Bishop of Elmham)" -> "Theodred II"."""
+    return re.sub(r"\s*\(.*?\)\s*", " ", title).strip()
+
+
 def _title_candidate(span, title: str, qtype: QuestionType, taken: set) -> list:
     """A passage's first sentence usually opens with its subject, the title ("Last Vegas is ..."),
     which the entity recogniser may miss; it is a candidate when the sentence defines it as the focus."""
-    name = re.sub(r"\s*\(.*?\)\s*", " ", title).split(",")[0].strip()
+    name = bare_title(title).split(",")[0].strip()
     if not name or not span.text.lower().startswith(name.lower()):
         return []
     count = len(span.doc.text[span.start_char : span.start_char + len(name)].split())

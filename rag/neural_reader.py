@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.answer_types import CHOICE, DATE, DESCRIPTION, NUMBER, PERSON, PLACE, THING, YES_NO, classify, type_of_focus
-from rag.candidates import YEAR, answer_candidates, trim
+from rag.candidates import YEAR, answer_candidates, bare_title, trim
 from rag.comparisons import choice_sides, country_of, date_value, decide, same_sides
 from rag.reader import QUESTION_WORDS, Reader, question_names
 from rag.reading import Evidence, GraphSignals, Reading
@@ -195,7 +195,7 @@ class _View:
             text = passage.title + ". "
         sentences = list(doc.sents)
         if len(doc) > WORD_BUDGET and len(sentences) > 1:
-            subject = content_words(re.sub(r"\s*\(.*?\)\s*", " ", passage.title or ""))
+            subject = content_words(bare_title(passage.title or ""))
             # "he" or "she" is the passage's subject only where that subject is a person (a film's plot has its own "he")
             person = bool(subject) and any(e.label_ == "PERSON" and content_words(e.text) == subject for e in doc.ents)
 
@@ -243,7 +243,7 @@ def _anchor(names: set[str], passage) -> int:
     """How many of the question's names the passage names, one more when its title is one of them: the article about
     the hop's subject ("The Last Coupon" for its director) before another that mentions it (a remake's, whose
     playwright the model took for the director)."""
-    title = content_words(re.sub(r"\s*\(.*?\)\s*", " ", passage.title or ""))
+    title = content_words(bare_title(passage.title or ""))
     return len(names & (content_words(passage.title) | content_words(passage.text))) + bool(title and title <= names)
 
 
