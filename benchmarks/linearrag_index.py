@@ -46,10 +46,6 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def recall_at(ranked: list[str], gold: list[str], k: int = 5) -> float:
-    return len(set(ranked[:k]) & set(gold)) / len(gold) if gold else 0.0
-
-
 # ---- children: each runs in a fresh process and prints one JSON line --------------------------------------------
 
 
@@ -95,11 +91,13 @@ def child_linearrag(args) -> dict:
     seconds = time.perf_counter() - started
     result = {"index_s": round(seconds, 1), "passages": len(passages)}
     if args.questions:
-        questions = read_jsonl(args.questions)
+        from rag.evaluate import load_questions, recall_at
+
+        questions = load_questions(args.questions)
         found = rag.retrieve([{"question": q["question"], "answer": q["answers"][0]} for q in questions])
         ids = [r["id"] for r in records]
         recalls = [
-            recall_at([ids[int(text.split(":", 1)[0])] for text in hit["sorted_passage"]], q["supporting_ids"])
+            recall_at([ids[int(text.split(":", 1)[0])] for text in hit["sorted_passage"]], q["supporting_ids"], 5)
             for hit, q in zip(found, questions)
         ]
         result["recall_at_5"] = round(sum(recalls) / len(recalls), 3)
@@ -122,11 +120,11 @@ def child_fieldmap(args) -> dict:
     result = {"index_s": round(seconds, 1)}
     if args.questions:
         from rag.engine import QueryEngine
-        from rag.evaluate import score_questions
+        from rag.evaluate import load_questions, score_questions
 
         engine = QueryEngine(settings)
         chunk_doc = dict(engine.con.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
-        recalls, _ = score_questions(engine.retriever("hipporag"), read_jsonl(args.questions), chunk_doc, [5])
+        recalls, _ = score_questions(engine.retriever("hipporag"), load_questions(args.questions), chunk_doc, [5])
         engine.close()
         result["recall_at_5"] = round(sum(recalls[5]) / len(recalls[5]), 3)
     return result
