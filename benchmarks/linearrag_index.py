@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 PINNED = "4ecfa25170711da9a0bf2a9a923867cc0f8d3525"
@@ -153,16 +154,6 @@ def run_child(system: str, corpus: Path, questions: Path | None, args, embedder:
         return result
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return platform.processor()
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    get = lambda key: fields.get(key, "").strip()  # noqa: E731
-    return f"{get('Model name')} (family {get('CPU family')} model {get('Model')}), {os.cpu_count()} cores"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--linearrag", type=Path, help=f"a LinearRAG checkout at {PINNED[:7]}")
@@ -184,7 +175,7 @@ def main() -> None:
     if not args.linearrag or not (args.linearrag / "src" / "LinearRAG.py").is_file():
         raise SystemExit(f"--linearrag must name a LinearRAG checkout at {PINNED} (see this script's docstring)")
     commit = subprocess.run(["git", "-C", str(args.linearrag), "rev-parse", "HEAD"], capture_output=True, text=True)
-    report = {"cpu": cpu_name(), "linearrag_commit": commit.stdout.strip() or PINNED, "runs": []}
+    report = {"cpu": cpu(), "linearrag_commit": commit.stdout.strip() or PINNED, "runs": []}
     for name in args.corpora.split(","):
         corpus, questions = CORPORA[name]
         questions = questions if args.recall else None

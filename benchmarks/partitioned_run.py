@@ -17,15 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def _cpu() -> str:
-    lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    wanted = ("Model name", "CPU(s)", "CPU family", "Model:")
-    return "; ".join(" ".join(line.split()) for line in lines if line.startswith(wanted))
+from benchmarks.machine import cpu, uptime
 
 
 def one(variant: str, corpus: str, workspace: Path, shards: int, processes: int, spacy_processes: int) -> dict:
@@ -103,8 +95,8 @@ def main() -> None:
         )
         return
     report = {
-        "cpu": _cpu(),
-        "uptime_before": _uptime(),
+        "cpu": cpu(),
+        "uptime_before": uptime(),
         "corpus": args.corpus,
         "docs": args.docs,
         "shards": args.shards,
@@ -135,18 +127,18 @@ def main() -> None:
                 "--spacy-processes",
                 str(args.spacy_processes),
             ]
-            before = _uptime()
+            before = uptime()
             t = time.perf_counter()
             out = subprocess.run(command, capture_output=True, text=True, env=os.environ, check=True).stdout
             found = json.loads(out.strip().splitlines()[-1])
             found |= {
                 "wall_with_interpreter": round(time.perf_counter() - t, 2),
                 "uptime_before": before,
-                "uptime_after": _uptime(),
+                "uptime_after": uptime(),
             }
             report["variants"][variant] = found
             print(variant, json.dumps(found), flush=True)
-    report["uptime_after"] = _uptime()
+    report["uptime_after"] = uptime()
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

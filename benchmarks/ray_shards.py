@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import dagster as dg
 
+from benchmarks.machine import cpu, uptime
 from fieldmap.progress import silent
 from fieldmap.settings import Settings
 from fieldmap.store import connect, writer
@@ -63,7 +63,7 @@ def main() -> None:
     )
     resources = {"fieldmap": FieldmapResource.from_settings(settings), "progress": silent}
     dg.materialize(assets_for(settings), selection=["documents"], resources=resources)
-    found: dict = {"cpu": _cpu(), "docs": args.docs, "shards": args.shards, "passes": {}}
+    found: dict = {"cpu": cpu(), "docs": args.docs, "shards": args.shards, "passes": {}}
     for nodes in args.nodes:
         started = time.time()
         cluster = start_cluster(workers=nodes)
@@ -71,7 +71,7 @@ def main() -> None:
             settings = settings.model_copy(
                 update={"ray_address": cluster.address, "shard_dir": workspace / f"shards-{nodes}"}
             )
-            load = _uptime()
+            load = uptime()
             started = time.perf_counter()
             run_shards(settings)
             found["passes"][nodes] = {"seconds": round(time.perf_counter() - started, 1), "uptime_before": load}
@@ -90,16 +90,6 @@ def main() -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(found, indent=1), encoding="utf-8")
-
-
-def _uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def _cpu() -> str:
-    lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-    wanted = ("Model name", "CPU(s)", "CPU family", "Model:")
-    return "; ".join(" ".join(line.split()) for line in lines if line.startswith(wanted))
 
 
 if __name__ == "__main__":
