@@ -53,7 +53,7 @@ EXTRACTION = {
 @dataclass
 class Received:
     marker: str | None
-    status: int
+    status: int | None  # None while it is being answered
     at: float
     body_sha: str
     format: str  # json_schema | json_object | none
@@ -115,20 +115,18 @@ class _Handler(BaseHTTPRequestHandler):
         response_format = request.get("response_format") or {}
         kind = response_format.get("type", "none")
         schema = (response_format.get("json_schema") or {}).get("schema") or response_format.get("schema") or {}
+        # recorded on arrival, before it is answered: a client holding an answer finds its request in `received`
+        # (recorded after answering, the reply could reach a test first under load); the status once answered
+        received = Received(
+            marker, None, time.monotonic(), hashlib.sha256(body).hexdigest(), kind, bool(request.get("stream"))
+        )
+        with self.fault._lock:
+            self.fault.received.append(received)
         if self.fault.latency:
             time.sleep(self.fault.latency)
         status = self._answer(request, marker, kind, schema)
         with self.fault._lock:
-            self.fault.received.append(
-                Received(
-                    marker,
-                    status,
-                    time.monotonic(),
-                    hashlib.sha256(body).hexdigest(),
-                    kind,
-                    bool(request.get("stream")),
-                )
-            )
+            received.status = status
 
     def _answer(self, request: dict, marker: str | None, kind: str, schema: dict) -> int:
         fault = self.fault

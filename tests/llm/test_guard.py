@@ -129,10 +129,6 @@ def test_a_run_against_an_endpoint_that_always_fails_ends_within_a_minute(
     before = fault_server.count()
     client = LLMClient(settings, None, "probe", Breakers(settings.llm_breaker_failures))
     assert client.complete([{"role": "user", "content": "hello"}], Reply, "again: $error").value is None
-    # the fault server records a request after answering it: under load the reply can reach us first
-    waited = time.monotonic()
-    while fault_server.count() <= before and time.monotonic() - waited < 5:
-        time.sleep(0.05)
     assert fault_server.count() > before
     client.close()
 
